@@ -1,0 +1,93 @@
+"""Start devhost: ``python -m devhost [--port 7071] [--app function_app.py] [--state FILE]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from .config import apply_settings, build_options, read_local_settings
+from .engine import DurableEngine
+from .functions import index_functions, load_app_object
+from .server import DevHost
+from .store import Store
+
+log = logging.getLogger("devhost")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
+    parser.add_argument("--app", default="function_app.py", help="the app module file")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("DEVHOST_PORT", 7071)))
+    parser.add_argument("--state", default=None,
+                        help="SQLite state file (default: .devhost/state.sqlite3 by the app)")
+    parser.add_argument("--settings", default=None,
+                        help="local.settings.json to read (default: the app's folder)")
+    parser.add_argument("--max-activities", type=int, default=None,
+                        help="concurrent activities (default: host.json "
+                             "maxConcurrentActivityFunctions)")
+    parser.add_argument("--task-hub", default=None)
+    return parser.parse_args(argv)
+
+
+async def serve(args: argparse.Namespace) -> None:
+    app_path = Path(args.app).resolve()
+    apply_settings(read_local_settings(app_path.parent,
+                                       Path(args.settings) if args.settings else None))
+    options = build_options(app_path, Path(args.state).resolve() if args.state else None,
+                            args.host, args.port, args.max_activities, args.task_hub)
+    index = index_functions(load_app_object(app_path))
+    store = Store(options.state_path)
+    engine = DurableEngine(index, store, options.max_activities)
+    host = DevHost(options, index, engine)
+    keys_file = options.state_path.parent / "keys.json"
+    keys_file.write_text(json.dumps({"functionKey": options.function_key,
+                                     "masterKey": options.master_key,
+                                     "systemKey": options.system_key}))
+    keys_file.chmod(0o600)
+
+    runner = web.AppRunner(host.web_app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, options.host, options.port).start()
+    engine.start()
+    log.info("devhost listening on %s (app %s, state %s, %d activity workers, keys in %s)",
+             options.base_url, app_path.name, options.state_path, options.max_activities,
+             keys_file)
+    for function in index.http:
+        log.info("  %s: [%s] %s/api/%s (auth %s)", function.name,
+                 ",".join(function.methods) or "ANY", options.base_url, function.route,
+                 function.auth_level.lower())
+    for name in index.orchestrators:
+        log.info("  %s: orchestrationTrigger", name)
+    for name in index.activities:
+        log.info("  %s: activityTrigger", name)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("devhost stopping")
+    engine.stop()
+    await runner.cleanup()
+    store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    asyncio.run(serve(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,82 @@
+"""Settings for devhost: ``local.settings.json`` Values, host.json and the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HostOptions:
+    """How one devhost process runs (the command-line options, resolved)."""
+
+    app_path: Path
+    state_path: Path
+    host: str = "127.0.0.1"
+    port: int = 7071
+    max_activities: int = 8
+    task_hub: str = "devhost"
+    function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    master_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    system_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def read_local_settings(app_dir: Path, settings_file: Path | None = None) -> dict[str, str]:
+    """The ``Values`` of local.settings.json, as ``func start`` reads them (missing file: none)."""
+    path = settings_file or app_dir / "local.settings.json"
+    if not path.is_file():
+        return {}
+    document = json.loads(path.read_text(encoding="utf-8"))
+    values = document.get("Values") or {}
+    return {str(name): "" if value is None else str(value) for name, value in values.items()}
+
+
+def apply_settings(values: dict[str, str]) -> None:
+    """Export settings to the environment; a variable already set in the environment wins."""
+    for name, value in values.items():
+        os.environ.setdefault(name, value)
+
+
+def read_host_json(app_dir: Path) -> dict:
+    path = app_dir / "host.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def durable_settings(host_json: dict) -> dict:
+    return (host_json.get("extensions") or {}).get("durableTask") or {}
+
+
+def build_options(
+    app_path: Path,
+    state_path: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 7071,
+    max_activities: int | None = None,
+    task_hub: str | None = None,
+) -> HostOptions:
+    """Resolve options: command line first, then host.json, then the settings, then defaults."""
+    app_dir = app_path.parent
+    durable = durable_settings(read_host_json(app_dir))
+    keys = {
+        "function_key": os.environ.get("DEVHOST_FUNCTION_KEY"),
+        "master_key": os.environ.get("DEVHOST_MASTER_KEY"),
+        "system_key": os.environ.get("DEVHOST_SYSTEM_KEY"),
+    }
+    return HostOptions(
+        app_path=app_path,
+        state_path=state_path or app_dir / ".devhost" / "state.sqlite3",
+        host=host,
+        port=port,
+        max_activities=max_activities or int(durable.get("maxConcurrentActivityFunctions", 8)),
+        task_hub=task_hub or str(durable.get("hubName", "devhost")),
+        **{name: value for name, value in keys.items() if value},
+    )

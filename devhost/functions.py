@@ -1,0 +1,159 @@
+"""Load a Functions app (Python v2 programming model) and index its functions and bindings.
+
+The index is read from the app object itself (``get_functions()`` and each function's
+binding JSON, the same JSON the Functions host indexes), so there is no second list.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+
+
+@dataclass
+class HttpFunction:
+    name: str
+    route: str
+    methods: list[str]
+    auth_level: str
+    trigger_param: str
+    client_params: list[str]
+    user_function: Any
+    pattern: re.Pattern
+    wants_context: bool
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if self.methods and method.upper() not in self.methods:
+            return None
+        found = self.pattern.fullmatch(path)
+        if not found:
+            return None
+        return {key: value for key, value in found.groupdict().items() if value is not None}
+
+
+@dataclass
+class FunctionIndex:
+    http: list[HttpFunction] = field(default_factory=list)
+    orchestrators: dict[str, Any] = field(default_factory=dict)
+    activities: dict[str, tuple[Any, str]] = field(default_factory=dict)
+
+    def find_http(self, method: str, path: str) -> tuple[HttpFunction, dict[str, str]] | None:
+        allowed_elsewhere = None
+        for function in self.http:
+            params = function.match(method, path)
+            if params is not None:
+                return function, params
+            if function.pattern.fullmatch(path):
+                allowed_elsewhere = function
+        if allowed_elsewhere is not None:
+            raise MethodNotAllowed(allowed_elsewhere.methods)
+        return None
+
+
+class MethodNotAllowed(Exception):
+    def __init__(self, methods: list[str]):
+        super().__init__(", ".join(methods))
+        self.methods = methods
+
+
+_SEGMENT = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?=]+)*(\?)?(?:=[^}]*)?\}")
+_CONSTRAINT = re.compile(r"\{\*?[A-Za-z_][A-Za-z0-9_]*((?::[^}?=]+)*)\??(?:=[^}]*)?\}")
+
+
+def route_pattern(route: str) -> re.Pattern:
+    """Turn a route template (``items/{id:int}``, ``{name?}``, ``{*rest}``) into a regex."""
+    route = route.strip("/")
+    parts = []
+    position = 0
+    for found in _SEGMENT.finditer(route):
+        parts.append(re.escape(route[position:found.start()]))
+        catch_all, name, optional = found.group(1), found.group(2), found.group(3)
+        constraints = _CONSTRAINT.fullmatch(found.group(0)).group(1) or ""
+        body = ".+" if catch_all else "[^/]+"
+        if ":int" in constraints or ":long" in constraints:
+            body = "-?[0-9]+"
+        elif ":guid" in constraints:
+            body = "[0-9a-fA-F-]{36}"
+        group = f"(?P<{name}>{body})"
+        if optional:
+            # an optional last segment also makes its leading slash optional
+            if parts and parts[-1].endswith("/"):
+                parts[-1] = parts[-1][:-1]
+                group = f"(?:/{group})?"
+            else:
+                group = f"{group}?"
+        parts.append(group)
+        position = found.end()
+    parts.append(re.escape(route[position:]))
+    return re.compile("".join(parts), re.IGNORECASE)
+
+
+def load_app_object(app_path: Path) -> func.FunctionRegister:
+    """Import ``function_app.py`` from its folder, as the Python worker does, and find its app."""
+    app_dir = str(app_path.parent.resolve())
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    module_name = app_path.stem
+    spec = importlib.util.spec_from_file_location(module_name, app_path)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {app_path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    apps = [value for value in vars(module).values() if isinstance(value, func.FunctionRegister)]
+    if len(apps) != 1:
+        raise RuntimeError(f"{app_path} must define one FunctionApp or DFApp; found {len(apps)}")
+    return apps[0]
+
+
+def index_functions(app: func.FunctionRegister) -> FunctionIndex:
+    index = FunctionIndex()
+    for function in app.get_functions():
+        name = function.get_function_name()
+        user_function = function.get_user_function()
+        bindings = json.loads(function.get_function_json())["bindings"]
+        trigger = next((b for b in bindings if b["type"].lower().endswith("trigger")), None)
+        if trigger is None:
+            raise RuntimeError(f"function {name} has no trigger")
+        kind = trigger["type"]
+        if kind == "httpTrigger":
+            route = trigger.get("route") or name
+            signature_params = _parameters(user_function)
+            index.http.append(
+                HttpFunction(
+                    name=name,
+                    route=route,
+                    methods=[str(m).upper() for m in (trigger.get("methods") or [])],
+                    auth_level=str(trigger.get("authLevel") or "FUNCTION").upper(),
+                    trigger_param=trigger["name"],
+                    client_params=[b["name"] for b in bindings if b["type"] == "durableClient"],
+                    user_function=user_function,
+                    pattern=route_pattern(route),
+                    wants_context="context" in signature_params,
+                )
+            )
+        elif kind == "orchestrationTrigger":
+            index.orchestrators[name] = user_function
+        elif kind == "activityTrigger":
+            index.activities[name] = (user_function, trigger["name"])
+        else:
+            raise RuntimeError(f"devhost does not run {kind} functions ({name})")
+    # more specific routes (more literal characters) first, as the host's router does
+    index.http.sort(key=lambda f: -len(re.sub(r"\{[^}]*\}", "", f.route)))
+    return index
+
+
+def _parameters(function: Any) -> set[str]:
+    target = getattr(function, "client_function", function)
+    try:
+        return set(inspect.signature(target).parameters)
+    except (TypeError, ValueError):
+        return set()
