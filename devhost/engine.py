@@ -209,6 +209,7 @@ class DurableEngine:
 
     def _run_episode(self, instance_id: str) -> None:
         started = time.perf_counter()
+        cpu_started = time.thread_time()
         with self.store.lock:
             current = self.store.get_instance(instance_id)
             items = self.store.take_inbox(instance_id, time.time())
@@ -262,10 +263,12 @@ class DurableEngine:
         except NonDeterminismError as exc:
             error = f"Non-Deterministic workflow detected: {exc}"
         self._commit(current, consumed, episode_events, state, error, changes)
-        log.info("episode %s instance=%s events_in=%d history=%d scheduled=%d status=%s %.0fms",
-                 current.name, instance_id, len(new_events), len(history) + len(episode_events),
+        log.info("episode %s instance=%s events_in=%d history=%d scheduled=%d status=%s "
+                 "wall=%.1fms cpu=%.1fms", current.name, instance_id, len(new_events),
+                 len(history) + len(episode_events),
                  len(changes.work) + len(changes.timers) + len(changes.children),
-                 self._status_after(state, error), (time.perf_counter() - started) * 1000)
+                 self._status_after(state, error), (time.perf_counter() - started) * 1000,
+                 (time.thread_time() - cpu_started) * 1000)
 
     def _admit(self, current: Instance, history: list[dict],
                items: list[InboxItem]) -> tuple[list[dict], dict | None]:

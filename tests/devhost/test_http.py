@@ -1,0 +1,32 @@
+"""devhost serves HTTP triggers as the Functions host does: routes, methods, keys."""
+
+import requests
+
+
+def test_function_key_required_for_function_level(sample_host):
+    url = f"{sample_host.base_url}/api/orchestrators/fan_out"
+    assert requests.post(url, json=1, timeout=10).status_code == 401
+    assert requests.post(url, params={"code": "wrong"}, json=1, timeout=10).status_code == 401
+    by_header = requests.post(url, headers={"x-functions-key": sample_host.function_key}, json=1,
+                              timeout=10)
+    assert by_header.status_code == 202
+    assert by_header.headers["Location"] == by_header.json()["statusQueryGetUri"]
+
+
+def test_anonymous_route_with_optional_parameter(sample_host):
+    assert requests.get(f"{sample_host.base_url}/api/hello/ada", timeout=10).text == "hello ada"
+    assert requests.get(f"{sample_host.base_url}/api/hello", timeout=10).text == "hello world"
+
+
+def test_unknown_route_and_wrong_method(sample_host):
+    assert requests.get(f"{sample_host.base_url}/api/nothing-here", timeout=10).status_code == 404
+    wrong = requests.get(f"{sample_host.base_url}/api/orchestrators/fan_out",
+                         params={"code": sample_host.function_key}, timeout=10)
+    assert wrong.status_code == 405
+
+
+def test_unknown_orchestrator_is_a_client_error(sample_host):
+    answer = requests.post(f"{sample_host.base_url}/api/orchestrators/no_such_thing",
+                           params={"code": sample_host.function_key}, json=1, timeout=10)
+    assert answer.status_code == 500
+    assert "no_such_thing" in sample_host.logs()
