@@ -1,0 +1,320 @@
+// ddd-transfer: everything `azd up` creates. This file only wires the modules in ./modules:
+// one module per concern, and one module (roles.bicep) for every role assignment.
+// See docs/deploy.md for what each resource is for and which roles are granted why.
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------- parameters
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; it names the resource group and seeds the unique resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of every resource (one that offers the Flex Consumption plan).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create or reuse. Default: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@minLength(1)
+@description('Comma-separated resource ids of the storage accounts deliveries are copied FROM (no spaces needed). Each gets Storage Blob Data Reader and Storage Blob Delegator.')
+param sourceStorageAccountIds string
+
+@minLength(1)
+@description('Comma-separated resource ids of the storage accounts deliveries are copied TO. Each gets Storage Blob Data Contributor.')
+param sinkStorageAccountIds string
+
+@description('Comma-separated resource ids of sink accounts where the app must also set POSIX ACLs or ownership; these get Storage Blob Data Owner instead. Usually empty.')
+param sinkAclStorageAccountIds string = ''
+
+@minLength(1)
+@description('Base URL of the delivery website (D4S2), for example https://ddd.example.edu.')
+param websiteUrl string
+
+@description('E-mail address that receives notifications. Empty: no Communication Services resources and no notification settings.')
+param notificationEmail string = ''
+
+@description('Where Communication Services keeps its data, when notifications are on.')
+param notificationDataLocation string = 'United States'
+
+@description('Object id of the person or pipeline running the deployment. It gets Key Vault Secrets Officer on the vault (only), to store the website token. Empty: no such role.')
+param deployerPrincipalId string = ''
+
+@description('Kind of the deployer principal.')
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
+param deployerPrincipalType string = 'User'
+
+@description('Memory of each Function App instance in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most Function App instances at once.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Always-ready instances for the durable group (0 = scale to zero).')
+@minValue(0)
+@maxValue(10)
+param durableAlwaysReadyInstances int = 0
+
+@description('Spread Function App instances over availability zones (only in regions that offer it for Flex Consumption).')
+param zoneRedundant bool = false
+
+// ---------------------------------------------------------------- names
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  app: 'ddd-transfer'
+}
+var functionAppName = 'func-ddd-${resourceToken}'
+var websiteTokenSecretName = 'd4s2-api-token'
+var workContainerName = 'ddd-transfer-work'
+var deploymentContainerName = 'app-package'
+var notificationsEnabled = !empty(notificationEmail)
+
+// Resource ids look like /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>:
+// after split('/'), index 2 is the subscription, 4 the resource group, 8 the account name.
+var sourceIds = split(replace(sourceStorageAccountIds, ' ', ''), ',')
+var sinkIds = split(replace(sinkStorageAccountIds, ' ', ''), ',')
+var sinkAclIds = empty(sinkAclStorageAccountIds) ? [] : split(replace(sinkAclStorageAccountIds, ' ', ''), ',')
+
+// ---------------------------------------------------------------- resource group
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-11-01' = {
+  name: !empty(resourceGroupName) ? resourceGroupName : 'rg-${environmentName}'
+  location: location
+  tags: tags
+}
+
+// ---------------------------------------------------------------- modules
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    logAnalyticsName: 'log-ddd-${resourceToken}'
+    appInsightsName: 'appi-ddd-${resourceToken}'
+  }
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'id-ddd-${resourceToken}'
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'stddd${resourceToken}'
+    deploymentContainerName: deploymentContainerName
+    workContainerName: workContainerName
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    name: 'kv-ddd-${take(resourceToken, 13)}'
+  }
+}
+
+module notifications 'modules/notifications.bicep' = if (notificationsEnabled) {
+  name: 'notifications'
+  scope: rg
+  params: {
+    tags: tags
+    communicationServiceName: 'acs-ddd-${resourceToken}'
+    emailServiceName: 'ecs-ddd-${resourceToken}'
+    dataLocation: notificationDataLocation
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    planName: 'plan-ddd-${resourceToken}'
+    appName: functionAppName
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    durableAlwaysReadyInstances: durableAlwaysReadyInstances
+    zoneRedundant: zoneRedundant
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    blobEndpoint: storage.outputs.blobEndpoint
+    queueEndpoint: storage.outputs.queueEndpoint
+    tableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: storage.outputs.deploymentContainerName
+    workContainerName: storage.outputs.workContainerName
+    appInsightsConnectionString: monitoring.outputs.appInsightsConnectionString
+    keyVaultUri: keyVault.outputs.uri
+    websiteTokenSecretName: websiteTokenSecretName
+    websiteUrl: websiteUrl
+    notifyEndpoint: notificationsEnabled ? notifications.outputs.endpoint : ''
+    notifySender: notificationsEnabled ? notifications.outputs.senderAddress : ''
+    notifyTo: notificationEmail
+  }
+}
+
+// ---------------------------------------------------------------- role assignments
+
+// The app's identity, on the resources in its own resource group.
+module appRoles 'modules/roles.bicep' = {
+  name: 'roles-app'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    storageRoles: [
+      {
+        account: storage.outputs.name
+        role: 'StorageBlobDataOwner'
+        why: 'Functions host storage by identity (blob leases, host keys, deployment package) and the work container.'
+      }
+      {
+        account: storage.outputs.name
+        role: 'StorageQueueDataContributor'
+        why: 'Durable Functions task hub control and work-item queues.'
+      }
+      {
+        account: storage.outputs.name
+        role: 'StorageTableDataContributor'
+        why: 'Durable Functions task hub history and instance tables.'
+      }
+    ]
+    keyVaultRoles: [
+      {
+        vault: keyVault.outputs.name
+        role: 'KeyVaultSecretsUser'
+        why: 'Read the website token (Key Vault reference) and per-account secrets.'
+      }
+    ]
+    appInsightsRoles: [
+      {
+        component: monitoring.outputs.appInsightsName
+        role: 'MonitoringMetricsPublisher'
+        why: 'Send telemetry with Entra authentication (local auth is disabled).'
+      }
+    ]
+    communicationRoles: notificationsEnabled ? [
+      {
+        service: notifications.outputs.communicationServiceName
+        role: notifications.outputs.emailSenderRoleId
+        why: 'Send notification e-mail.'
+      }
+    ] : []
+  }
+}
+
+// The person or pipeline that deploys: may write the website token into the vault, nothing else.
+module deployerRoles 'modules/roles.bicep' = if (!empty(deployerPrincipalId)) {
+  name: 'roles-deployer'
+  scope: rg
+  params: {
+    principalId: deployerPrincipalId
+    principalType: deployerPrincipalType
+    keyVaultRoles: [
+      {
+        vault: keyVault.outputs.name
+        role: 'KeyVaultSecretsOfficer'
+        why: 'Store the D4S2 API token (az keyvault secret set).'
+      }
+    ]
+  }
+}
+
+// Source accounts, each in its own resource group (and possibly subscription).
+module sourceRoles 'modules/roles.bicep' = [for (id, i) in sourceIds: {
+  name: 'roles-source-${i}-${resourceToken}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  params: {
+    principalId: identity.outputs.principalId
+    storageRoles: [
+      {
+        account: split(id, '/')[8]
+        role: 'StorageBlobDataReader'
+        why: 'List the delivered folder and read its files and MD5s.'
+      }
+      {
+        account: split(id, '/')[8]
+        role: 'StorageBlobDelegator'
+        why: 'Get a user delegation key to sign the read SAS used for server-side copies.'
+      }
+    ]
+  }
+}]
+
+// Sink accounts: write the delivered files.
+module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
+  name: 'roles-sink-${i}-${resourceToken}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  params: {
+    principalId: identity.outputs.principalId
+    storageRoles: [
+      {
+        account: split(id, '/')[8]
+        role: 'StorageBlobDataContributor'
+        why: 'Create the destination folder, copy files in, read them back to verify MD5s.'
+      }
+    ]
+  }
+}]
+
+// Sink accounts where the app also manages ACLs or ownership.
+module sinkAclRoles 'modules/roles.bicep' = [for (id, i) in sinkAclIds: {
+  name: 'roles-sink-acl-${i}-${resourceToken}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  params: {
+    principalId: identity.outputs.principalId
+    storageRoles: [
+      {
+        account: split(id, '/')[8]
+        role: 'StorageBlobDataOwner'
+        why: 'Set POSIX ACLs or ownership on the delivered folder (ADLS Gen2).'
+      }
+    ]
+  }
+}]
+
+// ---------------------------------------------------------------- outputs (azd stores them in .azure/<env>/.env)
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+output AZURE_FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+output AZURE_KEY_VAULT_WEBSITE_TOKEN_SECRET string = websiteTokenSecretName
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId

@@ -1,0 +1,255 @@
+// The Function App on the Flex Consumption plan (Linux, Python), running as the user-assigned
+// identity. On Flex Consumption the runtime, the scale limits and the deployment package live
+// in `functionAppConfig`; the plan rejects or ignores the classic settings that did that job
+// (FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION, WEBSITE_RUN_FROM_PACKAGE,
+// WEBSITE_CONTENT*, siteConfig.linuxFxVersion/alwaysOn/ftpsState, ...), so none is set here.
+//
+// Every setting the app reads is in `appSettings` (or `notificationSettings`) below;
+// tests/infra/test_settings_crosscheck.py fails when the code reads one that is missing.
+
+@description('Azure region of the plan and the app.')
+param location string
+
+@description('Tags applied to both resources; the app also gets azd-service-name.')
+param tags object = {}
+
+@description('Name of the Flex Consumption plan.')
+param planName string
+
+@description('Name of the Function App (its host name is <name>.azurewebsites.net).')
+param appName string
+
+@description('The azure.yaml service this app hosts (azd finds the app by this tag).')
+param azdServiceName string = 'api'
+
+@description('Python version of the Functions runtime.')
+@allowed([
+  '3.11'
+  '3.12'
+])
+param pythonVersion string = '3.11'
+
+@description('Memory of each instance in MB. CPU and network bandwidth scale with it.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Upper bound on instances. Copies are server-side, so a few instances move a lot of data; 40 is the lowest the plan accepts.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Always-ready instances for the durable group (orchestrators and activities). 0 scales to zero; 1 removes the cold start Microsoft warns about for Durable on Flex, at a baseline cost.')
+@minValue(0)
+@maxValue(10)
+param durableAlwaysReadyInstances int = 0
+
+@description('Spread instances over availability zones. Only some regions offer zone-redundant Flex Consumption plans; the task hub state is in storage either way.')
+param zoneRedundant bool = false
+
+@description('Resource id of the user-assigned identity the app runs as.')
+param identityId string
+
+@description('Client id of that identity.')
+param identityClientId string
+
+@description('Name of the app storage account (host storage, task hub, work container).')
+param storageAccountName string
+
+@description('Blob endpoint of the app storage account, ending with a slash.')
+param blobEndpoint string
+
+@description('Queue endpoint of the app storage account.')
+param queueEndpoint string
+
+@description('Table endpoint of the app storage account.')
+param tableEndpoint string
+
+@description('Blob container holding the deployment package.')
+param deploymentContainerName string
+
+@description('Blob container for the app work files.')
+param workContainerName string
+
+@description('Application Insights connection string (not a secret: local auth is disabled on the component).')
+param appInsightsConnectionString string
+
+@description('Key Vault URI, ending with a slash.')
+param keyVaultUri string
+
+@description('Name of the Key Vault secret holding the website API token.')
+param websiteTokenSecretName string
+
+@description('Base URL of the delivery website (D4S2), for example https://ddd.example.edu.')
+param websiteUrl string
+
+@description('Communication Services endpoint, or empty when notifications are off.')
+param notifyEndpoint string = ''
+
+@description('Sender address for notifications, or empty.')
+param notifySender string = ''
+
+@description('Address that receives notifications, or empty (then no notification settings are set).')
+param notifyTo string = ''
+
+// Tuning. The defaults equal the app's own defaults; they are set explicitly so an operator
+// sees (and can change) every knob in one place.
+@description('Most files in one copy chunk (one activity call).')
+param chunkMaxFiles int = 500
+
+@description('Most bytes in one copy chunk (100 GiB). A string: the value is past the 32-bit range some ARM tooling assumes for integers.')
+param chunkMaxBytes string = '107374182400'
+
+@description('Parallel copies inside one activity.')
+param copyThreads int = 16
+
+@description('Files up to this size are copied in one synchronous call; larger ones block by block.')
+param smallFileMaxBytes int = 67108864
+
+@description('Block size for block-by-block copies.')
+param blockSizeBytes int = 33554432
+
+@description('Largest callback body POSTed to the website (its nginx accepts 1 MiB).')
+param callbackMaxBytes int = 1048576
+
+@description('Lifetime of each SAS the app issues, in minutes.')
+param sasTtlMinutes int = 60
+
+@description('Seconds between attempts when the website is unreachable.')
+param websiteRetrySeconds int = 2
+
+@description('Attempts per website call before the orchestration backs off.')
+param websiteAttempts int = 4
+
+var notificationsEnabled = !empty(notifyTo)
+
+var appSettings = {
+  // Functions host and Durable task hub storage, by identity (no connection string, no key).
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+  AzureWebJobsStorage__blobServiceUri: blobEndpoint
+  AzureWebJobsStorage__queueServiceUri: queueEndpoint
+  AzureWebJobsStorage__tableServiceUri: tableEndpoint
+  // Telemetry, authenticated with the identity (the component has local auth disabled).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The identity DefaultAzureCredential picks in the app code.
+  AZURE_CLIENT_ID: identityClientId
+  // Where storage accounts live; {account} is filled in per source or sink account.
+  DDD_STORAGE_ENDPOINT_TEMPLATE: 'https://{account}.blob.${environment().suffixes.storage}'
+  DDD_WORK_ACCOUNT: storageAccountName
+  DDD_WORK_CONTAINER: workContainerName
+  // The delivery website and its token (a Key Vault reference, resolved by the platform).
+  DDD_WEBSITE_URL: websiteUrl
+  DDD_WEBSITE_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${websiteTokenSecretName}/)'
+  DDD_KEY_VAULT_URL: keyVaultUri
+  // Tuning.
+  DDD_CHUNK_MAX_FILES: string(chunkMaxFiles)
+  DDD_CHUNK_MAX_BYTES: chunkMaxBytes
+  DDD_COPY_THREADS: string(copyThreads)
+  DDD_SMALL_FILE_MAX_BYTES: string(smallFileMaxBytes)
+  DDD_BLOCK_SIZE_BYTES: string(blockSizeBytes)
+  DDD_CALLBACK_MAX_BYTES: string(callbackMaxBytes)
+  DDD_SAS_TTL_MINUTES: string(sasTtlMinutes)
+  DDD_WEBSITE_RETRY_SECONDS: string(websiteRetrySeconds)
+  DDD_WEBSITE_ATTEMPTS: string(websiteAttempts)
+}
+
+// Set only when notifications are enabled (main.bicep deploys notifications.bicep then).
+var notificationSettings = notificationsEnabled ? {
+  DDD_NOTIFY_EMAIL_ENDPOINT: notifyEndpoint
+  DDD_NOTIFY_SENDER: notifySender
+  DDD_NOTIFY_TO: notifyTo
+} : {}
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    tier: 'FlexConsumption'
+    name: 'FC1'
+  }
+  properties: {
+    // checkov:skip=CKV_AZURE_225:Zone redundancy is the zoneRedundant parameter (default off): not every Flex Consumption region offers it.
+    reserved: true
+    zoneRedundant: zoneRedundant
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: appName
+  location: location
+  tags: union(tags, { 'azd-service-name': azdServiceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    // checkov:skip=CKV_AZURE_222:Public endpoint on purpose: the delivery website (outside Azure) POSTs to it; every call needs the function key.
+    // checkov:skip=CKV_AZURE_17:No client certificates: the website's contract is a plain HTTPS POST with the function key in the URL, no other credential.
+    // checkov:skip=CKV_AZURE_18:HTTP/2 is left unset: the one caller (the website's requests client) speaks HTTP/1.1, and siteConfig.http20Enabled is not a property we could verify as accepted on Flex Consumption sites.
+    // checkov:skip=CKV_AZURE_67:Same as CKV_AZURE_18 (HTTP version check for function apps).
+    // checkov:skip=CKV_AZURE_78:Flex Consumption has no FTP publishing (code arrives through the deployment container), and siteConfig.ftpsState is rejected on Flex Consumption sites.
+    // checkov:skip=CKV_AZURE_212:Flex Consumption scales from zero by design; keep instances warm with durableAlwaysReadyInstances instead.
+    // checkov:skip=CKV_AZURE_213:No health-check path: Flex Consumption instances are started and stopped by the platform per execution demand, there is no fixed pool to take an instance out of.
+    serverFarmId: plan.id
+    httpsOnly: true
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${blobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+        alwaysReady: durableAlwaysReadyInstances > 0 ? [
+          {
+            name: 'durable'
+            instanceCount: durableAlwaysReadyInstances
+          }
+        ] : []
+      }
+      runtime: {
+        name: 'python'
+        version: pythonVersion
+      }
+    }
+  }
+}
+
+resource siteSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  // Checkov reads this app-settings resource as if it were an App Service web config:
+  // checkov:skip=CKV_AZURE_13:No App Service Authentication: the website cannot obtain Entra tokens; it authenticates with the function key (auth level FUNCTION).
+  // checkov:skip=CKV_AZURE_222:Public endpoint on purpose, see the site resource.
+  // checkov:skip=CKV_AZURE_63:Web server HTTP logs are an App Service (IIS/Kudu) feature; function requests and traces go to Application Insights.
+  // checkov:skip=CKV_AZURE_65:Detailed error pages are an App Service web server feature, not used by a Functions host.
+  // checkov:skip=CKV_AZURE_66:Failed request tracing is an App Service web server feature; failures are traced in Application Insights.
+  // checkov:skip=CKV_AZURE_80:Not a .NET app (Python 3.11); there is no .NET Framework version to set.
+  // checkov:skip=CKV_AZURE_88:Flex Consumption has no Azure Files content share; code comes from the deployment container.
+  parent: site
+  name: 'appsettings'
+  properties: union(appSettings, notificationSettings)
+}
+
+output name string = site.name
+output id string = site.id
+output defaultHostName string = site.properties.defaultHostName
