@@ -106,6 +106,10 @@ param chunkMaxBytes string = '107374182400'
 @description('Parallel copies inside one activity.')
 param copyThreads int = 16
 
+@description('Chunks copied at once by one delivery (a wave; each wave ends with continue-as-new).')
+@minValue(1)
+param parallelChunks int = 16
+
 @description('Files up to this size are copied in one synchronous call; larger ones block by block.')
 param smallFileMaxBytes int = 67108864
 
@@ -151,6 +155,7 @@ var appSettings = {
   DDD_CHUNK_MAX_FILES: string(chunkMaxFiles)
   DDD_CHUNK_MAX_BYTES: chunkMaxBytes
   DDD_COPY_THREADS: string(copyThreads)
+  DDD_PARALLEL_CHUNKS: string(parallelChunks)
   DDD_SMALL_FILE_MAX_BYTES: string(smallFileMaxBytes)
   DDD_BLOCK_SIZE_BYTES: string(blockSizeBytes)
   DDD_CALLBACK_MAX_BYTES: string(callbackMaxBytes)

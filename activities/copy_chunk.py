@@ -1,0 +1,17 @@
+"""Activity: copy one chunk of the plan server-side and verify every file's MD5."""
+
+import azure.durable_functions as df
+
+from shared.config import load_settings
+from shared.copier import copy_chunk as copy_and_verify_chunk
+from shared.models import ChunkResult
+from shared.progress import ChunkInput
+
+NAME = "copy_chunk"
+bp = df.Blueprint()
+
+
+@bp.function_name(NAME)
+@bp.activity_trigger(input_name="chunk_input")
+def copy_chunk(chunk_input: ChunkInput) -> ChunkResult:
+    return copy_and_verify_chunk(chunk_input.chunk, chunk_input.request, load_settings())

@@ -1,0 +1,18 @@
+"""Activity: POST the delivery's result (manifest or error message) to the website."""
+
+import azure.durable_functions as df
+
+from shared.config import load_settings
+from shared.models import ReportOutcome
+from shared.progress import ReportInput
+from shared.website import report_result
+
+NAME = "report_to_website"
+bp = df.Blueprint()
+
+
+@bp.function_name(NAME)
+@bp.activity_trigger(input_name="report_input")
+def report_to_website(report_input: ReportInput) -> ReportOutcome:
+    return report_result(report_input.request, report_input.run_id, report_input.error_message,
+                         load_settings())

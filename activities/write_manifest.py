@@ -1,0 +1,18 @@
+"""Activity: write the manifest and checksum file into the delivered folder, and the callback."""
+
+import azure.durable_functions as df
+
+from shared.config import load_settings
+from shared.manifest import write_manifest as write_delivery_manifest
+from shared.models import ManifestOutcome
+from shared.progress import ManifestInput
+
+NAME = "write_manifest"
+bp = df.Blueprint()
+
+
+@bp.function_name(NAME)
+@bp.activity_trigger(input_name="manifest_input")
+def write_manifest(manifest_input: ManifestInput) -> ManifestOutcome:
+    return write_delivery_manifest(manifest_input.request, manifest_input.run_id,
+                                   manifest_input.chunk_count, load_settings())

@@ -1,0 +1,151 @@
+"""``make demo``: a real delivery, end to end, on this machine.
+
+Starts Azurite with the core's account (``sequencingcore``), a lab's (``labsmith``) and the
+app's own (``devstoreaccount1``); seeds a sequencing run under ``jdoe/mouse-rnaseq``; starts
+devhost with ``function_app.py`` and a stand-in for the website's ``az-transfers`` endpoint;
+POSTs the website's exact payload; shows progress; prints the manifest the website received;
+checks every delivered byte; and exits non-zero unless every file arrived and verified.
+Every process it starts is stopped on the way out, also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import time
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+
+import requests
+
+from demo.seed import SOURCE_CONTAINER, SOURCE_FOLDER, seed_run
+from devhost.azurite import AzuriteServer
+from devhost.launcher import DevHostProcess
+from devhost.website_standin import WebsiteStandIn
+
+REPO = Path(__file__).resolve().parent.parent
+WORK_DIR = REPO / ".demo"
+SOURCE_ACCOUNT, SINK_ACCOUNT, WORK_ACCOUNT = "sequencingcore", "labsmith", "devstoreaccount1"
+SINK_CONTAINER = "incoming"
+WEBSITE_TOKEN = "demo-website-token"  # the stand-in's own; not a real credential
+DELIVERY_ID = 4321
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def run_demo() -> int:
+    shutil.rmtree(WORK_DIR, ignore_errors=True)
+    WORK_DIR.mkdir(parents=True)
+    with ExitStack() as stack:
+        say("1. starting Azurite (accounts: sequencingcore, labsmith, devstoreaccount1)")
+        azurite = stack.enter_context(AzuriteServer(
+            accounts=[WORK_ACCOUNT, SOURCE_ACCOUNT, SINK_ACCOUNT], location=WORK_DIR / "azurite"))
+        say("2. seeding a NextSeq run under sequencingcore/deliveries/jdoe/mouse-rnaseq")
+        seeded = seed_run(azurite.blob_service(SOURCE_ACCOUNT))
+        say(f"   {len(seeded)} files, {sum(len(b) for b in seeded.values()) / 2**20:.1f} MiB")
+        azurite.blob_service(SINK_ACCOUNT).create_container(SINK_CONTAINER)
+
+        website = stack.enter_context(WebsiteStandIn(token=WEBSITE_TOKEN))
+        transfer_uuid = str(uuid.uuid4())
+        website.expect(DELIVERY_ID, transfer_uuid)
+        say(f"3. website stand-in listening on {website.url}/api/v2/az-transfers/")
+
+        settings = {**azurite.storage_environ(work_account=WORK_ACCOUNT),
+                    "DDD_WEBSITE_URL": website.url, "DDD_WEBSITE_TOKEN": WEBSITE_TOKEN,
+                    "DDD_BLOCK_SIZE_BYTES": str(8 * 2**20), "DDD_CHUNK_MAX_FILES": "8"}
+        host = DevHostProcess(REPO / "function_app.py", WORK_DIR / "devhost", env=settings)
+        stack.enter_context(host)
+        stack.callback(lambda: say(f"   (devhost log: {host.log_path})"))
+        say(f"4. devhost serving function_app.py on {host.base_url}")
+
+        payload = {
+            "Source_StorageAccount": SOURCE_ACCOUNT, "Source_FileSystem": SOURCE_CONTAINER,
+            "Source_TopLevelFolder": SOURCE_FOLDER,
+            "Sink_StorageAccount": SINK_ACCOUNT, "Sink_FileSystem": SINK_CONTAINER,
+            "Sink_TopLevelFolder": SOURCE_FOLDER,
+            "Webhook_DeliveryID": DELIVERY_ID, "Webhook_TransferUUID": transfer_uuid,
+        }
+        say("5. POST /api/deliveries with the website's payload")
+        answer = requests.post(f"{host.base_url}/api/deliveries",
+                               params={"code": host.function_key}, json=payload,
+                               headers={"user-agent": "duke-data-delivery/2.0.0"}, timeout=30)
+        answer.raise_for_status()
+        status_url = answer.json()["deliveryStatusUri"]
+        say(f"   202 Accepted; progress at {status_url.split('?')[0]}")
+
+        view = watch(status_url, host.function_key)
+        say(f"6. finished: runtime status {view['runtimeStatus']}, phase {view['phase']}")
+        recorded = website.recorded(DELIVERY_ID)
+        if not recorded or "manifest" not in recorded:
+            say(f"FAILED: the website recorded {recorded!r}; status {view}")
+            return 1
+        return check_delivery(azurite, recorded, seeded)
+    return 1
+
+
+def watch(status_url: str, key: str, timeout: float = 600) -> dict:
+    last = None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = requests.get(status_url, params={"code": key}, timeout=30).json()
+        line = (f"   {view['phase'] or 'starting':<17} files {view['copied']['files'] or 0}"
+                f"/{view['planned']['files'] or '?'} copied, {view['verified']['files'] or 0}"
+                f" verified, {(view['copied']['bytes'] or 0) / 2**20:.1f} MiB")
+        if line != last:
+            say(line)
+            last = line
+        if view["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
+            return view
+        time.sleep(0.3)
+    raise TimeoutError("the delivery did not finish in time")
+
+
+def check_delivery(azurite: AzuriteServer, recorded: dict, seeded: dict[str, bytes]) -> int:
+    manifest = recorded["manifest"]
+    entries = manifest["files"] if isinstance(manifest, dict) else manifest
+    files = [e for e in entries if not e.get("is_directory")]
+    say("7. the manifest the website received:")
+    say(f"   {'file':<66} {'bytes':>10}  {'md5':<32}  verified by")
+    for entry in files:
+        name = entry["name"].removeprefix(SOURCE_FOLDER + "/")
+        say(f"   {name[:66]:<66} {entry['content_length']:>10}  "
+            f"{entry['content_settings']['content_md5']}  {entry.get('verification')}")
+    sink = azurite.blob_service(SINK_ACCOUNT).get_container_client(SINK_CONTAINER)
+    problems = []
+    listed = {e["name"]: e for e in files}
+    for relative, content in seeded.items():
+        name = f"{SOURCE_FOLDER}/{relative}"
+        expected = hashlib.md5(content).hexdigest()
+        entry = listed.get(name)
+        if entry is None:
+            problems.append(f"{name}: not in the manifest")
+            continue
+        delivered = sink.download_blob(name).readall()
+        actual = hashlib.md5(delivered).hexdigest()
+        if actual != expected or entry["content_settings"]["content_md5"] != expected:
+            problems.append(f"{name}: destination md5 {actual}, manifest "
+                            f"{entry['content_settings']['content_md5']}, source {expected}")
+    say(f"8. checked {len(seeded)} delivered files byte for byte at the destination")
+    if problems:
+        say("FAILED:\n   " + "\n   ".join(problems))
+        return 1
+    say(f"OK: all {len(seeded)} files arrived and verified; the website recorded the manifest.")
+    return 0
+
+
+def main() -> int:
+    os.chdir(REPO)
+    try:
+        return run_demo()
+    except KeyboardInterrupt:
+        say("interrupted: stopped every process the demo started")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""Seed a realistic sequencing run (an Illumina NextSeq output folder) into a source account."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import random
+
+from azure.storage.blob import BlobServiceClient, ContentSettings
+
+SOURCE_CONTAINER = "deliveries"
+SOURCE_FOLDER = "jdoe/mouse-rnaseq"
+LARGE_FILE = "Data/Intensities/BaseCalls/Undetermined_S0_L001_R1_001.fastq.gz"
+LARGE_FILE_BYTES = 64 * 2**20 + 12345
+BLOCK_BYTES = 4 * 2**20
+
+
+def fastq_gz(sample: str, reads: int, seed: int) -> bytes:
+    generator = random.Random(seed)
+    lines = []
+    for number in range(reads):
+        sequence = "".join(generator.choice("ACGT") for _ in range(76))
+        quality = "".join(generator.choice("FFFF:,") for _ in range(76))
+        lines.append(f"@NB551234:42:HXXXXXXXX:1:11101:{number}:1000 1:N:0:{sample}\n"
+                     f"{sequence}\n+\n{quality}\n")
+    return gzip.compress("".join(lines).encode(), mtime=0)
+
+
+def run_files() -> dict[str, bytes]:
+    samples = ["Ctrl_1", "Ctrl_2", "KO_1", "KO_2"]
+    files: dict[str, bytes] = {
+        "RunInfo.xml": b'<?xml version="1.0"?>\n<RunInfo Version="5"><Run Id="261120_NB551234_'
+                       b'0042_AHXXXXXXXX" Number="42"/></RunInfo>\n',
+        "RunParameters.xml": b'<?xml version="1.0"?>\n<RunParameters><Chemistry>NextSeq High'
+                             b'</Chemistry></RunParameters>\n',
+        "RunCompletionStatus.xml": b'<?xml version="1.0"?>\n<RunCompletionStatus><Completion'
+                                   b'Status>CompletedAsPlanned</CompletionStatus>'
+                                   b'</RunCompletionStatus>\n',
+        "CopyComplete.txt": b"",
+        "SampleSheet.csv": ("[Header]\nIEMFileVersion,5\nExperiment Name,mouse-rnaseq\n"
+                            "[Data]\nSample_ID,Sample_Name,index\n"
+                            + "".join(f"{s},{s},ACGTAC{i}\n" for i, s in enumerate(samples))
+                            ).encode(),
+        "Notes/Résumé du run – Müller lab.txt": "Läuft gut. Qualität über Q30.\n".encode(),
+        "InterOp/QMetricsOut.bin": os.urandom(40_000),
+    }
+    for index, sample in enumerate(samples):
+        for read in ("R1", "R2"):
+            name = f"Data/Intensities/BaseCalls/{sample}_S{index + 1}_L001_{read}_001.fastq.gz"
+            files[name] = fastq_gz(sample, 400 + 50 * index, seed=index * 2 + (read == "R2"))
+    return files
+
+
+def seed_run(source: BlobServiceClient) -> dict[str, bytes]:
+    """Upload the run; returns every seeded file's relative path and bytes.
+
+    Small files go up with their Content-MD5 set (as azcopy --put-md5 does); the large file is
+    uploaded block by block with no Content-MD5, as many tools leave it.
+    """
+    container = source.create_container(SOURCE_CONTAINER)
+    container.upload_blob("other-netid/other-project/README.txt", b"another delivery\n")
+    files = run_files()
+    for relative, content in files.items():
+        container.upload_blob(
+            f"{SOURCE_FOLDER}/{relative}", content,
+            content_settings=ContentSettings(
+                content_type=_content_type(relative),
+                content_md5=bytearray(hashlib.md5(content).digest())))
+    large = container.get_blob_client(f"{SOURCE_FOLDER}/{LARGE_FILE}")
+    generator = random.Random(7)
+    block_ids, pieces = [], []
+    for offset in range(0, LARGE_FILE_BYTES, BLOCK_BYTES):
+        piece = generator.randbytes(min(BLOCK_BYTES, LARGE_FILE_BYTES - offset))
+        block_id = f"{offset // BLOCK_BYTES:08d}"
+        large.stage_block(block_id, piece)
+        block_ids.append(block_id)
+        pieces.append(piece)
+    large.commit_block_list(block_ids, content_settings=ContentSettings(
+        content_type="application/gzip"))
+    files[LARGE_FILE] = b"".join(pieces)
+    return files
+
+
+def _content_type(name: str) -> str:
+    if name.endswith(".gz"):
+        return "application/gzip"
+    if name.endswith(".xml"):
+        return "application/xml"
+    if name.endswith(".csv"):
+        return "text/csv"
+    if name.endswith(".txt"):
+        return "text/plain"
+    return "application/octet-stream"

@@ -1,0 +1,18 @@
+"""ddd-transfer: registration only. Each module holds one function and its NAME."""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from activities import copy_chunk, plan_delivery, report_to_website, write_manifest
+from endpoints import delivery_status, start_delivery
+from orchestrators import delivery
+
+app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+app.register_functions(start_delivery.bp)
+app.register_functions(delivery_status.bp)
+app.register_functions(delivery.bp)
+app.register_functions(plan_delivery.bp)
+app.register_functions(copy_chunk.bp)
+app.register_functions(write_manifest.bp)
+app.register_functions(report_to_website.bp)

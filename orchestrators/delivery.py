@@ -1,0 +1,119 @@
+"""The `delivery` orchestrator: plan, copy and verify by chunks, write the manifest, report.
+
+Deterministic: no I/O, clock or randomness here; activities do the work. Each wave of chunk
+copies ends with continue-as-new, so one generation's history holds at most one wave
+(`DDD_PARALLEL_CHUNKS` chunks) whatever the number of files. No SAS, key or token is ever
+an input, output or status here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import azure.durable_functions as df
+
+from activities import copy_chunk, plan_delivery, report_to_website, write_manifest
+from shared.progress import ChunkInput, DeliveryRun, ManifestInput, PlanInput, ReportInput
+
+NAME = "delivery"
+bp = df.Blueprint()
+
+ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000,
+                                 max_number_of_attempts=5)
+# after the report activity's own quick retries: wait 1, 2, 4, ... 60 minutes, ~2 days in all
+REPORT_ROUNDS = 50
+REPORT_FIRST_WAIT = timedelta(minutes=1)
+REPORT_LONGEST_WAIT = timedelta(minutes=60)
+# the website refused the call itself (token, URL, body): waiting will not change its answer
+PERMANENT_REPORT_ERRORS = ("WebsiteConfigurationError", "WebsiteRejectedError")
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=NAME)
+def delivery(context: df.DurableOrchestrationContext):
+    run = DeliveryRun.from_json(context.get_input())
+    try:
+        if run.plan is None:
+            run.phase = "planning"
+            context.set_custom_status(run.progress())
+            run.plan = yield context.call_activity_with_retry(
+                plan_delivery.NAME, ACTIVITY_RETRY, PlanInput(request=run.request,
+                                                              run_id=run.run_id))
+            if run.plan.refusal:
+                run.phase, run.message = "refused", run.plan.refusal
+                yield from _report(context, run, error_message=run.plan.refusal)
+                return run.outcome()
+
+        if not run.copying_done:
+            run.phase = "copying"
+            context.set_custom_status(run.progress())
+            wave = [context.call_activity_with_retry(copy_chunk.NAME, ACTIVITY_RETRY,
+                                                     ChunkInput(request=run.request, chunk=chunk))
+                    for chunk in run.next_wave()]
+            run.add_wave((yield context.task_all(wave)))
+            context.set_custom_status(run.progress())
+            # every wave ends the generation: the next one starts with a two-event history
+            run.generation += 1
+            context.continue_as_new(run.to_json())
+            return None
+
+        failure = run.totals.failure_message()
+        if failure:
+            run.phase, run.message = "failed", failure
+            yield from _report(context, run, error_message=failure)
+            return run.outcome()
+
+        run.phase = "writing-manifest"
+        context.set_custom_status(run.progress())
+        run.manifest = yield context.call_activity_with_retry(
+            write_manifest.NAME, ACTIVITY_RETRY,
+            ManifestInput(request=run.request, run_id=run.run_id,
+                          chunk_count=run.plan.chunk_count))
+        run.phase = "reporting"
+        yield from _report(context, run, error_message=None)
+        if run.report is not None and run.report.status == "stale":
+            run.phase = "stale"
+        elif run.report is not None:
+            run.phase = "delivered"
+        return run.outcome()
+    except Exception as error:  # an activity failed after all its retries
+        if run.report is not None or run.phase in ("refused", "failed", "stale"):
+            raise
+        run.phase = "failed"
+        run.message = f"The transfer failed and was stopped: {_first_line(error)}"
+        yield from _report(context, run, error_message=run.message)
+        return run.outcome()
+
+
+def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_message: str | None):
+    """POST the result to the website once; while it is down, wait longer and try again."""
+    context.set_custom_status(run.progress())
+    message_before = run.message
+    wait = REPORT_FIRST_WAIT
+    for attempt in range(1, REPORT_ROUNDS + 1):
+        try:
+            run.report = yield context.call_activity(
+                report_to_website.NAME, ReportInput(request=run.request, run_id=run.run_id,
+                                                    error_message=error_message))
+            run.message = message_before
+            break
+        except Exception as error:
+            if attempt == REPORT_ROUNDS or any(name in str(error)
+                                               for name in PERMANENT_REPORT_ERRORS):
+                run.message = (f"{run.message + ' ' if run.message else ''}The website could "
+                               f"not be told: {_first_line(error)}")
+                raise
+            run.message = f"waiting to report to the website (attempt {attempt}): " \
+                          f"{_first_line(error)}"
+            context.set_custom_status(run.progress())
+            yield context.create_timer(context.current_utc_datetime + wait)
+            wait = min(wait * 2, REPORT_LONGEST_WAIT)
+    if run.report is not None and run.report.status == "stale":
+        run.message = (f"{run.message + ' ' if run.message else ''}The website has a newer "
+                       "attempt for this delivery; this result was not recorded.")
+    context.set_custom_status(run.progress())
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    # the Durable SDK joins an activity failure's reason and details: keep the reason
+    return text.splitlines()[0] if text else type(error).__name__

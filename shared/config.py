@@ -1,0 +1,181 @@
+"""The app's settings: read once from the environment, checked all at once, failing fast.
+
+`load_settings()` is the only place in `shared/` that reads the environment. It raises one
+`SettingsError` that lists every missing or invalid setting by its environment name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+from shared.naming import check_account_name, check_container_name
+
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+# Service limits the settings must stay within.
+COPY_FROM_URL_MAX_BYTES = 256 * MIB  # synchronous Copy Blob From URL
+STAGE_BLOCK_MAX_BYTES = 4000 * MIB  # Put Block From URL
+USER_DELEGATION_KEY_MAX_MINUTES = 7 * 24 * 60
+
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class SettingsError(ValueError):
+    """One or more settings are missing or invalid; the message lists each by its name."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            "invalid settings:\n" + "\n".join(f"  - {problem}" for problem in problems)
+        )
+
+
+def _parse_account_keys(value: Any) -> Any:
+    """``name:base64key;name2:key2`` -> {name: key}. Keys are base64 (they may hold '=' '/' '+')."""
+    if not isinstance(value, str):
+        return value
+    account_keys: dict[str, str] = {}
+    for pair in value.split(";"):
+        pair = pair.strip()
+        if not pair:
+            continue
+        account, separator, key = pair.partition(":")
+        if not separator or not account.strip() or not key.strip():
+            raise ValueError("must be 'account:key' pairs separated by ';'")
+        account_keys[account.strip()] = key.strip()
+    return account_keys
+
+
+class Settings(BaseModel):
+    """Every setting of the app. Field aliases are the environment names."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    storage_endpoint_template: str = Field(
+        "https://{account}.blob.core.windows.net", alias="DDD_STORAGE_ENDPOINT_TEMPLATE"
+    )
+    storage_account_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, alias="DDD_STORAGE_ACCOUNT_KEYS"
+    )
+    work_account: str = Field(alias="DDD_WORK_ACCOUNT")
+    work_container: str = Field("ddd-transfer-work", alias="DDD_WORK_CONTAINER")
+    website_url: str = Field(alias="DDD_WEBSITE_URL")
+    website_token: SecretStr = Field(alias="DDD_WEBSITE_TOKEN")
+    chunk_max_files: PositiveInt = Field(500, alias="DDD_CHUNK_MAX_FILES")
+    chunk_max_bytes: PositiveInt = Field(100 * GIB, alias="DDD_CHUNK_MAX_BYTES")
+    parallel_chunks: int = Field(16, ge=1, le=256, alias="DDD_PARALLEL_CHUNKS")
+    copy_threads: int = Field(16, ge=1, le=256, alias="DDD_COPY_THREADS")
+    small_file_max_bytes: int = Field(
+        64 * MIB, ge=0, le=COPY_FROM_URL_MAX_BYTES, alias="DDD_SMALL_FILE_MAX_BYTES"
+    )
+    block_size_bytes: int = Field(
+        32 * MIB, ge=1, le=STAGE_BLOCK_MAX_BYTES, alias="DDD_BLOCK_SIZE_BYTES"
+    )
+    callback_max_bytes: int = Field(MIB, ge=4 * KIB, alias="DDD_CALLBACK_MAX_BYTES")
+    sas_ttl_minutes: int = Field(
+        60, ge=1, le=USER_DELEGATION_KEY_MAX_MINUTES, alias="DDD_SAS_TTL_MINUTES"
+    )
+    website_retry_seconds: float = Field(2.0, gt=0, le=3600, alias="DDD_WEBSITE_RETRY_SECONDS")
+    website_attempts: PositiveInt = Field(4, alias="DDD_WEBSITE_ATTEMPTS")
+    azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
+    # Seam for a later issue: secrets (the website token, account keys) read from Key Vault.
+    key_vault_url: str | None = Field(None, alias="DDD_KEY_VAULT_URL")
+
+    @field_validator("storage_endpoint_template")
+    @classmethod
+    def _check_template(cls, template: str) -> str:
+        if "{account}" not in template:
+            raise ValueError("must contain '{account}'")
+        try:
+            example = template.format(account="example")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("must contain no placeholder other than '{account}'") from None
+        if not example.startswith(("https://", "http://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return template.rstrip("/")
+
+    @field_validator("storage_account_keys", mode="before")
+    @classmethod
+    def _check_account_keys(cls, value: Any) -> Any:
+        return _parse_account_keys(value)
+
+    @field_validator("storage_account_keys")
+    @classmethod
+    def _check_account_key_names(cls, keys: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for account in keys:
+            check_account_name(account)
+        return keys
+
+    @field_validator("work_account")
+    @classmethod
+    def _check_work_account(cls, account: str) -> str:
+        return check_account_name(account)
+
+    @field_validator("work_container")
+    @classmethod
+    def _check_work_container(cls, container: str) -> str:
+        return check_container_name(container)
+
+    @field_validator("website_url")
+    @classmethod
+    def _check_website_url(cls, url: str) -> str:
+        if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
+            raise ValueError("must be an http:// or https:// base URL without a query")
+        return url.rstrip("/")
+
+    @field_validator("website_token")
+    @classmethod
+    def _check_website_token(cls, token: SecretStr) -> SecretStr:
+        if not token.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return token
+
+    def account_key(self, account: str) -> str | None:
+        """The configured key of a storage account (Azurite), or None to use Azure AD."""
+        key = self.storage_account_keys.get(account)
+        return key.get_secret_value() if key is not None else None
+
+    def account_url(self, account: str) -> str:
+        """The blob endpoint of a storage account, from the endpoint template."""
+        return self.storage_endpoint_template.format(account=check_account_name(account))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read every setting from `environ` (default: the process environment).
+
+    Unset and empty values take the default; required ones missing and invalid ones are all
+    reported together in one SettingsError.
+    """
+    if environ is None:
+        environ = os.environ
+    raw: dict[str, str] = {}
+    for field in Settings.model_fields.values():
+        name = field.alias
+        assert name is not None
+        value = environ.get(name, "").strip()
+        if value:
+            raw[name] = value
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as error:
+        problems = []
+        for problem in error.errors(include_url=False, include_input=False):
+            name = ".".join(str(part) for part in problem["loc"]) or "settings"
+            message = problem["msg"].removeprefix("Value error, ")
+            if problem["type"] == "missing":
+                message = "is required"
+            problems.append(f"{name}: {message}")
+        raise SettingsError(problems) from None

@@ -1,0 +1,363 @@
+"""Blob storage for the core: clients per account, source SAS, listing, and the work container.
+
+- Accounts are named by the website; `Settings.account_url` maps a name to its endpoint.
+- `StorageClients` builds one `BlobServiceClient` per account on first use (key or Azure AD, see
+  `shared.identity`), with a connection pool sized for the copy threads; close it when done.
+- `SourceSas` mints short read-only SAS for source blobs: account-key SAS when the account has a
+  configured key, otherwise user delegation SAS (the delegation key is fetched once and reused).
+- `WorkStore` reads and writes the app's own work container: plan and result pages (JSON Lines)
+  and JSON documents.
+- Listing goes through the blob API (it works on Azurite and on ADLS Gen2); ADLS directory
+  marker blobs are skipped.
+
+Nothing here logs or keeps a URL with a SAS; `redact` scrubs one from any text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+import requests
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.pipeline.transport import RequestsTransport
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobProperties,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContainerClient,
+    ContentSettings,
+    UserDelegationKey,
+    generate_blob_sas,
+)
+from pydantic import BaseModel
+
+from shared.config import MIB, Settings
+from shared.identity import storage_credential
+from shared.naming import check_run_id
+
+# Reads are streamed in pieces of this size: memory per reading thread stays near it.
+READ_PIECE_BYTES = 4 * MIB
+# Clock skew allowance for SAS start times.
+SAS_CLOCK_SKEW = timedelta(minutes=5)
+# Where the app keeps its own files in the work container.
+PLANS_PREFIX = "plans"
+RESULTS_PREFIX = "results"
+REPORTS_PREFIX = "reports"
+
+_SAS_SIGNATURE = re.compile(r"(?i)(sig=)[^&\s'\"<>]+")
+_ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=)[^;\s'\"<>]+")
+
+
+def redact(text: str) -> str:
+    """The text with any SAS signature or account key replaced by REDACTED."""
+    return _ACCOUNT_KEY.sub(r"\1REDACTED", _SAS_SIGNATURE.sub(r"\1REDACTED", text))
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-paragraph, redacted description of an exception, for results and re-raised errors."""
+    error_code = getattr(error, "error_code", None)
+    status_code = getattr(error, "status_code", None)
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    details = [f"HTTP {status_code}"] if status_code else []
+    if error_code:
+        details.append(str(error_code))
+    label = f"{type(error).__name__} ({', '.join(details)})" if details else type(error).__name__
+    return redact(f"{label}: {first_line}")[:500]
+
+
+# ----- page and document names -------------------------------------------------------------
+def plan_pages_prefix(run_id: str) -> str:
+    return f"{PLANS_PREFIX}/{check_run_id(run_id)}"
+
+
+def plan_page_name(run_id: str, index: int) -> str:
+    return f"{plan_pages_prefix(run_id)}/chunk-{index:06d}.jsonl"
+
+
+def plan_summary_name(run_id: str) -> str:
+    return f"{plan_pages_prefix(run_id)}/plan.json"
+
+
+def result_pages_prefix(run_id: str) -> str:
+    return f"{RESULTS_PREFIX}/{check_run_id(run_id)}"
+
+
+def result_page_name(run_id: str, index: int) -> str:
+    return f"{result_pages_prefix(run_id)}/chunk-{index:06d}.jsonl"
+
+
+def callback_name(run_id: str) -> str:
+    return f"{REPORTS_PREFIX}/{check_run_id(run_id)}/callback.json"
+
+
+# ----- clients -------------------------------------------------------------------------------
+class StorageClients:
+    """One BlobServiceClient per storage account, built on first use; a context manager."""
+
+    def __init__(self, settings: Settings, *, connections: int | None = None) -> None:
+        self.settings = settings
+        self.connections = connections or max(16, 2 * settings.copy_threads + 4)
+        self._services: dict[str, BlobServiceClient] = {}
+        self._lock = threading.Lock()
+
+    def service(self, account: str) -> BlobServiceClient:
+        with self._lock:
+            service = self._services.get(account)
+            if service is None:
+                service = self._build(account)
+                self._services[account] = service
+            return service
+
+    def container(self, account: str, container: str) -> ContainerClient:
+        return self.service(account).get_container_client(container)
+
+    def _build(self, account: str) -> BlobServiceClient:
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(
+            pool_connections=4, pool_maxsize=self.connections
+        )
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return BlobServiceClient(
+            self.settings.account_url(account),
+            credential=storage_credential(account, self.settings),
+            transport=RequestsTransport(session=session, session_owner=True),
+            max_single_get_size=READ_PIECE_BYTES,
+            max_chunk_get_size=READ_PIECE_BYTES,
+            max_block_size=READ_PIECE_BYTES,
+            max_single_put_size=READ_PIECE_BYTES,
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            services, self._services = list(self._services.values()), {}
+        for service in services:
+            service.close()
+
+    def __enter__(self) -> StorageClients:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SourceSas:
+    """Mints read-only SAS URLs for blobs of one source account, valid `DDD_SAS_TTL_MINUTES`.
+
+    Make one per activity. With a configured account key: account-key SAS. Otherwise: user
+    delegation SAS; the delegation key is fetched on first use and again only when it would
+    expire before a new SAS does.
+    """
+
+    def __init__(self, service: BlobServiceClient, settings: Settings) -> None:
+        self._service = service
+        self._account = service.account_name
+        assert self._account is not None
+        self._account_key = settings.account_key(self._account)
+        self._ttl = timedelta(minutes=settings.sas_ttl_minutes)
+        self._https_only = service.url.startswith("https://")
+        self._delegation_key: UserDelegationKey | None = None
+        self._delegation_key_expiry: datetime | None = None
+        self._lock = threading.Lock()
+
+    def _user_delegation_key(self, now: datetime, expiry: datetime) -> UserDelegationKey:
+        with self._lock:
+            if (
+                self._delegation_key is None
+                or self._delegation_key_expiry is None
+                or self._delegation_key_expiry < expiry
+            ):
+                key_expiry = now + 2 * self._ttl
+                self._delegation_key = self._service.get_user_delegation_key(
+                    key_start_time=now - SAS_CLOCK_SKEW, key_expiry_time=key_expiry
+                )
+                self._delegation_key_expiry = key_expiry
+            return self._delegation_key
+
+    def blob_url(self, container: str, blob_name: str) -> str:
+        """The blob's URL with a fresh read-only SAS. Never log it: use `redact`."""
+        now = datetime.now(UTC)
+        expiry = now + self._ttl
+        sas_options: dict[str, Any] = {
+            "account_name": self._account,
+            "container_name": container,
+            "blob_name": blob_name,
+            "permission": BlobSasPermissions(read=True),
+            "start": now - SAS_CLOCK_SKEW,
+            "expiry": expiry,
+        }
+        if self._https_only:
+            sas_options["protocol"] = "https"
+        if self._account_key is not None:
+            sas_token = generate_blob_sas(account_key=self._account_key, **sas_options)
+        else:
+            sas_token = generate_blob_sas(
+                user_delegation_key=self._user_delegation_key(now, expiry), **sas_options
+            )
+        blob_url = self._service.get_blob_client(container, blob_name).url
+        return f"{blob_url}?{sas_token}"
+
+
+# ----- listing -------------------------------------------------------------------------------
+def is_directory_marker(blob: BlobProperties) -> bool:
+    """ADLS Gen2 lists its directories through the blob API as empty blobs so marked."""
+    metadata = blob.metadata or {}
+    return blob.size == 0 and str(metadata.get("hdi_isfolder", "")).lower() == "true"
+
+
+def list_folder_files(container: ContainerClient, folder: str) -> Iterator[BlobProperties]:
+    """Every file blob under `folder` (recursively), in the service's (name) order."""
+    for blob in container.list_blobs(name_starts_with=folder + "/", include=["metadata"]):
+        if not is_directory_marker(blob):
+            yield blob
+
+
+def folder_holds_anything(container: ContainerClient, folder: str) -> bool:
+    """True when any blob (file or directory marker) lies under `folder`, or is named `folder`."""
+    for _blob in container.list_blobs(name_starts_with=folder + "/", results_per_page=1):
+        return True
+    try:
+        container.get_blob_client(folder).get_blob_properties()
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def quoted_etag(etag: str) -> str:
+    """ETags as the service expects them in conditions (listings may give them unquoted)."""
+    return etag if etag.startswith(('"', "W/")) else f'"{etag}"'
+
+
+def md5_hex_of(content_settings: ContentSettings) -> str | None:
+    content_md5 = content_settings.content_md5
+    return bytes(content_md5).hex() if content_md5 else None
+
+
+# ----- streamed block uploads ----------------------------------------------------------------
+class BlockWriter:
+    """Writes one blob as a stream of blocks, so the app never holds the whole document.
+
+    Block ids are deterministic, so writing the same document again replaces it. `close()`
+    commits with the content type and the MD5 of everything written (Content-MD5).
+    """
+
+    def __init__(
+        self, blob: BlobClient, *, content_type: str, block_bytes: int = READ_PIECE_BYTES
+    ) -> None:
+        self._blob = blob
+        self._content_type = content_type
+        self._block_bytes = block_bytes
+        self._buffer = bytearray()
+        self._block_ids: list[str] = []
+        self._md5 = hashlib.md5()
+        self.size = 0
+
+    def write(self, content: bytes) -> None:
+        self._buffer += content
+        self._md5.update(content)
+        self.size += len(content)
+        if len(self._buffer) >= self._block_bytes:
+            self._stage()
+
+    def _stage(self) -> None:
+        block_id = f"{len(self._block_ids):06d}"
+        self._blob.stage_block(block_id, bytes(self._buffer))
+        self._block_ids.append(block_id)
+        self._buffer.clear()
+
+    def close(self) -> str:
+        """Commit the blob; returns the MD5 (hex) of its content."""
+        if self._buffer:
+            self._stage()
+        self._blob.commit_block_list(
+            [BlobBlock(block_id) for block_id in self._block_ids],
+            content_settings=ContentSettings(
+                content_type=self._content_type, content_md5=bytearray(self._md5.digest())
+            ),
+        )
+        return self._md5.hexdigest()
+
+
+# ----- the work container --------------------------------------------------------------------
+def _json_line(record: BaseModel | dict[str, Any]) -> bytes:
+    if isinstance(record, BaseModel):
+        return record.model_dump_json().encode("utf-8") + b"\n"
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+class WorkStore:
+    """The app's own container (`DDD_WORK_CONTAINER` in `DDD_WORK_ACCOUNT`)."""
+
+    def __init__(self, clients: StorageClients) -> None:
+        settings = clients.settings
+        self.account = settings.work_account
+        self.container_name = settings.work_container
+        self.container = clients.container(settings.work_account, settings.work_container)
+
+    def ensure_container(self) -> None:
+        with contextlib.suppress(ResourceExistsError):
+            self.container.create_container()
+
+    def write_lines(self, name: str, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+        """Write a JSON Lines page (one chunk: small enough to build in memory). Returns bytes."""
+        page = b"".join(_json_line(record) for record in records)
+        self._upload(name, page, "application/x-ndjson")
+        return len(page)
+
+    def read_lines(self, name: str) -> Iterator[dict[str, Any]]:
+        """The records of a JSON Lines page, streamed."""
+        downloader = self.container.get_blob_client(name).download_blob()
+        pending = b""
+        for piece in downloader.chunks():
+            pending += piece
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                if line.strip():
+                    yield json.loads(line)
+        if pending.strip():
+            yield json.loads(pending)
+
+    def write_json(self, name: str, document: Any) -> int:
+        content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        self._upload(name, content, "application/json")
+        return len(content)
+
+    def read_json(self, name: str) -> Any:
+        return json.loads(self.container.get_blob_client(name).download_blob().readall())
+
+    def delete_pages_from(self, prefix: str, first_stale_index: int) -> int:
+        """Delete `<prefix>/chunk-NNNNNN.jsonl` pages with an index >= first_stale_index
+        (left by an earlier run of the same plan that had more chunks). Returns how many."""
+        deleted = 0
+        for blob in self.container.list_blobs(name_starts_with=prefix + "/chunk-"):
+            stem = blob.name.rsplit("/chunk-", 1)[1].removesuffix(".jsonl")
+            if stem.isdigit() and int(stem) >= first_stale_index:
+                self.container.delete_blob(blob.name)
+                deleted += 1
+        return deleted
+
+    def _upload(self, name: str, content: bytes, content_type: str) -> None:
+        self.container.get_blob_client(name).upload_blob(
+            content,
+            overwrite=True,
+            content_settings=ContentSettings(
+                content_type=content_type,
+                content_md5=bytearray(hashlib.md5(content).digest()),
+            ),
+        )
+

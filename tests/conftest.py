@@ -1,0 +1,43 @@
+"""Shared test fixtures: one real Azurite for the whole session, and the app's settings for it.
+
+- `azurite`: an `AzuriteServer` (blob, queue and table) with the accounts `devstoreaccount1`
+  (the app's own storage in tests), `sequencingcore` (a sender) and `labsmith` (a recipient).
+  `azurite.blob_service(account)` gives a key-authenticated client for seeding and checking.
+- `app_environ`: the app's settings as environment variables pointing at that Azurite (a fresh
+  dict per test: add or override entries, then `load_settings(app_environ)` or hand it to a host
+  process).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devhost.azurite import AzuriteServer
+
+SOURCE_ACCOUNT = "sequencingcore"
+SINK_ACCOUNT = "labsmith"
+WORK_ACCOUNT = "devstoreaccount1"
+TEST_WEBSITE_TOKEN = "test-website-token"
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]:
+    with AzuriteServer(
+        accounts=[WORK_ACCOUNT, SOURCE_ACCOUNT, SINK_ACCOUNT],
+        location=tmp_path_factory.mktemp("azurite"),
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+def app_environ(azurite: AzuriteServer) -> dict[str, str]:
+    """Every required setting, for Azurite; the website URL is a closed port until a test sets
+    DDD_WEBSITE_URL to its own stand-in."""
+    return {
+        **azurite.storage_environ(work_account=WORK_ACCOUNT),
+        "DDD_WORK_CONTAINER": "ddd-transfer-work",
+        "DDD_WEBSITE_URL": "http://127.0.0.1:9",
+        "DDD_WEBSITE_TOKEN": TEST_WEBSITE_TOKEN,
+    }

@@ -1,0 +1,117 @@
+"""Settings: one module, every setting by its environment name, failing fast and all at once."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from shared.config import GIB, MIB, Settings, SettingsError, load_settings
+
+REQUIRED = {
+    "DDD_WORK_ACCOUNT": "devstoreaccount1",
+    "DDD_WEBSITE_URL": "https://d4s2.example.org/",
+    "DDD_WEBSITE_TOKEN": "s3cr3t-token-value",
+}
+
+
+def test_defaults() -> None:
+    settings = load_settings(REQUIRED)
+    assert settings.storage_endpoint_template == "https://{account}.blob.core.windows.net"
+    assert settings.account_url("labsmith") == "https://labsmith.blob.core.windows.net"
+    assert settings.storage_account_keys == {}
+    assert settings.account_key("labsmith") is None
+    assert settings.work_container == "ddd-transfer-work"
+    assert settings.website_url == "https://d4s2.example.org"
+    assert settings.chunk_max_files == 500
+    assert settings.chunk_max_bytes == 100 * GIB
+    assert settings.copy_threads == 16
+    assert settings.small_file_max_bytes == 64 * MIB
+    assert settings.block_size_bytes == 32 * MIB
+    assert settings.callback_max_bytes == MIB
+    assert settings.sas_ttl_minutes == 60
+    assert settings.website_retry_seconds == 2
+    assert settings.website_attempts == 4
+    assert settings.azure_client_id is None and settings.key_vault_url is None
+
+
+def test_every_missing_and_invalid_setting_is_listed_in_one_error() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(
+            {
+                "DDD_STORAGE_ENDPOINT_TEMPLATE": "http://127.0.0.1:10000/devstoreaccount1",
+                "DDD_CHUNK_MAX_FILES": "0",
+                "DDD_COPY_THREADS": "many",
+                "DDD_BLOCK_SIZE_BYTES": str(5000 * MIB),
+                "DDD_STORAGE_ACCOUNT_KEYS": "labsmith",
+                "DDD_WORK_CONTAINER": "Work_Container",
+            }
+        )
+    names = {problem.split(":")[0] for problem in raised.value.problems}
+    assert names == {
+        "DDD_STORAGE_ENDPOINT_TEMPLATE",
+        "DDD_CHUNK_MAX_FILES",
+        "DDD_COPY_THREADS",
+        "DDD_BLOCK_SIZE_BYTES",
+        "DDD_STORAGE_ACCOUNT_KEYS",
+        "DDD_WORK_CONTAINER",
+        "DDD_WORK_ACCOUNT",
+        "DDD_WEBSITE_URL",
+        "DDD_WEBSITE_TOKEN",
+    }
+    assert "DDD_WEBSITE_TOKEN: is required" in str(raised.value)
+
+
+def test_azurite_values_and_account_keys() -> None:
+    settings = load_settings(
+        {
+            **REQUIRED,
+            "DDD_STORAGE_ENDPOINT_TEMPLATE": "http://127.0.0.1:10000/{account}",
+            "DDD_STORAGE_ACCOUNT_KEYS": "sequencingcore:c2VjcmV0a2V5MQ==; labsmith:a2V5Mg==",
+            "DDD_WEBSITE_RETRY_SECONDS": "0.5",
+        }
+    )
+    assert settings.account_url("labsmith") == "http://127.0.0.1:10000/labsmith"
+    assert settings.account_key("sequencingcore") == "c2VjcmV0a2V5MQ=="
+    assert settings.account_key("labsmith") == "a2V5Mg=="
+    assert settings.website_retry_seconds == 0.5
+
+
+def test_secrets_never_show_in_repr_or_errors() -> None:
+    settings = load_settings({**REQUIRED, "DDD_STORAGE_ACCOUNT_KEYS": "labsmith:a2V5Mg=="})
+    for text in (repr(settings), str(settings), str(settings.model_dump())):
+        assert "s3cr3t-token-value" not in text
+        assert "a2V5Mg==" not in text
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**REQUIRED, "DDD_COPY_THREADS": "0"})
+    assert "s3cr3t-token-value" not in str(raised.value)
+
+
+def test_empty_values_mean_unset() -> None:
+    settings = load_settings({**REQUIRED, "DDD_CHUNK_MAX_FILES": "", "AZURE_CLIENT_ID": " "})
+    assert settings.chunk_max_files == 500 and settings.azure_client_id is None
+
+
+def test_shared_reads_the_environment_only_in_config() -> None:
+    shared = Path(__file__).resolve().parents[2] / "shared"
+    readers = [
+        path.name
+        for path in shared.glob("*.py")
+        if re.search(r"os\.environ|os\.getenv|getenv\(", path.read_text())
+    ]
+    assert readers == ["config.py"]
+
+
+def test_the_local_settings_example_holds_every_setting_and_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "local.settings.json.example"
+    document = json.loads(example.read_text())
+    values = document["Values"]
+    assert document["IsEncrypted"] is False
+    assert values["FUNCTIONS_WORKER_RUNTIME"] == "python"
+    assert values["AzureWebJobsStorage"] == "UseDevelopmentStorage=true"
+    assert {field.alias for field in Settings.model_fields.values()} <= set(values)
+    settings = load_settings(values)
+    assert settings.account_url("labsmith") == "http://127.0.0.1:10000/labsmith"
+    assert set(settings.storage_account_keys) == {"devstoreaccount1", "sequencingcore", "labsmith"}

@@ -1,0 +1,140 @@
+"""The website client against a real local HTTP server answering as d4s2-contract.md §2 says."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+
+import pytest
+
+from shared.config import Settings, load_settings
+from shared.models import DeliveryRequest
+from shared.website import (
+    TRANSFER_RESULT_PATH,
+    WebsiteConfigurationError,
+    WebsiteRejectedError,
+    WebsiteUnavailableError,
+    encode_body,
+    post_transfer_result,
+    transfer_result_body,
+)
+from tests.core.website_standin import WebsiteStandIn
+
+REQUEST = DeliveryRequest.model_validate(
+    {
+        "Source_StorageAccount": "sequencingcore",
+        "Source_FileSystem": "deliveries",
+        "Source_TopLevelFolder": "jdoe/mouse-rnaseq",
+        "Sink_StorageAccount": "labsmith",
+        "Sink_FileSystem": "incoming",
+        "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
+        "Webhook_DeliveryID": "4321",
+        "Webhook_TransferUUID": str(uuid.uuid4()),
+    }
+)
+MANIFEST_BODY = transfer_result_body(REQUEST, manifest=[{"name": "jdoe/mouse-rnaseq/a.txt"}])
+
+
+def website_settings(core_environ: dict[str, str], url: str, **changes: str) -> Settings:
+    return load_settings({**core_environ, "DDD_WEBSITE_URL": url, **changes})
+
+
+def test_200_is_recorded_with_the_token_and_the_exact_body(
+    website: WebsiteStandIn, core_environ: dict[str, str]
+) -> None:
+    settings = website_settings(core_environ, website.url)
+    outcome = post_transfer_result(MANIFEST_BODY, settings)
+    assert (outcome.status, outcome.http_status, outcome.attempts) == ("recorded", 200, 1)
+    (received,) = website.received
+    assert received["path"] == TRANSFER_RESULT_PATH
+    assert received["headers"]["Authorization"] == "Token test-website-token"
+    assert received["headers"]["Content-Type"] == "application/json"
+    assert received["content"] == encode_body(MANIFEST_BODY)
+    assert received["body"]["delivery_id"] == "4321"  # as the website sent it
+    assert received["body"]["transfer_uuid"] == str(REQUEST.transfer_uuid)
+
+
+def test_500_twice_then_200_is_one_recorded_delivery(
+    website: WebsiteStandIn, core_environ: dict[str, str]
+) -> None:
+    website.answers = [(500, "Server Error"), (502, "Bad Gateway"), (200, "{}")]
+    delays: list[float] = []
+    settings = website_settings(core_environ, website.url, DDD_WEBSITE_RETRY_SECONDS="2")
+    outcome = post_transfer_result(MANIFEST_BODY, settings, sleep=delays.append)
+    assert (outcome.status, outcome.attempts) == ("recorded", 3)
+    assert len(website.received) == 3
+    assert delays == [2, 4]  # growing
+
+
+def test_400_not_transferring_means_already_delivered(
+    website: WebsiteStandIn, core_environ: dict[str, str]
+) -> None:
+    website.answers = [(400, '["Delivery 4321 not in TRANSFERRING state."]')]
+    outcome = post_transfer_result(MANIFEST_BODY, website_settings(core_environ, website.url))
+    assert (outcome.status, outcome.http_status, outcome.attempts) == ("already-recorded", 400, 1)
+    assert "not in TRANSFERRING state" in outcome.website_message
+
+
+def test_400_unable_to_find_delivery_is_stale_and_not_retried(
+    website: WebsiteStandIn, core_environ: dict[str, str]
+) -> None:
+    website.answers = [
+        (400, '["Unable to find delivery for delivery_id:4321 and transfer_uuid:abc"]')
+    ]
+    outcome = post_transfer_result(MANIFEST_BODY, website_settings(core_environ, website.url))
+    assert (outcome.status, outcome.attempts) == ("stale", 1)
+    assert len(website.received) == 1
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_token_is_a_configuration_error_without_the_token(
+    status: int, website: WebsiteStandIn, core_environ: dict[str, str]
+) -> None:
+    website.answers = [(status, '{"detail": "Invalid token."}')]
+    with pytest.raises(WebsiteConfigurationError) as raised:
+        post_transfer_result(MANIFEST_BODY, website_settings(core_environ, website.url))
+    assert "DDD_WEBSITE_TOKEN" in str(raised.value)
+    assert "test-website-token" not in str(raised.value)
+    assert len(website.received) == 1
+
+
+def test_another_400_is_rejected_at_once(
+    website: WebsiteStandIn, core_environ: dict[str, str]
+) -> None:
+    website.answers = [(400, '{"transfer_uuid": ["Must be a valid UUID."]}')]
+    with pytest.raises(WebsiteRejectedError, match="Must be a valid UUID"):
+        post_transfer_result(MANIFEST_BODY, website_settings(core_environ, website.url))
+    assert len(website.received) == 1
+
+
+def test_always_500_raises_unavailable_after_every_attempt(
+    website: WebsiteStandIn, core_environ: dict[str, str]
+) -> None:
+    website.answers = [(503, "down for maintenance")]
+    settings = website_settings(core_environ, website.url, DDD_WEBSITE_ATTEMPTS="3")
+    with pytest.raises(WebsiteUnavailableError, match="after 3 attempts"):
+        post_transfer_result(MANIFEST_BODY, settings, sleep=lambda _seconds: None)
+    assert len(website.received) == 3
+
+
+def test_a_refused_connection_is_retried_then_unavailable(core_environ: dict[str, str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings = website_settings(core_environ, f"http://127.0.0.1:{closed_port}")
+    delays: list[float] = []
+    with pytest.raises(WebsiteUnavailableError, match="ConnectionError") as raised:
+        post_transfer_result(MANIFEST_BODY, settings, sleep=delays.append)
+    assert len(delays) == settings.website_attempts - 1
+    assert "test-website-token" not in str(raised.value)
+
+
+def test_an_error_body_carries_the_message_and_no_manifest() -> None:
+    body = transfer_result_body(REQUEST, error_message="3 of 10 files were not delivered")
+    assert body == {
+        "transfer_uuid": str(REQUEST.transfer_uuid),
+        "delivery_id": "4321",
+        "error_message": "3 of 10 files were not delivered",
+    }
+    with pytest.raises(ValueError):
+        transfer_result_body(REQUEST)

@@ -1,0 +1,176 @@
+"""End-to-end fixtures: the real app in devhost, over HTTP, against Azurite and a website
+stand-in, as the website itself would call it."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from azure.storage.blob import ContainerClient, ContentSettings
+
+from devhost.launcher import DevHostProcess
+from devhost.website_standin import WebsiteStandIn
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCE_ACCOUNT, SINK_ACCOUNT = "sequencingcore", "labsmith"
+WEBSITE_TOKEN = "e2e-website-token"
+KIB, MIB = 1024, 1024 * 1024
+
+# small sizes so that the block path, chunking and waves all happen with small test data
+E2E_SETTINGS = {
+    "DDD_BLOCK_SIZE_BYTES": str(256 * KIB),
+    "DDD_SMALL_FILE_MAX_BYTES": str(256 * KIB),
+    "DDD_CHUNK_MAX_FILES": "100",
+    "DDD_PARALLEL_CHUNKS": "2",
+    "DDD_COPY_THREADS": "8",
+    "DDD_WEBSITE_RETRY_SECONDS": "0.05",
+    "DDD_WEBSITE_ATTEMPTS": "4",
+}
+
+
+@dataclass
+class Delivery:
+    """One delivery: what was seeded, the payload sent, and what came back."""
+
+    payload: dict
+    seeded: dict[str, bytes] = field(default_factory=dict)
+    instance_id: str | None = None
+    answer: requests.Response | None = None
+    view: dict | None = None
+
+
+class DeliveryApp:
+    """The app in a devhost child process, plus the stand-in website it reports to."""
+
+    def __init__(self, host: DevHostProcess, website: WebsiteStandIn, azurite):
+        self.host = host
+        self.website = website
+        self.azurite = azurite
+
+    def container(self, account: str, name: str) -> ContainerClient:
+        client = self.azurite.blob_service(account).get_container_client(name)
+        if not client.exists():
+            client.create_container()
+        return client
+
+    def new_delivery(self, files: dict[str, bytes | tuple[bytes, bool]], *,
+                     delivery_id=None, folder: str | None = None) -> Delivery:
+        """Seed files (relative path -> bytes, or (bytes, with_md5)) in a fresh folder."""
+        tag = uuid.uuid4().hex[:10]
+        folder = folder or f"netid{tag[:4]}/project-{tag}"
+        source = self.container(SOURCE_ACCOUNT, "deliveries")
+        self.container(SINK_ACCOUNT, "incoming")
+        delivery = Delivery(payload={
+            "Source_StorageAccount": SOURCE_ACCOUNT, "Source_FileSystem": "deliveries",
+            "Source_TopLevelFolder": folder,
+            "Sink_StorageAccount": SINK_ACCOUNT, "Sink_FileSystem": "incoming",
+            "Sink_TopLevelFolder": folder,
+            "Webhook_DeliveryID": delivery_id if delivery_id is not None else int(tag[:6], 16),
+            "Webhook_TransferUUID": str(uuid.uuid4()),
+        })
+        for relative, spec in files.items():
+            content, with_md5 = spec if isinstance(spec, tuple) else (spec, True)
+            upload(source, f"{folder}/{relative}", content, with_md5)
+            delivery.seeded[relative] = content
+        self.website.expect(delivery.payload["Webhook_DeliveryID"],
+                            delivery.payload["Webhook_TransferUUID"])
+        return delivery
+
+    def post(self, payload, **kwargs) -> requests.Response:
+        return requests.post(f"{self.host.base_url}/api/deliveries",
+                             params={"code": self.host.function_key}, json=payload,
+                             headers={"user-agent": "duke-data-delivery/2.0.0"}, timeout=60,
+                             **kwargs)
+
+    def status(self, instance_id: str) -> dict:
+        answer = requests.get(f"{self.host.base_url}/api/deliveries/{instance_id}",
+                              params={"code": self.host.function_key}, timeout=60)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def start(self, delivery: Delivery) -> Delivery:
+        delivery.answer = self.post(delivery.payload)
+        assert delivery.answer.status_code == 202, delivery.answer.text
+        delivery.instance_id = delivery.answer.json()["id"]
+        return delivery
+
+    def wait(self, delivery: Delivery, timeout: float = 180) -> Delivery:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            view = self.status(delivery.instance_id)
+            if view["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
+                delivery.view = view
+                return delivery
+            time.sleep(0.2)
+        raise TimeoutError(f"{delivery.instance_id}: {self.host.logs()[-4000:]}")
+
+    def deliver(self, delivery: Delivery, timeout: float = 180) -> Delivery:
+        return self.wait(self.start(delivery), timeout)
+
+    def posts_for(self, delivery: Delivery) -> list[dict]:
+        uuid_sent = delivery.payload["Webhook_TransferUUID"]
+        return [a for a in self.website.attempts
+                if isinstance(a["body"], dict) and a["body"].get("transfer_uuid") == uuid_sent]
+
+    def instance_count(self) -> int:
+        answer = requests.get(self.host.webhook("instances"),
+                              params={"code": self.host.system_key}, timeout=30)
+        return len(answer.json())
+
+
+def upload(container: ContainerClient, name: str, content: bytes, with_md5: bool = True) -> None:
+    if with_md5:
+        container.upload_blob(name, content, overwrite=True, content_settings=ContentSettings(
+            content_type="application/octet-stream",
+            content_md5=bytearray(hashlib.md5(content).digest())))
+        return
+    # uploaded in blocks, as big files are: the service stores no Content-MD5
+    blob = container.get_blob_client(name)
+    block_ids = []
+    for number, offset in enumerate(range(0, max(len(content), 1), 4 * MIB)):
+        block_id = f"{number:06d}"
+        blob.stage_block(block_id, content[offset:offset + 4 * MIB])
+        block_ids.append(block_id)
+    blob.commit_block_list(block_ids)
+    assert blob.get_blob_properties().content_settings.content_md5 is None
+
+
+def start_app(azurite, tmp_path: Path, extra: dict[str, str] | None = None):
+    website = WebsiteStandIn(token=WEBSITE_TOKEN).start()
+    settings = {**azurite.storage_environ(work_account="devstoreaccount1"),
+                "DDD_WEBSITE_URL": website.url, "DDD_WEBSITE_TOKEN": WEBSITE_TOKEN,
+                **E2E_SETTINGS, **(extra or {})}
+    host = DevHostProcess(REPO / "function_app.py", tmp_path, env=settings, max_activities=4)
+    host.start()
+    return DeliveryApp(host, website, azurite)
+
+
+@pytest.fixture(scope="session")
+def delivery_app(azurite, tmp_path_factory):
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-host"))
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+@pytest.fixture(scope="session")
+def small_callback_app(azurite, tmp_path_factory):
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-small-callback"),
+                    {"DDD_CALLBACK_MAX_BYTES": str(8 * KIB)})
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+@pytest.fixture(scope="session")
+def one_file_chunks_app(azurite, tmp_path_factory):
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-one-file-chunks"),
+                    {"DDD_CHUNK_MAX_FILES": "1", "DDD_PARALLEL_CHUNKS": "1"})
+    yield app
+    app.host.stop()
+    app.website.stop()

@@ -1,0 +1,181 @@
+"""A website delivery, end to end through devhost over HTTP, against Azurite."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+
+import pytest
+
+KIB = 1024
+
+
+@pytest.fixture(scope="module")
+def delivered(delivery_app):
+    """One realistic delivery, checked from several sides by the tests below."""
+    delivery = delivery_app.new_delivery({
+        "SampleSheet.csv": b"Sample_ID,index\nA,ACGT\n",
+        "RunCompletionStatus.xml": b"<RunCompletionStatus>done</RunCompletionStatus>",
+        "CopyComplete.txt": b"",
+        "Data/Intensities/BaseCalls/A_S1_L001_R1_001.fastq.gz": os.urandom(70 * KIB),
+        "Data/Intensities/BaseCalls/A_S1_L001_R2_001.fastq.gz": os.urandom(90 * KIB),
+        "Notes/Résumé – Müller lab.txt": "Qualität gut\n".encode(),
+        "Data/big-without-md5.bin": (os.urandom(900 * KIB + 17), False),
+        "Data/big-with-md5.bin": os.urandom(700 * KIB + 5),
+        "Data/small-without-md5.txt": (b"no stored checksum", False),
+    })
+    return delivery_app.deliver(delivery)
+
+
+def test_happy_path_delivers_and_verifies_every_byte(delivery_app, delivered):
+    assert delivered.view["runtimeStatus"] == "Completed", delivered.view
+    assert delivered.view["phase"] == "delivered"
+    assert delivered.view["verified"]["files"] == len(delivered.seeded)
+    sink = delivery_app.container("labsmith", "incoming")
+    folder = delivered.payload["Sink_TopLevelFolder"]
+    for relative, content in delivered.seeded.items():
+        blob = sink.get_blob_client(f"{folder}/{relative}")
+        assert blob.download_blob().readall() == content, relative
+        stored_md5 = blob.get_blob_properties().content_settings.content_md5
+        assert stored_md5 is not None and bytes(stored_md5) == hashlib.md5(content).digest()
+
+
+def test_manifest_received_once_with_legacy_keys(delivery_app, delivered):
+    posts = delivery_app.posts_for(delivered)
+    assert [p["status"] for p in posts] == [200]
+    body = posts[0]["body"]
+    assert body["delivery_id"] == delivered.payload["Webhook_DeliveryID"]
+    assert "error_message" not in body
+    manifest = body["manifest"]
+    entries = manifest["files"] if isinstance(manifest, dict) else manifest
+    folder = delivered.payload["Sink_TopLevelFolder"]
+    by_name = {e["name"]: e for e in entries if not e["is_directory"]}
+    assert set(by_name) == {f"{folder}/{relative}" for relative in delivered.seeded}
+    for relative, content in delivered.seeded.items():
+        entry = by_name[f"{folder}/{relative}"]
+        assert entry["content_length"] == len(content)
+        assert entry["content_settings"]["content_md5"] == hashlib.md5(content).hexdigest()
+        assert entry["verification"]
+
+
+def test_file_without_content_md5_is_verified_from_its_bytes(delivered, delivery_app):
+    entries = _manifest_entries(delivery_app, delivered)
+    folder = delivered.payload["Sink_TopLevelFolder"]
+    for relative in ("Data/big-without-md5.bin", "Data/small-without-md5.txt"):
+        assert entries[f"{folder}/{relative}"]["verification"] == \
+            "computed-from-source+block-md5"
+
+
+def test_zero_byte_and_above_block_threshold_files(delivered, delivery_app):
+    entries = _manifest_entries(delivery_app, delivered)
+    folder = delivered.payload["Sink_TopLevelFolder"]
+    empty = entries[f"{folder}/CopyComplete.txt"]
+    assert empty["content_length"] == 0
+    assert empty["content_settings"]["content_md5"] == hashlib.md5(b"").hexdigest()
+    big = entries[f"{folder}/Data/big-with-md5.bin"]
+    assert big["verification"] == "source-md5+block-md5"
+
+
+def test_manifest_and_checksums_are_written_into_the_delivered_folder(delivered, delivery_app):
+    sink = delivery_app.container("labsmith", "incoming")
+    folder = delivered.payload["Sink_TopLevelFolder"]
+    extra = [b.name for b in sink.list_blobs(name_starts_with=folder + "/")
+             if b.name.removeprefix(folder + "/") not in delivered.seeded]
+    assert any(name.endswith("md5sums.txt") for name in extra), extra
+    checksum_blob = next(name for name in extra if name.endswith("md5sums.txt"))
+    lines = sink.download_blob(checksum_blob).readall().decode().splitlines()
+    assert len(lines) == len(delivered.seeded)
+
+
+def test_no_secret_in_history_status_or_logs(delivered, delivery_app):
+    host = delivery_app.host
+    status = host.status(delivered.instance_id, history=True)
+    texts = [json.dumps(status), host.logs()]
+    secrets = [delivery_app.azurite.account_key(a) for a in delivery_app.azurite.accounts]
+    secrets += [delivery_app.website.token]
+    for text in texts:
+        assert not re.search(r"sig=[A-Za-z0-9%/+]{10,}", text)
+        for secret in secrets:
+            assert secret not in text
+    # the history searched is the last generation; earlier ones went through the same log
+    assert "copy_chunk" in host.logs()
+
+
+def test_same_post_twice_starts_one_run(delivery_app):
+    delivery = delivery_app.new_delivery({"one.txt": b"1", "two.txt": b"22"})
+    first = delivery_app.post(delivery.payload)
+    second = delivery_app.post(delivery.payload)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    delivery.instance_id = first.json()["id"]
+    delivery_app.wait(delivery)
+    assert [p["status"] for p in delivery_app.posts_for(delivery)] == [200]
+    third = delivery_app.post(delivery.payload)  # after it finished, still the same run
+    assert third.json()["id"] == delivery.instance_id
+    time.sleep(0.5)
+    assert [p["status"] for p in delivery_app.posts_for(delivery)] == [200]
+
+
+def test_destination_that_exists_fails_before_any_copy(delivery_app):
+    delivery = delivery_app.new_delivery({"a.txt": b"a", "b.txt": b"b"})
+    sink = delivery_app.container("labsmith", "incoming")
+    folder = delivery.payload["Sink_TopLevelFolder"]
+    sink.upload_blob(f"{folder}/already-here.txt", b"x")
+    delivery_app.deliver(delivery)
+    posts = delivery_app.posts_for(delivery)
+    assert len(posts) == 1
+    assert posts[0]["body"]["error_message"] == (
+        f"Error: The transfer destination directory '{folder}' already exists.")
+    assert not sink.get_blob_client(f"{folder}/a.txt").exists()
+    assert delivery.view["phase"] == "refused"
+
+
+def test_website_down_twice_then_up_records_one_delivery(delivery_app):
+    delivery = delivery_app.new_delivery({"x.txt": b"x" * 100})
+    delivery_app.website.fail_next(2, 500)
+    delivery_app.deliver(delivery)
+    assert [p["status"] for p in delivery_app.posts_for(delivery)] == [500, 500, 200]
+    assert delivery_app.website.recorded(delivery.payload["Webhook_DeliveryID"])["manifest"]
+    assert delivery.view["phase"] == "delivered"
+
+
+def test_stale_transfer_uuid_stops_and_is_recorded(delivery_app):
+    delivery = delivery_app.new_delivery({"x.txt": b"x"})
+    delivery_app.website.expect(delivery.payload["Webhook_DeliveryID"], "a-newer-attempt")
+    delivery_app.deliver(delivery)
+    posts = delivery_app.posts_for(delivery)
+    assert [p["status"] for p in posts] == [400]
+    assert delivery.view["phase"] == "stale"
+    assert "newer attempt" in delivery.view["message"]
+
+
+def test_source_rewritten_between_planning_and_copying_is_caught(one_file_chunks_app):
+    delivery_app = one_file_chunks_app
+    files = {f"reads/file-{n:03d}.txt": f"original {n}".encode() for n in range(30)}
+    delivery = delivery_app.start(delivery_app.new_delivery(files))
+    source = delivery_app.container("sequencingcore", "deliveries")
+    folder = delivery.payload["Source_TopLevelFolder"]
+    # the plan is written once the phase is 'copying'; one-file chunks, one at a time, make
+    # copying last long enough to re-upload the last file before its chunk is copied
+    deadline = time.monotonic() + 60
+    while delivery_app.status(delivery.instance_id)["phase"] != "copying":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    rewritten = f"{folder}/reads/file-029.txt"
+    source.upload_blob(rewritten, b"re-uploaded by the core", overwrite=True)
+    delivery_app.wait(delivery)
+    posts = delivery_app.posts_for(delivery)
+    assert len(posts) == 1
+    assert "manifest" not in posts[0]["body"]
+    assert "reads/file-029.txt" in posts[0]["body"]["error_message"]
+    assert delivery.view["phase"] == "failed"
+
+
+def _manifest_entries(delivery_app, delivered) -> dict[str, dict]:
+    body = delivery_app.posts_for(delivered)[-1]["body"]
+    manifest = body["manifest"]
+    entries = manifest["files"] if isinstance(manifest, dict) else manifest
+    return {e["name"]: e for e in entries if not e["is_directory"]}

@@ -1,0 +1,47 @@
+"""History stays small at any delivery size; the callback body stays under its limit."""
+
+from __future__ import annotations
+
+import re
+
+KIB = 1024
+
+
+def _episode_history_sizes(host, instance_id: str) -> list[int]:
+    pattern = re.compile(rf"episode delivery instance={re.escape(instance_id)} .*? history=(\d+)")
+    return [int(m.group(1)) for m in pattern.finditer(host.logs())]
+
+
+def test_history_of_2000_files_is_as_small_as_of_200(delivery_app):
+    runs = {}
+    for count in (200, 2000):
+        delivery = delivery_app.new_delivery(
+            {f"lane{n % 4}/read-{n:05d}.txt": f"read {n}".encode() for n in range(count)})
+        delivery_app.deliver(delivery, timeout=600)
+        assert delivery.view["phase"] == "delivered", delivery.view
+        assert delivery.view["verified"]["files"] == count
+        final = delivery_app.host.status(delivery.instance_id, history=True)["historyEvents"]
+        sizes = _episode_history_sizes(delivery_app.host, delivery.instance_id)
+        runs[count] = (len(final), max(sizes))
+    # the last generation's history, and the largest history any episode replayed, are the
+    # same for 10x the files: each wave of chunks ends with continue-as-new
+    assert runs[2000][0] == runs[200][0]
+    assert runs[2000][1] <= runs[200][1]
+
+
+def test_manifest_over_the_body_limit_is_sent_compact_and_kept_in_full(small_callback_app):
+    app = small_callback_app
+    files = {f"sample-{n:03d}/reads_R1_001.fastq.gz": f"reads {n}".encode() * 10
+             for n in range(120)}
+    delivery = app.deliver(app.new_delivery(files))
+    assert delivery.view["phase"] == "delivered", delivery.view
+    posts = app.posts_for(delivery)
+    assert [p["status"] for p in posts] == [200]
+    assert posts[0]["bytes"] <= 8 * KIB
+    manifest = posts[0]["body"]["manifest"]
+    assert manifest["truncated"] is True
+    full_location = manifest.get("full_manifest")
+    assert full_location, manifest.keys()
+    sink = app.container("labsmith", "incoming")
+    full = sink.download_blob(full_location["path"]).readall()
+    assert all(name.encode() in full for name in files)
