@@ -1,7 +1,7 @@
 // Key Vault for the website's API token (and any per-account secrets later).
 // RBAC authorization only (no access policies), soft delete and purge protection on.
 // The vault is created empty: the deployer stores the token with `az keyvault secret set`
-// (docs/deploy.md), so the secret never passes through a template, a parameter file or a
+// (README.md, Deploy), so the secret never passes through a template, a parameter file or a
 // deployment history. The Function App reads it through a Key Vault reference.
 
 @description('Azure region of the vault.')

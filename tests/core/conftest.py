@@ -11,7 +11,7 @@ from devhost.azurite import AzuriteServer
 from shared.config import MIB, Settings, load_settings
 from shared.models import DeliveryRequest
 from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery, new_container
-from tests.core.website_standin import WebsiteStandIn, running_website
+from tests.core.scripted_website import ScriptedWebsite, running_website
 
 BLOCK_SIZE = MIB  # DDD_BLOCK_SIZE_BYTES in these tests
 SMALL_FILE_MAX = 2 * MIB
@@ -57,6 +57,6 @@ def delivery(azurite: AzuriteServer) -> Iterator[Delivery]:
 
 
 @pytest.fixture
-def website() -> Iterator[WebsiteStandIn]:
+def website() -> Iterator[ScriptedWebsite]:
     with running_website() as stand_in:
         yield stand_in

@@ -23,7 +23,7 @@ from shared.models import Plan
 from shared.planner import build_plan
 from shared.website import encode_body, read_callback_body, report_result
 from tests.core.delivery_setup import Delivery
-from tests.core.website_standin import WebsiteStandIn
+from tests.core.scripted_website import ScriptedWebsite
 
 FILES = {
     "SampleSheet.csv": b"[Header]\nIEMFileVersion,5\n",
@@ -202,7 +202,7 @@ def test_no_manifest_when_a_file_failed(delivery: Delivery, settings: Settings) 
 
 
 def test_report_posts_the_stored_callback_or_the_error(
-    delivery: Delivery, core_environ: dict[str, str], website: WebsiteStandIn
+    delivery: Delivery, core_environ: dict[str, str], website: ScriptedWebsite
 ) -> None:
     settings = load_settings({**core_environ, "DDD_WEBSITE_URL": website.url})
     plan = deliver(delivery, settings, {"a.txt": b"a", "sub/b.txt": b"b"})

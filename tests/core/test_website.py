@@ -18,7 +18,7 @@ from shared.website import (
     post_transfer_result,
     transfer_result_body,
 )
-from tests.core.website_standin import WebsiteStandIn
+from tests.core.scripted_website import ScriptedWebsite
 
 REQUEST = DeliveryRequest.model_validate(
     {
@@ -40,7 +40,7 @@ def website_settings(core_environ: dict[str, str], url: str, **changes: str) -> 
 
 
 def test_200_is_recorded_with_the_token_and_the_exact_body(
-    website: WebsiteStandIn, core_environ: dict[str, str]
+    website: ScriptedWebsite, core_environ: dict[str, str]
 ) -> None:
     settings = website_settings(core_environ, website.url)
     outcome = post_transfer_result(MANIFEST_BODY, settings)
@@ -55,7 +55,7 @@ def test_200_is_recorded_with_the_token_and_the_exact_body(
 
 
 def test_500_twice_then_200_is_one_recorded_delivery(
-    website: WebsiteStandIn, core_environ: dict[str, str]
+    website: ScriptedWebsite, core_environ: dict[str, str]
 ) -> None:
     website.answers = [(500, "Server Error"), (502, "Bad Gateway"), (200, "{}")]
     delays: list[float] = []
@@ -67,7 +67,7 @@ def test_500_twice_then_200_is_one_recorded_delivery(
 
 
 def test_400_not_transferring_means_already_delivered(
-    website: WebsiteStandIn, core_environ: dict[str, str]
+    website: ScriptedWebsite, core_environ: dict[str, str]
 ) -> None:
     website.answers = [(400, '["Delivery 4321 not in TRANSFERRING state."]')]
     outcome = post_transfer_result(MANIFEST_BODY, website_settings(core_environ, website.url))
@@ -76,7 +76,7 @@ def test_400_not_transferring_means_already_delivered(
 
 
 def test_400_unable_to_find_delivery_is_stale_and_not_retried(
-    website: WebsiteStandIn, core_environ: dict[str, str]
+    website: ScriptedWebsite, core_environ: dict[str, str]
 ) -> None:
     website.answers = [
         (400, '["Unable to find delivery for delivery_id:4321 and transfer_uuid:abc"]')
@@ -88,7 +88,7 @@ def test_400_unable_to_find_delivery_is_stale_and_not_retried(
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_refused_token_is_a_configuration_error_without_the_token(
-    status: int, website: WebsiteStandIn, core_environ: dict[str, str]
+    status: int, website: ScriptedWebsite, core_environ: dict[str, str]
 ) -> None:
     website.answers = [(status, '{"detail": "Invalid token."}')]
     with pytest.raises(WebsiteConfigurationError) as raised:
@@ -99,7 +99,7 @@ def test_a_refused_token_is_a_configuration_error_without_the_token(
 
 
 def test_another_400_is_rejected_at_once(
-    website: WebsiteStandIn, core_environ: dict[str, str]
+    website: ScriptedWebsite, core_environ: dict[str, str]
 ) -> None:
     website.answers = [(400, '{"transfer_uuid": ["Must be a valid UUID."]}')]
     with pytest.raises(WebsiteRejectedError, match="Must be a valid UUID"):
@@ -108,7 +108,7 @@ def test_another_400_is_rejected_at_once(
 
 
 def test_always_500_raises_unavailable_after_every_attempt(
-    website: WebsiteStandIn, core_environ: dict[str, str]
+    website: ScriptedWebsite, core_environ: dict[str, str]
 ) -> None:
     website.answers = [(503, "down for maintenance")]
     settings = website_settings(core_environ, website.url, DDD_WEBSITE_ATTEMPTS="3")

@@ -23,7 +23,7 @@ MAIN = INFRA / "main.bicep"
 ROLES = INFRA / "modules" / "roles.bicep"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
-# The roles main.bicep may grant, by role name (see docs/deploy.md for why each).
+# The roles main.bicep may grant, by role name (see README.md, Deploy for why each).
 EXPECTED_ROLES = {
     "StorageBlobDataOwner",  # app storage (host + work container); sinks that need ACLs
     "StorageQueueDataContributor",  # Durable task hub queues

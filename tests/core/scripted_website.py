@@ -1,4 +1,8 @@
-"""A stand-in for the website's az-transfers endpoint: scripted answers, recorded requests."""
+"""A scripted HTTP server for unit tests of the website client: given answers, recorded requests.
+
+The contract-faithful stand-in used by the demo and end-to-end tests is
+`devhost.website_standin.WebsiteStandIn`; this one answers whatever a test scripts.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from typing import Any
 
 
 @dataclass
-class WebsiteStandIn:
+class ScriptedWebsite:
     """Answers POSTs with the scripted (status, text) answers in order (the last one repeats)
     and records each request (path, headers, raw content, parsed body)."""
 
@@ -25,8 +29,8 @@ class WebsiteStandIn:
 
 
 @contextmanager
-def running_website() -> Iterator[WebsiteStandIn]:
-    stand_in = WebsiteStandIn()
+def running_website() -> Iterator[ScriptedWebsite]:
+    stand_in = ScriptedWebsite()
     lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
