@@ -3,7 +3,13 @@
 import azure.durable_functions as df
 import azure.functions as func
 
-from activities import copy_chunk, plan_delivery, report_to_website, write_manifest
+from activities import (
+    copy_chunk,
+    discard_partial_delivery,
+    plan_delivery,
+    report_to_website,
+    write_manifest,
+)
 from endpoints import delivery_status, start_delivery
 from orchestrators import delivery
 
@@ -14,5 +20,6 @@ app.register_functions(delivery_status.bp)
 app.register_functions(delivery.bp)
 app.register_functions(plan_delivery.bp)
 app.register_functions(copy_chunk.bp)
+app.register_functions(discard_partial_delivery.bp)
 app.register_functions(write_manifest.bp)
 app.register_functions(report_to_website.bp)

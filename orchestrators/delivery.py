@@ -12,7 +12,13 @@ from datetime import timedelta
 
 import azure.durable_functions as df
 
-from activities import copy_chunk, plan_delivery, report_to_website, write_manifest
+from activities import (
+    copy_chunk,
+    discard_partial_delivery,
+    plan_delivery,
+    report_to_website,
+    write_manifest,
+)
 from shared.progress import ChunkInput, DeliveryRun, ManifestInput, PlanInput, ReportInput
 
 NAME = "delivery"
@@ -58,8 +64,9 @@ def delivery(context: df.DurableOrchestrationContext):
 
         failure = run.totals.failure_message()
         if failure:
-            run.phase, run.message = "failed", failure
-            yield from _report(context, run, error_message=failure)
+            run.phase = "failed"
+            run.message = failure + (yield from _discard_partial_copy(context, run))
+            yield from _report(context, run, error_message=run.message)
             return run.outcome()
 
         run.phase = "writing-manifest"
@@ -79,9 +86,22 @@ def delivery(context: df.DurableOrchestrationContext):
         if run.report is not None or run.phase in ("refused", "failed", "stale"):
             raise
         run.phase = "failed"
-        run.message = f"The transfer failed and was stopped: {_first_line(error)}"
+        run.message = f"The transfer failed and was stopped: {_first_line(error)}."
+        if run.plan is not None:
+            run.message += yield from _discard_partial_copy(context, run)
         yield from _report(context, run, error_message=run.message)
         return run.outcome()
+
+
+def _discard_partial_copy(context: df.DurableOrchestrationContext, run: DeliveryRun):
+    """Remove this run's partial copy, so the website's retry finds the destination empty."""
+    try:
+        yield context.call_activity_with_retry(discard_partial_delivery.NAME, ACTIVITY_RETRY,
+                                               run.request)
+    except Exception as error:
+        return (f" The partial copy in {run.request.sink_folder} could not be removed "
+                f"({_first_line(error)}); remove it before retrying.")
+    return " Nothing was left in the destination; the delivery can be retried."
 
 
 def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_message: str | None):

@@ -81,6 +81,14 @@ class DeliveryApp:
                             delivery.payload["Webhook_TransferUUID"])
         return delivery
 
+    def retry_of(self, delivery: Delivery) -> Delivery:
+        """The website's retry of a delivery: same payload, a new transfer UUID."""
+        retry = Delivery(payload={**delivery.payload, "Webhook_TransferUUID": str(uuid.uuid4())},
+                         seeded=delivery.seeded)
+        self.website.expect(retry.payload["Webhook_DeliveryID"],
+                            retry.payload["Webhook_TransferUUID"])
+        return retry
+
     def post(self, payload, **kwargs) -> requests.Response:
         return requests.post(f"{self.host.base_url}/api/deliveries",
                              params={"code": self.host.function_key}, json=payload,

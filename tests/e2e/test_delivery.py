@@ -171,7 +171,17 @@ def test_source_rewritten_between_planning_and_copying_is_caught(one_file_chunks
     assert len(posts) == 1
     assert "manifest" not in posts[0]["body"]
     assert "reads/file-029.txt" in posts[0]["body"]["error_message"]
+    assert "can be retried" in posts[0]["body"]["error_message"]
     assert delivery.view["phase"] == "failed"
+    # nothing is lost: the partial copy is gone and the website's retry (a new transfer
+    # UUID) delivers the whole folder as it is now
+    sink = delivery_app.container("labsmith", "incoming")
+    sink_folder = delivery.payload["Sink_TopLevelFolder"]
+    assert list(sink.list_blobs(name_starts_with=sink_folder + "/")) == []
+    retry = delivery_app.deliver(delivery_app.retry_of(delivery))
+    assert retry.view["phase"] == "delivered", retry.view
+    assert sink.download_blob(f"{sink_folder}/reads/file-029.txt").readall() == \
+        b"re-uploaded by the core"
 
 
 def _manifest_entries(delivery_app, delivered) -> dict[str, dict]:
