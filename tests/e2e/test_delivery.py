@@ -93,15 +93,19 @@ def test_manifest_and_checksums_are_written_into_the_delivered_folder(delivered,
 def test_no_secret_in_history_status_or_logs(delivered, delivery_app):
     host = delivery_app.host
     status = host.status(delivered.instance_id, history=True)
-    texts = [json.dumps(status), host.logs()]
+    # the status with the last generation's history and outputs, devhost's log of every
+    # episode and activity, and devhost's raw state (instances, history, inbox, work items)
+    state_files = sorted(host.state_dir.glob("state.sqlite3*"))
+    assert state_files
+    texts = [json.dumps(status), host.logs(),
+             *(path.read_bytes().decode("latin-1") for path in state_files)]
     secrets = [delivery_app.azurite.account_key(a) for a in delivery_app.azurite.accounts]
     secrets += [delivery_app.website.token]
     for text in texts:
         assert not re.search(r"sig=[A-Za-z0-9%/+]{10,}", text)
         for secret in secrets:
             assert secret not in text
-    # the history searched is the last generation; earlier ones went through the same log
-    assert "copy_chunk" in host.logs()
+    assert "copy_chunk" in host.logs()  # the log searched is the one of the run
 
 
 def test_same_post_twice_starts_one_run(delivery_app):
