@@ -83,7 +83,9 @@ def delivery(context: df.DurableOrchestrationContext):
             run.phase = "delivered"
         return run.outcome()
     except Exception as error:  # an activity failed after all its retries
-        if run.report is not None or run.phase in ("refused", "failed", "stale"):
+        if run.phase in ("reporting", "refused", "failed", "stale"):
+            # the copy is done (or was never started): only telling the website failed, and
+            # the stored callback body can be re-sent; never discard delivered data for that
             raise
         run.phase = "failed"
         run.message = f"The transfer failed and was stopped: {_first_line(error)}."
@@ -119,8 +121,9 @@ def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_mes
         except Exception as error:
             if attempt == REPORT_ROUNDS or any(name in str(error)
                                                for name in PERMANENT_REPORT_ERRORS):
-                run.message = (f"{run.message + ' ' if run.message else ''}The website could "
-                               f"not be told: {_first_line(error)}")
+                run.message = (f"{message_before + ' ' if message_before else ''}The website "
+                               f"could not be told: {_first_line(error)}")
+                context.set_custom_status(run.progress())
                 raise
             run.message = f"waiting to report to the website (attempt {attempt}): " \
                           f"{_first_line(error)}"

@@ -193,3 +193,15 @@ def _manifest_entries(delivery_app, delivered) -> dict[str, dict]:
     manifest = body["manifest"]
     entries = manifest["files"] if isinstance(manifest, dict) else manifest
     return {e["name"]: e for e in entries if not e["is_directory"]}
+
+
+def test_website_refusing_the_token_fails_loudly_and_keeps_the_delivered_data(delivery_app):
+    delivery = delivery_app.new_delivery({"kept.txt": b"delivered bytes"})
+    delivery_app.website.fail_next(1, 401)
+    delivery_app.deliver(delivery)
+    assert [p["status"] for p in delivery_app.posts_for(delivery)] == [401]  # no retry rounds
+    assert delivery.view["runtimeStatus"] == "Failed"
+    assert "website" in delivery.view["message"]
+    sink = delivery_app.container("labsmith", "incoming")
+    folder = delivery.payload["Sink_TopLevelFolder"]
+    assert sink.download_blob(f"{folder}/kept.txt").readall() == b"delivered bytes"
