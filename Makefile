@@ -1,5 +1,6 @@
 # ddd-transfer: the two commands are `make demo` and `make test`.
-PYTHON ?= python3.11
+# Python 3.11: python3.11 if it is on PATH, else python3 (checked to be 3.11 or newer)
+PYTHON ?= $(shell command -v python3.11 >/dev/null 2>&1 && echo python3.11 || echo python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
@@ -10,7 +11,8 @@ STAMP_NODE := node_modules/.installed
 setup: $(STAMP_PY) $(STAMP_NODE)
 
 $(STAMP_PY): requirements.txt requirements-dev.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "need Python 3.11 or newer as $(PYTHON)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -4,13 +4,13 @@ import azure.durable_functions as df
 
 from shared.cleanup import discard_partial_delivery as discard
 from shared.config import load_settings
-from shared.models import DeliveryRequest
+from shared.progress import PlanInput
 
 NAME = "discard_partial_delivery"
 bp = df.Blueprint()
 
 
 @bp.function_name(NAME)
-@bp.activity_trigger(input_name="request")
-def discard_partial_delivery(request: DeliveryRequest) -> int:
-    return discard(request, load_settings())
+@bp.activity_trigger(input_name="discard_input")
+def discard_partial_delivery(discard_input: PlanInput) -> int:
+    return discard(discard_input.request, discard_input.run_id, load_settings())

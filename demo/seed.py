@@ -14,6 +14,9 @@ SOURCE_FOLDER = "jdoe/mouse-rnaseq"
 LARGE_FILE = "Data/Intensities/BaseCalls/Undetermined_S0_L001_R1_001.fastq.gz"
 LARGE_FILE_BYTES = 64 * 2**20 + 12345
 BLOCK_BYTES = 4 * 2**20
+# Azurite's published development key (not a secret), as local.settings.json.example uses it
+AZURITE_WELL_KNOWN_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+                          "K1SZFPTOtr/KBHBeksoGMGw==")
 
 
 def fastq_gz(sample: str, reads: int, seed: int) -> bytes:
@@ -92,3 +95,29 @@ def _content_type(name: str) -> str:
     if name.endswith(".txt"):
         return "text/plain"
     return "application/octet-stream"
+
+
+def main() -> None:
+    """``python -m demo.seed``: seed the run into an Azurite started by hand (see README)."""
+    import argparse
+
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    parser = argparse.ArgumentParser(prog="python -m demo.seed")
+    parser.add_argument("--endpoint-template", default="http://127.0.0.1:10000/{account}")
+    parser.add_argument("--key", default=AZURITE_WELL_KNOWN_KEY,
+                        help="the key Azurite was given for sequencingcore and labsmith")
+    options = parser.parse_args()
+
+    def service(account: str) -> BlobServiceClient:
+        return BlobServiceClient(options.endpoint_template.format(account=account),
+                                 credential=AzureNamedKeyCredential(account, options.key))
+
+    seeded = seed_run(service("sequencingcore"))
+    service("labsmith").create_container("incoming")
+    print(f"seeded {len(seeded)} files under sequencingcore/{SOURCE_CONTAINER}/{SOURCE_FOLDER}; "
+          "created labsmith/incoming")
+
+
+if __name__ == "__main__":
+    main()

@@ -46,7 +46,7 @@ async def serve(args: argparse.Namespace) -> None:
                             args.host, args.port, args.max_activities, args.task_hub)
     index = index_functions(load_app_object(app_path))
     store = Store(options.state_path)
-    engine = DurableEngine(index, store, options.max_activities)
+    engine = DurableEngine(index, store, options.max_activities, options.replace_running)
     host = DevHost(options, index, engine)
     keys_file = options.state_path.parent / "keys.json"
     keys_file.write_text(json.dumps({"functionKey": options.function_key,

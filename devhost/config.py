@@ -19,6 +19,9 @@ class HostOptions:
     port: int = 7071
     max_activities: int = 8
     task_hub: str = "devhost"
+    # host.json overridableExistingInstanceStates: the extension's default AnyState lets a
+    # start with the id of a running instance replace it; NonRunningStates refuses that
+    replace_running: bool = True
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     master_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     system_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -78,5 +81,7 @@ def build_options(
         port=port,
         max_activities=max_activities or int(durable.get("maxConcurrentActivityFunctions", 8)),
         task_hub=task_hub or str(durable.get("hubName", "devhost")),
+        replace_running=str(durable.get("overridableExistingInstanceStates", "AnyState"))
+        .lower() != "nonrunningstates",
         **{name: value for name, value in keys.items() if value},
     )

@@ -91,10 +91,12 @@ def flatten_actions(state: dict) -> list[dict]:
 
 
 class DurableEngine:
-    def __init__(self, index: FunctionIndex, store: Store, max_activities: int = 8):
+    def __init__(self, index: FunctionIndex, store: Store, max_activities: int = 8,
+                 replace_running: bool = True):
         self.index = index
         self.store = store
         self.max_activities = max_activities
+        self.replace_running = replace_running
         self._pool = ThreadPoolExecutor(max_workers=max_activities, thread_name_prefix="activity")
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -126,10 +128,10 @@ class DurableEngine:
         instance_id = instance_id or uuid.uuid4().hex
         with self.store.transaction():
             existing = self.store.get_instance(instance_id)
-            if existing is not None and not existing.is_terminal:
+            if existing is not None and not existing.is_terminal and not self.replace_running:
                 raise Conflict(f"An Orchestration instance with the status "
                                f"{existing.runtime_status} already exists.")
-            if existing is not None:
+            if existing is not None:  # a new execution replaces the old one, as on Azure
                 self.store.delete_instance(instance_id)
             self._create_instance(instance_id, name, input_json, None, None)
         self._wake.set()
@@ -198,8 +200,9 @@ class DurableEngine:
                     return
                 try:
                     self._run_episode(instance_id)
-                except Exception:
+                except Exception as exc:
                     log.exception("episode of instance=%s failed inside devhost", instance_id)
+                    self._fail_instance(instance_id, f"devhost could not run an episode: {exc}")
             if ready:
                 continue
             with self.store.lock:
@@ -287,8 +290,8 @@ class DurableEngine:
         for item in items:
             message = item.event
             kind = message["EventType"]
-            if item.generation != current.generation:
-                continue
+            if item.generation != current.generation and kind != EventType.EventRaised:
+                continue  # a completion for an execution that continued as new
             if kind == EventType.ExecutionTerminated:
                 return [], message
             if kind == EventType.ExecutionStarted and history:
@@ -412,6 +415,10 @@ class DurableEngine:
         completion_message: dict | None = None
         to_submit: list[WorkItem] = []
         with self.store.transaction():
+            stored = self.store.get_instance(instance_id)
+            if stored is None or (stored.created_time, stored.generation) != (
+                    current.created_time, current.generation):
+                return  # purged or replaced by a new start while this episode ran
             self.store.delete_inbox(consumed)
             if "customStatus" in state:
                 current.custom_status = json.dumps(state["customStatus"])
@@ -462,6 +469,13 @@ class DurableEngine:
                     self.store.add_inbox(instance_id, current.generation, fired, due)
                 for child_id, name, input_json, task_id in changes.children:
                     existing = self.store.get_instance(child_id)
+                    if existing is not None and not existing.is_terminal:
+                        self.store.add_inbox(instance_id, current.generation, event(
+                            EventType.SubOrchestrationInstanceFailed, TaskScheduledId=task_id,
+                            Reason=f"An orchestration instance with the id '{child_id}' is "
+                                   f"already {existing.runtime_status}.", Details=None),
+                            time.time())
+                        continue
                     if existing is not None:
                         self.store.delete_instance(child_id)
                     self._create_instance(child_id, name, input_json, instance_id, task_id)
@@ -477,6 +491,22 @@ class DurableEngine:
         parent = self.store.get_instance(child.parent_instance_id)
         if parent is not None and not parent.is_terminal:
             self.store.add_inbox(parent.instance_id, parent.generation, message, time.time())
+
+    def _fail_instance(self, instance_id: str, message: str) -> None:
+        with self.store.transaction():
+            current = self.store.get_instance(instance_id)
+            self.store.delete_inbox_of(instance_id)
+            if current is None or current.is_terminal:
+                return
+            self.store.delete_work_of(instance_id)
+            current.runtime_status = "Failed"
+            current.output = json.dumps(message)
+            current.last_updated_time = timestamp()
+            self.store.put_instance(current)
+            if current.parent_instance_id:
+                self._notify_parent(current, event(
+                    EventType.SubOrchestrationInstanceFailed,
+                    TaskScheduledId=current.parent_task_id, Reason=message, Details=None))
 
     def _finish_terminated(self, current: Instance, consumed: list[int], message: dict) -> None:
         reason = json.loads(message.get("Input") or "null")

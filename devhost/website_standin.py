@@ -29,6 +29,8 @@ class Delivery:
 class WebsiteStandIn:
     token: str
     max_body_bytes: int = NGINX_DEFAULT_MAX_BODY
+    accept_any: bool = False  # treat an unknown (delivery, uuid) as a TRANSFERRING attempt
+    port: int = 0
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     attempts: list[dict] = field(default_factory=list)  # every POST: status and body
     failures_to_serve: list[int] = field(default_factory=list)
@@ -76,6 +78,8 @@ class WebsiteStandIn:
             return 400, {"detail": "transfer_uuid and delivery_id are required"}
         delivery_id, transfer_uuid = str(body["delivery_id"]), str(body["transfer_uuid"])
         found = self.deliveries.get(delivery_id)
+        if self.accept_any and (found is None or found.transfer_uuid != transfer_uuid):
+            found = self.deliveries[delivery_id] = Delivery(delivery_id, transfer_uuid)
         if found is None or found.transfer_uuid != transfer_uuid:
             return 400, [f"Unable to find delivery for delivery_id:{delivery_id} and "
                          f"transfer_uuid:{transfer_uuid}"]
@@ -107,7 +111,7 @@ class WebsiteStandIn:
             def log_message(self, *args) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True,
                          name="website-standin").start()
         return self
@@ -129,3 +133,32 @@ def _parsed(body_bytes: bytes):
         return json.loads(body_bytes)
     except ValueError:
         return None
+
+
+def main() -> None:
+    """``python -m devhost.website_standin``: serve the stand-in for manual runs; print what
+    arrives."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(prog="python -m devhost.website_standin")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--token", default="local-dev-token",
+                        help="the token the app must send (its DDD_WEBSITE_TOKEN)")
+    options = parser.parse_args()
+    standin = WebsiteStandIn(token=options.token, accept_any=True, port=options.port).start()
+    print(f"website stand-in on {standin.url}{PATH}; Ctrl-C to stop", flush=True)
+    seen = 0
+    try:
+        while True:
+            time.sleep(0.5)
+            with standin.lock:
+                new, seen = standin.attempts[seen:], len(standin.attempts)
+            for attempt in new:
+                print(json.dumps(attempt, indent=2, ensure_ascii=False)[:4000], flush=True)
+    except KeyboardInterrupt:
+        standin.stop()
+
+
+if __name__ == "__main__":
+    main()

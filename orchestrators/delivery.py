@@ -55,7 +55,14 @@ def delivery(context: df.DurableOrchestrationContext):
             wave = [context.call_activity_with_retry(copy_chunk.NAME, ACTIVITY_RETRY,
                                                      ChunkInput(request=run.request, chunk=chunk))
                     for chunk in run.next_wave()]
-            run.add_wave((yield context.task_all(wave)))
+            try:
+                results = yield context.task_all(wave)
+            except Exception:
+                # task_all fails at the first failure; let the rest of the wave finish before
+                # anything is cleaned up, so no copy lands after the clean-up
+                yield from _settle(wave)
+                raise
+            run.add_wave(results)
             context.set_custom_status(run.progress())
             # every wave ends the generation: the next one starts with a two-event history
             run.generation += 1
@@ -95,11 +102,20 @@ def delivery(context: df.DurableOrchestrationContext):
         return run.outcome()
 
 
+def _settle(tasks):
+    """Wait until every task has finished, whatever each one's outcome."""
+    for task in tasks:
+        try:
+            yield task
+        except Exception:
+            continue
+
+
 def _discard_partial_copy(context: df.DurableOrchestrationContext, run: DeliveryRun):
     """Remove this run's partial copy, so the website's retry finds the destination empty."""
     try:
         yield context.call_activity_with_retry(discard_partial_delivery.NAME, ACTIVITY_RETRY,
-                                               run.request)
+                                               PlanInput(request=run.request, run_id=run.run_id))
     except Exception as error:
         return (f" The partial copy in {run.request.sink_folder} could not be removed "
                 f"({_first_line(error)}); remove it before retrying.")

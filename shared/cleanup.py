@@ -1,9 +1,10 @@
 """Remove what a failed run wrote to the destination folder, so the website's retry can start.
 
-The plan proved the destination folder empty before any copy (a run whose destination held
-anything is refused and never gets here), so everything under it afterwards is this run's
-own work. The source is never touched: removing the partial copy loses nothing, and the
-per-file results in the work container still record what happened.
+The plan found the destination folder empty and claimed it (`shared.planner.claim_destination`
+creates `_ddd_transfer/run.json` only if no other run did), so while the claim names this run,
+everything under the folder is this run's own work. A folder claimed by another run, or by
+none, is left alone. The source is never touched: removing the partial copy loses nothing, and
+the per-file results in the work container still record what happened.
 """
 
 from __future__ import annotations
@@ -12,19 +13,26 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared.config import Settings
 from shared.models import DeliveryRequest
+from shared.planner import claim_owner, claim_path
 from shared.storage import StorageClients
 
 
-def discard_partial_delivery(request: DeliveryRequest, settings: Settings) -> int:
-    """Delete every blob under the sink folder; returns how many were deleted.
+def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Settings) -> int:
+    """Delete every blob under the sink folder this run claimed; returns how many were deleted.
 
-    Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes.
-    Idempotent: a blob already gone is skipped.
+    Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes, and
+    the claim marker last of the files. Idempotent: a blob already gone is skipped; once the
+    claim is gone (an earlier attempt finished), nothing more is deleted.
     """
     with StorageClients(settings) as clients:
         sink = clients.container(request.sink_account, request.sink_container)
-        names = [blob.name for blob in sink.list_blobs(name_starts_with=request.sink_folder + "/")]
+        if claim_owner(sink, request) != run_id:
+            return 0
+        claim = claim_path(request)
+        names = [blob.name for blob in sink.list_blobs(name_starts_with=request.sink_folder + "/")
+                 if blob.name != claim]
         names.sort(key=lambda name: (-name.count("/"), name))
+        names.append(claim)
         deleted = 0
         for name in [*names, request.sink_folder]:
             try:

@@ -8,7 +8,10 @@ for the same run id rewrites the same pages (and deletes pages an earlier run le
 
 from __future__ import annotations
 
-from azure.storage.blob import BlobProperties
+import json
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobProperties, ContainerClient
 
 from shared.config import Settings
 from shared.models import DeliveryRequest, FileEntry, Plan
@@ -98,7 +101,8 @@ def build_plan(request: DeliveryRequest, run_id: str, settings: Settings) -> Pla
                     f"storage account '{request.sink_account}'."
                 ),
             )
-        if folder_holds_anything(sink, request.sink_folder):
+        already_ours = claim_owner(sink, request) == run_id  # a retry of this same plan
+        if not already_ours and folder_holds_anything(sink, request.sink_folder):
             conflict = destination_conflict_message(request.sink_folder)
             return Plan(run_id=run_id, destination_conflict=conflict)
 
@@ -128,6 +132,10 @@ def build_plan(request: DeliveryRequest, run_id: str, settings: Settings) -> Pla
                     "holds no files."
                 ),
             )
+        if not claim_destination(sink, request, run_id):
+            # another run claimed the (then empty) folder between our check and now
+            conflict = destination_conflict_message(request.sink_folder)
+            return Plan(run_id=run_id, destination_conflict=conflict)
         plan = Plan(
             run_id=run_id,
             files=files,
@@ -151,3 +159,34 @@ def _unusable_name(path: str, longest_allowed: int) -> str | None:
             f"{BLOB_NAME_MAX_CHARS} characters."
         )
     return None
+
+
+# ----- the destination claim -------------------------------------------------------------------
+def claim_path(request: DeliveryRequest) -> str:
+    """The marker a run creates in the (empty) destination folder before copying into it."""
+    return f"{request.sink_folder}/{RESERVED_FOLDER}/run.json"
+
+
+def claim_owner(sink: ContainerClient, request: DeliveryRequest) -> str | None:
+    """The run id that claimed the destination folder, or None when nobody has."""
+    try:
+        claim = json.loads(sink.get_blob_client(claim_path(request)).download_blob().readall())
+    except ResourceNotFoundError:
+        return None
+    return claim.get("run_id")
+
+
+def claim_destination(sink: ContainerClient, request: DeliveryRequest, run_id: str) -> bool:
+    """Create the claim marker only if none exists (If-None-Match: *): of two runs that both
+    found the folder empty, exactly one owns it. True when this run owns it."""
+    claim = {"run_id": run_id, "delivery_id": request.delivery_id,
+             "transfer_uuid": str(request.transfer_uuid),
+             "source": f"{request.source_account}/{request.source_container}/"
+                       f"{request.source_folder}"}
+    try:
+        sink.get_blob_client(claim_path(request)).upload_blob(
+            json.dumps(claim).encode(), overwrite=False)
+    except ResourceExistsError:
+        return claim_owner(sink, request) == run_id
+    return True
+

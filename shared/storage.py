@@ -56,11 +56,15 @@ REPORTS_PREFIX = "reports"
 
 _SAS_SIGNATURE = re.compile(r"(?i)(sig=)[^&\s'\"<>]+")
 _ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=)[^;\s'\"<>]+")
+_AUTHORIZATION = re.compile(r"(?i)\b(Token|Bearer|SharedKey)(\s+|=)[^\s'\"<>,;]+")
 
 
 def redact(text: str) -> str:
-    """The text with any SAS signature or account key replaced by REDACTED."""
-    return _ACCOUNT_KEY.sub(r"\1REDACTED", _SAS_SIGNATURE.sub(r"\1REDACTED", text))
+    """The text with any SAS signature, account key or authorization credential (``Token x``,
+    ``Bearer x``, ``SharedKey a:b``) replaced by REDACTED."""
+    text = _SAS_SIGNATURE.sub(r"\1REDACTED", text)
+    text = _ACCOUNT_KEY.sub(r"\1REDACTED", text)
+    return _AUTHORIZATION.sub(r"\1\2REDACTED", text)
 
 
 def describe_error(error: BaseException) -> str:

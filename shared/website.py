@@ -29,7 +29,7 @@ import requests
 
 from shared.config import Settings
 from shared.models import DeliveryRequest, ReportOutcome
-from shared.storage import StorageClients, WorkStore, callback_name
+from shared.storage import StorageClients, WorkStore, callback_name, redact
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,8 @@ def transfer_result_url(settings: Settings) -> str:
 
 
 def _answer_text(response: requests.Response) -> str:
-    return " ".join(response.text.split())[:ANSWER_CHARS_KEPT]
+    """The website's answer, trimmed and redacted: an error page may echo request headers."""
+    return redact(" ".join(response.text.split()))[:ANSWER_CHARS_KEPT]
 
 
 def post_transfer_result(

@@ -12,6 +12,7 @@ from shared.models import DeliveryRequest
 from shared.website import (
     TRANSFER_RESULT_PATH,
     WebsiteConfigurationError,
+    WebsiteError,
     WebsiteRejectedError,
     WebsiteUnavailableError,
     encode_body,
@@ -138,3 +139,16 @@ def test_an_error_body_carries_the_message_and_no_manifest() -> None:
     }
     with pytest.raises(ValueError):
         transfer_result_body(REQUEST)
+
+
+def test_an_error_page_echoing_the_token_is_redacted(
+    website: ScriptedWebsite, core_environ: dict[str, str]
+) -> None:
+    token = core_environ["DDD_WEBSITE_TOKEN"]
+    website.answers = [(400, f"Bad request. Headers: Authorization: Token {token}")]
+    settings = load_settings({**core_environ, "DDD_WEBSITE_URL": website.url})
+    with pytest.raises(WebsiteError) as raised:
+        post_transfer_result({"transfer_uuid": "u", "delivery_id": 1}, settings,
+                             sleep=lambda _: None)
+    assert token not in str(raised.value)
+    assert "Token REDACTED" in str(raised.value)
