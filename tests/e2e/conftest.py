@@ -4,6 +4,8 @@ stand-in, as the website itself would call it."""
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -124,6 +126,22 @@ class DeliveryApp:
         uuid_sent = delivery.payload["Webhook_TransferUUID"]
         return [a for a in self.website.attempts
                 if isinstance(a["body"], dict) and a["body"].get("transfer_uuid") == uuid_sent]
+
+    def assert_no_secret_anywhere(self, instance_id: str) -> None:
+        """No SAS signature, account key or website token in the instance's status (with the
+        last generation's history and outputs), devhost's log of every episode and activity,
+        or devhost's raw state (instances, history, inbox, work items)."""
+        status = self.host.status(instance_id, history=True)
+        state_files = sorted(self.host.state_dir.glob("state.sqlite3*"))
+        assert status and state_files
+        texts = [json.dumps(status), self.host.logs(),
+                 *(path.read_bytes().decode("latin-1") for path in state_files)]
+        secrets = [self.azurite.account_key(a) for a in self.azurite.accounts]
+        secrets.append(self.website.token)
+        for text in texts:
+            assert not re.search(r"sig=[A-Za-z0-9%/+]{10,}", text)
+            for secret in secrets:
+                assert secret not in text
 
     def instance_count(self) -> int:
         answer = requests.get(self.host.webhook("instances"),
