@@ -31,6 +31,10 @@ param deploymentContainerName string
 @description('Blob container the app uses for its own work files (DDD_WORK_CONTAINER).')
 param workContainerName string
 
+@description('Days the work files (plan pages, per-file results, callback bodies) are kept. The manifest and checksum file live with the delivered data; these are the app\'s scratch.')
+@minValue(7)
+param workRetentionDays int = 90
+
 @description('Days a deleted blob or container can still be restored.')
 @minValue(1)
 @maxValue(365)
@@ -94,6 +98,40 @@ resource workContainer 'Microsoft.Storage/storageAccounts/blobServices/container
   name: workContainerName
   properties: {
     publicAccess: 'None'
+  }
+}
+
+// The work container would otherwise grow with every delivery.
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2024-01-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          enabled: true
+          name: 'expire-work-files'
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${workContainerName}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: workRetentionDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
   }
 }
 
