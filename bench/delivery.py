@@ -1,33 +1,40 @@
 """Delivery benchmark: the app through devhost against plain-SDK baselines, in the same run.
 
-One run (``python bench/delivery.py``, flags: ``--help``):
+One run (``python bench/delivery.py``; flags: ``--help``; about 2.5 minutes with the defaults on
+2 cores):
 
 1. starts Azurite with the app's account (``devstoreaccount1``), a source (``sequencingcore``)
    and a sink (``labsmith``), and seeds one folder: many small files (Content-MD5 set) and a few
-   large ones uploaded in blocks, some with Content-MD5 (set at Put Block List), some without;
+   large ones uploaded in blocks, some with a Content-MD5 (set at Put Block List), some without;
 2. **delivery**: starts devhost with ``function_app.py`` and a website stand-in, POSTs the
-   website's payload, polls ``GET /api/deliveries/{id}`` until it ends, and times it;
-3. **baselines**, in the same run, same files, each into a fresh sink folder, with the Azure SDK
-   and a 16-thread pool (listing included in their time, as in the delivery):
-   (b) the app's own primitives: synchronous Copy Blob From URL for small files with
-       Content-MD5, Put Block From URL blocks + Put Block List for the others, then the
-       destination's bytes read once and hashed: the like-for-like baseline;
-   (a) async Copy Blob (``start_copy_from_url``) for every file, then the destination hashed.
-       On Azurite an async copy is metadata only (no byte moves) so (a) is a floor, not a peer;
+   website's payload, polls ``GET /api/deliveries/{id}`` every 0.2 s until it ends, and times
+   it (POST to Completed: planning, copying, manifest and the website report included);
+3. **baselines**, same files, each into a fresh sink folder: a plain script with the Azure SDK
+   and one pool of 16 threads over the files, listing included in its time, every file read
+   once to hash it:
+   (b) like-for-like, the app's primitives: sync Copy Blob From URL + destination hashed for
+       small files with Content-MD5; for the others the source hashed once, block by block,
+       each Put Block From URL sent with its block's MD5, then Put Block List;
+   (a) async Copy Blob (``start_copy_from_url``) + destination hashed. On Azurite this copy
+       moves no byte (metadata only), so (a) is a floor, not a peer;
+   (c) as (b) but Put Block From URL with no source MD5 and the destination hashed after: the
+       other natural script. Azurite then computes a CRC64 of every staged block in
+       JavaScript (about 4x the CPU per staged byte), which Azure would not charge;
+   Runs are repeated ``--rounds`` times in rotating order; the best of each kind is compared.
 4. **storage traffic** of each run, counted by a byte-counting HTTP/1.1 proxy (a child process)
    that every storage client of the runs goes through (the app's endpoint template points at
    it). ``/proc/<pid>/io`` cannot do this: ``rchar``/``wchar`` count read()/write() only, and
-   Python sockets use recv()/send(), which the kernel does not count there (measured: 0 bytes
-   for 50 MiB through a socket). The proxy parses the request and response framing
-   (Content-Length, chunked), so it tells blob-content bytes (GET Blob bodies, per blob) from
-   HTTP heads, listings and the app's own plan/result pages. Azurite's own requests (its
-   copy-source access check, ``User-Agent: axios``) are counted apart. The benchmark also checks
-   that devhost never connects to Azurite's port directly (which would bypass the count);
-5. **peak memory** of the devhost process: ``VmHWM`` (the kernel's RSS high-water mark) in
-   ``/proc/<pid>/status``, plus a 50 ms RSS sampler; the pid is checked to be the Python
-   process running ``-m devhost``;
-6. **verification**: every delivered blob is read back (directly from Azurite) and its MD5
-   compared with the MD5 of the bytes seeded, its Content-MD5 property too; the baselines'
+   Python sockets use recv()/send(), which the kernel does not count there (measured here: 0
+   bytes for 50 MiB through a socket). The proxy follows the request and response framing
+   (Content-Length, chunked), so it tells blob content (GET Blob bodies, per blob; Put Blob and
+   Put Block bodies) from HTTP heads, listings and the app's own plan/result pages. Azurite's
+   own requests (its copy-source access check, ``User-Agent: axios``) are counted apart. The
+   benchmark also checks that devhost never holds a socket to Azurite's own port (a bypass);
+5. **peak memory** of the devhost process: ``VmHWM`` (the kernel's RSS high-water mark, over
+   the process's life) in ``/proc/<pid>/status``, plus a 50 ms RSS sampler; the pid is checked
+   to be the Python process running ``-m devhost`` (Popen without a shell; no children);
+6. **verification**: every delivered blob is read back directly from Azurite and its MD5
+   compared with the MD5 of the bytes seeded, and its Content-MD5 property too; the baselines'
    MD5s are compared as well. A run that does not verify makes the benchmark fail (exit 1).
 
 It prints a table of figures and a Markdown snippet for the README. Goals (issue 3, item 9):
@@ -47,6 +54,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,10 +63,11 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
@@ -735,15 +744,37 @@ def verify_destination(azurite, files: list[SeededFile], sink_folder: str) -> li
 # =============================================================================================
 # Baselines: a plain script, Azure SDK, 16-thread pool
 # =============================================================================================
+BASELINE_NAMES = {
+    "b": "baseline (b) app's primitives",
+    "a": "baseline (a) async Copy Blob",
+    "c": "baseline (c) Put Block, no MD5",
+}
+
+
 def run_baseline(kind: str, azurite, proxy, files: list[SeededFile], source_folder: str,
                  sink_folder: str, args: argparse.Namespace, cpu_pids: dict[str, int]
                  ) -> RunResult:
-    """kind "a": async Copy Blob for every file; kind "b": the app's primitives. Then the
-    destination's bytes are read once and hashed. Listing the source is part of the time."""
-    from azure.storage.blob import BlobBlock, ContainerSasPermissions, generate_container_sas
+    """A plain script: the Azure SDK and one pool of `--baseline-threads` threads over the
+    files (largest first), listing included in the time. Every file is read once to hash it.
+
+    (a) every file: async Copy Blob (start_copy_from_url), then the destination read and hashed.
+    (b) the app's primitives: a file with Content-MD5 up to the small-file size: synchronous
+        Copy Blob From URL, then the destination read and hashed; any other file: the source
+        read once, each block's MD5 sent with its Put Block From URL (`--baseline-blocks` in
+        flight per file), Put Block List with the whole MD5.
+    (c) as (b), but large files staged with no source MD5 and the destination hashed after Put
+        Block List (on Azurite this costs more: without a source MD5 it computes a CRC64 of
+        every staged block in JavaScript).
+    """
+    from azure.storage.blob import (
+        BlobBlock,
+        ContainerSasPermissions,
+        ContentSettings,
+        generate_container_sas,
+    )
 
     endpoint = f"http://127.0.0.1:{proxy.port}" if proxy else None
-    connections = 2 * args.baseline_threads + 4
+    connections = args.baseline_threads * (1 + args.baseline_blocks) + 4
     source = storage_client(azurite, SOURCE_ACCOUNT, endpoint, connections).get_container_client(
         SOURCE_CONTAINER)
     sink = storage_client(azurite, SINK_ACCOUNT, endpoint, connections).get_container_client(
@@ -756,9 +787,9 @@ def run_baseline(kind: str, azurite, proxy, files: list[SeededFile], source_fold
     def source_url(name: str) -> str:
         return f"{source.url}/{quote(name)}?{sas}"
 
-    def hash_destination(name: str) -> str:
+    def hash_of(container, name: str) -> str:
         md5 = hashlib.md5()
-        for piece in sink.download_blob(name, max_concurrency=1).chunks():
+        for piece in container.download_blob(name, max_concurrency=1).chunks():
             md5.update(piece)
         return md5.hexdigest()
 
@@ -770,25 +801,56 @@ def run_baseline(kind: str, azurite, proxy, files: list[SeededFile], source_fold
             status = blob.get_blob_properties().copy.status
         if status != "success":
             raise RuntimeError(f"async copy of {name}: {status}")
-        return hash_destination(destination)
+        return hash_of(sink, destination)
 
     def copy_sync(name: str, destination: str) -> str:
         answer = sink.get_blob_client(destination).start_copy_from_url(source_url(name),
                                                                        requires_sync=True)
         if answer["copy_status"] != "success":
             raise RuntimeError(f"sync copy of {name}: {answer['copy_status']}")
-        return hash_destination(destination)
+        return hash_of(sink, destination)
 
-    def stage(name: str, destination: str, index: int, offset: int, length: int) -> None:
-        sink.get_blob_client(destination).stage_block_from_url(
-            f"{index:06d}", source_url(name), source_offset=offset, source_length=length)
+    def copy_in_blocks(name: str, destination: str, size: int, content_type: str | None) -> str:
+        blob = sink.get_blob_client(destination)
+        whole, block, block_bytes = hashlib.md5(), hashlib.md5(), 0
+        blocks: list[BlobBlock] = []
+        in_flight: deque[Future] = deque()
+        with ThreadPoolExecutor(args.baseline_blocks) as stager:
 
-    def commit_and_hash(destination: str, blocks: int, content_type: str | None) -> str:
-        from azure.storage.blob import ContentSettings
-        sink.get_blob_client(destination).commit_block_list(
-            [BlobBlock(f"{i:06d}") for i in range(blocks)],
-            content_settings=ContentSettings(content_type=content_type))
-        return hash_destination(destination)
+            def stage(length: int, md5: bytes | None) -> None:
+                index = len(blocks)
+                blocks.append(BlobBlock(f"{index:06d}"))
+                extra = {"source_content_md5": md5} if md5 is not None else {}
+                in_flight.append(stager.submit(
+                    blob.stage_block_from_url, f"{index:06d}", source_url(name),
+                    source_offset=index * args.block_bytes, source_length=length, **extra))
+                if len(in_flight) >= args.baseline_blocks:
+                    in_flight.popleft().result()
+
+            if kind == "c":
+                for start in range(0, size, args.block_bytes):
+                    stage(min(args.block_bytes, size - start), None)
+            else:
+                for piece in source.download_blob(name, max_concurrency=1).chunks():
+                    view = memoryview(piece)
+                    while view:
+                        taken = view[:args.block_bytes - block_bytes]
+                        whole.update(taken)
+                        block.update(taken)
+                        block_bytes += len(taken)
+                        view = view[len(taken):]
+                        if block_bytes == args.block_bytes:
+                            stage(block_bytes, block.digest())
+                            block, block_bytes = hashlib.md5(), 0
+                if block_bytes:
+                    stage(block_bytes, block.digest())
+            for future in in_flight:
+                future.result()
+        settings = ContentSettings(content_type=content_type)
+        if kind != "c":
+            settings.content_md5 = bytearray(whole.digest())
+        blob.commit_block_list(blocks, content_settings=settings)
+        return hash_of(sink, destination) if kind == "c" else whole.hexdigest()
 
     meter = CpuMeter(cpu_pids).start()
     before = proxy.stats() if proxy else None
@@ -796,47 +858,25 @@ def run_baseline(kind: str, azurite, proxy, files: list[SeededFile], source_fold
     md5s: dict[str, str] = {}
     with ThreadPoolExecutor(args.baseline_threads) as pool:
         listed = list(source.list_blobs(name_starts_with=source_folder + "/"))
-        # largest first, so the long copies start at once
-        listed.sort(key=lambda blob: -blob.size)
-        futures: dict[Future, tuple[str, str]] = {}
-        blocks_left: dict[str, int] = {}
+        listed.sort(key=lambda blob: -blob.size)  # largest first: the long copies start at once
+        futures: dict[Future, str] = {}
         for blob in listed:
             relative = blob.name[len(source_folder) + 1:]
             destination = f"{sink_folder}/{relative}"
             if kind == "a":
-                futures[pool.submit(copy_async, blob.name, destination)] = ("file", relative)
+                future = pool.submit(copy_async, blob.name, destination)
             elif blob.content_settings.content_md5 and blob.size <= args.small_file_max_bytes:
-                futures[pool.submit(copy_sync, blob.name, destination)] = ("file", relative)
+                future = pool.submit(copy_sync, blob.name, destination)
             else:
-                ranges = [(offset, min(args.block_bytes, blob.size - offset))
-                          for offset in range(0, blob.size, args.block_bytes)] or [(0, 0)]
-                blocks_left[relative] = len(ranges)
-                for index, (offset, length) in enumerate(ranges):
-                    futures[pool.submit(stage, blob.name, destination, index, offset,
-                                        length)] = ("block", relative)
-        block_counts = dict(blocks_left)
-        content_types = {b.name[len(source_folder) + 1:]: b.content_settings.content_type
-                         for b in listed}
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                what, relative = futures[future]
-                outcome = future.result()
-                if what == "file":
-                    md5s[relative] = outcome
-                elif what == "block":
-                    blocks_left[relative] -= 1
-                    if blocks_left[relative] == 0:
-                        follow = pool.submit(commit_and_hash, f"{sink_folder}/{relative}",
-                                             block_counts[relative], content_types[relative])
-                        futures[follow] = ("file", relative)
-                        pending.add(follow)
+                future = pool.submit(copy_in_blocks, blob.name, destination, blob.size,
+                                     blob.content_settings.content_type)
+            futures[future] = relative
+        for future, relative in futures.items():
+            md5s[relative] = future.result()
     seconds = time.perf_counter() - started
     after = proxy.stats() if proxy else None
     cpu = meter.stop()
-    name = ("baseline (a) async Copy Blob" if kind == "a"
-            else "baseline (b) app's primitives")
+    name = BASELINE_NAMES[kind]
     result = RunResult(kind, sink_folder, name, seconds, cpu,
                        traffic_delta(after, before) if proxy else None, md5s=md5s)
     for item in files:
@@ -861,7 +901,7 @@ def split_traffic(traffic: dict, files: list[SeededFile], paths: dict[str, Seede
             other_blob_reads += count
         else:
             read_by_file[item.relative] += count
-    sums = defaultdict(int)
+    sums: defaultdict[str, Any] = defaultdict(int)
     for key, (requests_, req_head, req_body, resp_head, resp_body) in traffic["ops"].items():
         client, account, op, area = key.split("|")
         who = "azurite" if client == "azurite" else "client"
@@ -880,9 +920,10 @@ def split_traffic(traffic: dict, files: list[SeededFile], paths: dict[str, Seede
         else:
             sums["sent.file_bodies"] += req_body  # blob content written through the app
         sums[f"ops.{op}"] += requests_
-    return {"read_by_file": read_by_file, "other_blob_reads": other_blob_reads, **sums,
-            "unparsed": sum(traffic["unparsed"]), "errors": traffic["errors"],
-            "connections": traffic["connections"]}
+    sums.update(read_by_file=read_by_file, other_blob_reads=other_blob_reads,
+                unparsed=sum(traffic["unparsed"]), errors=traffic["errors"],
+                connections=traffic["connections"])
+    return sums
 
 
 def mib(count: float) -> str:
@@ -908,66 +949,92 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def report(args, files: list[SeededFile], seed_seconds: float, deliveries: list[RunResult],
-           baselines: dict[str, list[RunResult]], source_folder: str,
-           app_settings: dict[str, str], started: float,
-           machine: str, host_pid_note: str, verify_seconds: float) -> bool:
+BASELINE_NOTES = {
+    "b": "like-for-like: the app's primitives (sync Copy Blob From URL for small files; source "
+         "hashed once, Put Block From URL with each block's MD5, Put Block List)",
+    "a": "async Copy Blob, metadata only on Azurite: a floor, not a peer",
+    "c": "Put Block From URL with no source MD5, destination hashed (Azurite then computes a "
+         "CRC64 of every block in JavaScript: slower here than it would be in Azure)",
+}
+
+
+def file_paths(files: list[SeededFile], source_folder: str, sink_folder: str
+               ) -> dict[str, SeededFile]:
+    """The proxied paths of each file's source and destination blob."""
+    paths: dict[str, SeededFile] = {}
+    for item in files:
+        paths[f"/{SOURCE_ACCOUNT}/{SOURCE_CONTAINER}/{source_folder}/{item.relative}"] = item
+        paths[f"/{SINK_ACCOUNT}/{SINK_CONTAINER}/{sink_folder}/{item.relative}"] = item
+    return paths
+
+
+def report(args, files: list[SeededFile], seed_seconds: float, runs: list[RunResult],
+           source_folder: str, app_settings: dict[str, str], started: float, machine: str,
+           host_pid_note: str, verify_seconds: float) -> bool:
+    """Print the figures and the README snippet; True when every run verified."""
     total_bytes = sum(item.size for item in files)
-    delivery = min(deliveries, key=lambda r: r.seconds)
-    best = {kind: min(runs, key=lambda r: r.seconds) for kind, runs in baselines.items()}
-    ratio = {kind: run.seconds / delivery.seconds for kind, run in best.items()}
+    kinds = list(dict.fromkeys(run.kind for run in runs))
+    best = {kind: min((r for r in runs if r.kind == kind), key=lambda r: r.seconds)
+            for kind in kinds}
+    delivery = best["delivery"]
+    ratio = {kind: best[kind].seconds / delivery.seconds for kind in kinds}
     by_kind: dict[str, list[SeededFile]] = defaultdict(list)
     for item in files:
         by_kind[item.label].append(item)
+    data_line = "; ".join(f"{len(items):,} {label} ({mib(sum(i.size for i in items))})"
+                          for label, items in sorted(by_kind.items()))
 
     say()
     say("=" * 100)
     say("ddd-transfer delivery benchmark")
     say("=" * 100)
     say(f"machine   {machine}")
-    say(f"data      {len(files):,} files, {mib(total_bytes)}: " + "; ".join(
-        f"{len(items):,} {label} ({mib(sum(i.size for i in items))})"
-        for label, items in sorted(by_kind.items())) + f"; seeded in {seed_seconds:.1f} s")
+    say(f"data      {len(files):,} files, {mib(total_bytes)}: {data_line}; seeded in "
+        f"{seed_seconds:.1f} s")
     say(f"app       {', '.join(f'{k}={v}' for k, v in app_settings.items())}")
     say(f"host      {host_pid_note}")
-    traffic_note = ("every storage request of the runs went through a byte-counting HTTP proxy "
-                    "(also the baselines')" if not args.no_proxy else
-                    "--no-proxy: storage traffic not counted")
-    say(f"traffic   {traffic_note}")
+    say("traffic   " + ("every storage request of every run went through the byte-counting "
+                        "HTTP proxy (a child process)" if not args.no_proxy else
+                        "--no-proxy: storage traffic not counted"))
     say()
-    rounds = len(deliveries)
-    say(f"{'run':<38} {'seconds':>8} {'MiB/s':>8} {'files/s':>8}  "
-        f"{'CPU s: azurite / host / bench / proxy':<40}")
-    ordered: list[RunResult] = []
-    for index in range(rounds):
-        ordered += [deliveries[index], baselines["b"][index], baselines["a"][index]]
-    for run in ordered:
+    say(f"{'run (in the order run)':<38} {'seconds':>8} {'MiB/s':>8} {'files/s':>8} "
+        f"{'speed ratio':>12}  CPU s: azurite / host / bench / proxy")
+    for run in runs:
         cpu = " / ".join(f"{run.cpu.get(name, 0):.1f}" for name in
                          ("azurite", "host", "bench", "proxy"))
+        share = "" if run.kind == "delivery" else f"{run.seconds / delivery.seconds:.2f}x"
         say(f"{run.name:<38} {run.seconds:>8.1f} {total_bytes / MIB / run.seconds:>8.1f} "
-            f"{len(files) / run.seconds:>8.0f}  {cpu:<40}")
-    if rounds > 1:
-        say(f"(best of {rounds} rounds used below; rounds alternate the order of the runs)")
+            f"{len(files) / run.seconds:>8.0f} {share:>12}  {cpu}")
+    say("(speed ratio: the best delivery's speed / this run's speed; CPU s: CPU seconds each "
+        "process used during the run; the baselines run in the bench process)")
+    if len(runs) > len(kinds):
+        say("(the best run of each kind is used below; rounds rotate the order of the runs)")
+        pairs = [b.seconds / d.seconds for d, b in zip(
+            [r for r in runs if r.kind == "delivery"], [r for r in runs if r.kind == "b"],
+            strict=False)]
+        say("delivery speed / baseline (b), round by round: "
+            + ", ".join(f"{pair:.2f}x" for pair in pairs)
+            + f" (median {statistics.median(pairs):.2f}x; the spread is this machine's noise)")
     say("delivery phases (first seen by the 0.2 s status poll): " + ", ".join(
         f"{phase} at {at:.1f} s" for phase, at in delivery.phases)
         + f", done at {delivery.seconds:.1f} s")
+    for kind in kinds:
+        if kind != "delivery":
+            say(f"  {BASELINE_NAMES[kind]}: {BASELINE_NOTES[kind]}")
     say()
 
     rows: list[tuple[str, str, str, str]] = []
-    rows.append(("delivery speed / baseline (b) [like-for-like]", f"{ratio['b']:.2f}x",
+    rows.append(("delivery speed / baseline (b), like-for-like", f"{ratio['b']:.2f}x",
                  f">= {GOAL_SPEED_RATIO}x", verdict(ratio["b"] >= GOAL_SPEED_RATIO)))
-    rows.append(("delivery speed / baseline (a) [async copy]", f"{ratio['a']:.2f}x",
-                 "(floor on Azurite)", "info"))
+    for kind in ("a", "c"):
+        if kind in ratio:
+            rows.append((f"delivery speed / baseline ({kind})", f"{ratio[kind]:.2f}x",
+                         "(see above)", "info"))
     split = None
     if delivery.traffic is not None:
-        paths: dict[str, SeededFile] = {}
-        for item in files:
-            paths[f"/{SOURCE_ACCOUNT}/{SOURCE_CONTAINER}/{source_folder}/{item.relative}"] = item
-            paths[f"/{SINK_ACCOUNT}/{SINK_CONTAINER}/{delivery.sink_folder}/"
-                  f"{item.relative}"] = item
-        split = split_traffic(delivery.traffic, files, paths)
-        content_read = sum(split["read_by_file"].values())
-        read_ratio = content_read / total_bytes
+        split = split_traffic(delivery.traffic, files,
+                              file_paths(files, source_folder, delivery.sink_folder))
+        read_ratio = sum(split["read_by_file"].values()) / total_bytes
         rows.append(("file bytes read by the app / byte delivered", f"{read_ratio:.4f}",
                      f"<= {GOAL_READ_RATIO}", verdict(read_ratio <= GOAL_READ_RATIO + 1e-9)))
         for label, items in sorted(by_kind.items()):
@@ -976,87 +1043,89 @@ def report(args, files: list[SeededFile], seed_seconds: float, deliveries: list[
                         for i in items)
             rows.append((f"  {label} ({len(items):,} files)",
                          f"{kind_read / max(sum(i.size for i in items), 1):.4f}"
-                         f" (max/file {worst:.2f})", f"<= {GOAL_READ_RATIO}",
+                         f" (worst file {worst:.2f})", f"<= {GOAL_READ_RATIO}",
                          verdict(worst <= GOAL_READ_RATIO + 1e-9)))
         all_read = split["client.read"] + split["unparsed"]
         rows.append(("all bytes the app read from storage / byte", f"{all_read / total_bytes:.4f}",
-                     "(incl. HTTP heads, listing, pages)", "info"))
+                     "(+ heads, listings, pages)", "info"))
         rows.append(("file bytes written through the app", f"{split['sent.file_bodies']:,} B",
                      "0", verdict(split["sent.file_bodies"] == 0)))
         sent = split["client.sent"]
         rows.append(("all bytes the app sent to storage",
-                     f"{mib(sent)} = {sent / total_bytes:.4%} of delivered", "(requests only)",
+                     f"{mib(sent)} ({sent / total_bytes:.3%} of delivered)", "(requests)",
                      "info"))
         rows.append(("  heads / manifest / work pages / block lists",
                      f"{mib(split['sent.heads'])} / {mib(split['sent.manifest_bodies'])} / "
                      f"{mib(split['sent.work_bodies'])} / {mib(split['sent.control_bodies'])}",
                      "", ""))
-    rows.append(("peak memory of the host process (VmHWM)", mib(delivery.vm_hwm),
-                 f"<= {GOAL_PEAK_MIB} MiB", verdict(delivery.vm_hwm <= GOAL_PEAK_MIB * MIB)))
-    rows.append(("  RSS idle before the run / sampled peak (at)",
-                 f"{mib(delivery.idle_rss)} / {mib(delivery.peak_rss)} "
-                 f"({delivery.peak_rss_at:.1f} s)", "", ""))
-    rows.append(("  host threads at peak", f"{delivery.peak_threads}", "", ""))
-    problems = [p for run in [*deliveries, *(r for rs in baselines.values() for r in rs)]
-                for p in run.problems]
-    rows.append(("every delivered file verified at the destination",
-                 "yes" if not problems else f"NO ({len(problems)} problems)", "all",
+    # memory: over every delivery (VmHWM is the high-water mark of the process's whole life)
+    deliveries = [run for run in runs if run.kind == "delivery"]
+    hwm = max(run.vm_hwm for run in deliveries)
+    rows.append(("peak memory of the host process (VmHWM)", mib(hwm),
+                 f"<= {GOAL_PEAK_MIB} MiB", verdict(hwm <= GOAL_PEAK_MIB * MIB)))
+    rows.append(("  RSS before each delivery", " / ".join(mib(r.idle_rss) for r in deliveries),
+                 "", ""))
+    rows.append(("  sampled peak RSS of each (s into it)", " / ".join(
+        f"{mib(r.peak_rss)} ({r.peak_rss_at:.1f})" for r in deliveries), "", ""))
+    rows.append(("  host threads at peak", f"{max(r.peak_threads for r in deliveries)}", "",
+                 ""))
+    problems = [problem for run in runs for problem in run.problems]
+    rows.append(("every file verified (delivery: MD5 read back)",
+                 "all" if not problems else f"NO: {len(problems)} problems", "all",
                  verdict(not problems)))
     width = max(len(r[0]) for r in rows) + 2
-    say(f"{'figure':<{width}} {'measured':<34} {'goal':<22} verdict")
+    say(f"{'figure':<{width}} {'measured':<34} {'goal':<26} verdict")
     for name, measured, goal, ok in rows:
-        say(f"{name:<{width}} {measured:<34} {goal:<22} {ok}")
+        say(f"{name:<{width}} {measured:<34} {goal:<26} {ok}")
     if split is not None:
         say()
         say(f"app storage requests during the delivery: {split['client.requests']:,} over "
             f"{split['connections']:,} proxied connections ("
             + ", ".join(f"{key[4:]} {value:,}" for key, value in sorted(split.items())
                         if key.startswith("ops.")) + ")")
-        say(f"Azurite's own requests (copy-source access checks, not the app's): "
-            f"{split['azurite.requests']:,}, {mib(split['azurite.read'] + split['azurite.sent'])}"
-            f"; unparsed bytes {split['unparsed']:,}; framing errors {split['errors']}; "
-            f"devhost sockets seen on Azurite's port directly: {delivery.direct_connections}")
-    for run in [*best.values()]:
-        if run.traffic is not None:
-            base_paths = {f"/{SINK_ACCOUNT}/{SINK_CONTAINER}/{run.sink_folder}/"
-                          f"{i.relative}": i for i in files}
-            base_split = split_traffic(run.traffic, files, base_paths)
-            say(f"{run.name}: read {sum(base_split['read_by_file'].values()) / total_bytes:.4f}"
-                f" file bytes per byte (all traffic {base_split['client.read'] / total_bytes:.4f})"
-                f", {base_split['client.requests']:,} requests")
+        say(f"Azurite's own requests through the proxy (copy-source access checks, not the "
+            f"app's): {split['azurite.requests']:,}, "
+            f"{mib(split['azurite.read'] + split['azurite.sent'])}; unparsed bytes "
+            f"{split['unparsed']:,}; framing errors {split['errors']}; devhost sockets seen on "
+            f"Azurite's own port (bypassing the proxy): {delivery.direct_connections}")
+        for kind in kinds:
+            run = best[kind]
+            if kind == "delivery" or run.traffic is None:
+                continue
+            base = split_traffic(run.traffic, files,
+                                 file_paths(files, source_folder, run.sink_folder))
+            say(f"{run.name}: {sum(base['read_by_file'].values()) / total_bytes:.4f} file bytes"
+                f" read per byte (all traffic {base['client.read'] / total_bytes:.4f}), "
+                f"{base['client.requests']:,} requests")
     if problems:
         say()
         say("PROBLEMS:")
         for problem in problems[:40]:
             say(f"  {problem}")
     say()
-    say(f"benchmark wall time {time.perf_counter() - started:.0f} s (verification read-back "
-        f"{verify_seconds:.1f} s)")
+    say(f"benchmark wall time {time.perf_counter() - started:.0f} s (seeding "
+        f"{seed_seconds:.0f} s, verification read-back {verify_seconds:.0f} s)")
 
-    # ----- the README snippet -----------------------------------------------------------------
     say()
     say("----- Markdown for the README -----")
-    say(f"`bench/delivery.py` on {datetime.now(UTC):%Y-%m-%d}: {machine}.")
-    say(f"Data: {len(files):,} files, {mib(total_bytes)} "
-        f"({'; '.join(f'{len(v):,} {k}' for k, v in sorted(by_kind.items()))}). "
-        f"App: {', '.join(f'`{k}={v}`' for k, v in app_settings.items())}.")
+    say(f"`bench/delivery.py`, {datetime.now(UTC):%Y-%m-%d}: {machine}. Data: {len(files):,} "
+        f"files, {mib(total_bytes)} ({data_line}). App settings: "
+        + ", ".join(f"`{k}={v}`" for k, v in app_settings.items()) + ".")
     say()
     say("| run | seconds | MiB/s | delivery speed / this |")
     say("|---|---|---|---|")
-    say(f"| delivery through devhost | {delivery.seconds:.1f} | "
-        f"{total_bytes / MIB / delivery.seconds:.1f} | |")
-    say(f"| baseline (b): app's primitives (sync Copy Blob From URL, Put Block From URL) + "
-        f"hash once, 16 threads — like-for-like | {best['b'].seconds:.1f} | "
-        f"{total_bytes / MIB / best['b'].seconds:.1f} | {ratio['b']:.2f}x |")
-    say(f"| baseline (a): async Copy Blob (metadata only on Azurite) + hash once, 16 threads | "
-        f"{best['a'].seconds:.1f} | {total_bytes / MIB / best['a'].seconds:.1f} | "
-        f"{ratio['a']:.2f}x |")
+    for kind in kinds:
+        run = best[kind]
+        label = ("delivery through devhost (POST to Completed)" if kind == "delivery"
+                 else f"{run.name}: {BASELINE_NOTES[kind]}")
+        say(f"| {label} | {run.seconds:.1f} | {total_bytes / MIB / run.seconds:.1f} | "
+            f"{'' if kind == 'delivery' else f'{ratio[kind]:.2f}x'} |")
     say()
     say("| figure | measured | goal |")
     say("|---|---|---|")
     for name, measured, goal, ok in rows:
-        if ok in ("PASS", "FAIL", "info") and not name.startswith("delivery speed"):
-            say(f"| {name.strip()} | {measured} | {goal} {'' if ok == 'info' else ok} |")
+        if ok in ("PASS", "FAIL"):
+            say(f"| {name.strip()} | {measured} | {goal} ({ok}) |")
     say("-----------------------------------")
     return not problems
 
@@ -1094,8 +1163,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"DDD_SMALL_FILE_MAX_BYTES in MiB (default: the app's, "
                              f"{defaults['small_file_max_bytes'] // MIB})")
     parser.add_argument("--baseline-threads", type=int, default=16)
-    parser.add_argument("--rounds", type=int, default=1,
-                        help="run delivery and baselines this many times (best is reported)")
+    parser.add_argument("--baseline-blocks", type=int, default=4,
+                        help="baselines (b), (c): Put Block From URL in flight per file (the "
+                             "app's BLOCKS_IN_FLIGHT_PER_FILE is 4)")
+    parser.add_argument("--no-baseline-c", action="store_true",
+                        help="skip baseline (c) (Put Block From URL with no source MD5)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="run delivery and baselines this many times, rotating their order "
+                             "(the best of each is reported; default 2)")
     parser.add_argument("--no-proxy", action="store_true",
                         help="talk to Azurite directly (no storage traffic figures)")
     parser.add_argument("--seed", type=int, default=20261121)
@@ -1201,35 +1276,35 @@ def run(args: argparse.Namespace) -> int:
         cpu_pids = {"azurite": azurite._process.pid, "host": pid, "bench": os.getpid()}
         if proxy:
             cpu_pids["proxy"] = proxy.process.pid
-        deliveries: list[RunResult] = []
-        baselines: dict[str, list[RunResult]] = {"a": [], "b": []}
-        order = ["b", "delivery", "a"]
+        runs: list[RunResult] = []
+        order = ["delivery", "b", "a"] + ([] if args.no_baseline_c else ["c"])
         for round_number in range(args.rounds):
             for step in order:
                 sink_folder = f"bench/{step}-r{round_number}-{tag}"
+                # the previous run's writes go to disk first, so they do not slow this one
+                os.sync()
                 if step == "delivery":
                     say(f"4. delivery through devhost (round {round_number + 1}) -> "
                         f"{SINK_ACCOUNT}/{SINK_CONTAINER}/{sink_folder}")
                     result = run_delivery(host, website, proxy, azurite, files, source_folder,
                                           sink_folder, 9000 + round_number, cpu_pids,
                                           args.timeout)
-                    deliveries.append(result)
                 else:
-                    say(f"5. baseline ({step}) (round {round_number + 1}) -> "
+                    say(f"5. {BASELINE_NAMES[step]} (round {round_number + 1}) -> "
                         f"{SINK_ACCOUNT}/{SINK_CONTAINER}/{sink_folder}")
                     result = run_baseline(step, azurite, proxy, files, source_folder,
                                           sink_folder, args, cpu_pids)
-                    baselines[step].append(result)
+                runs.append(result)
                 say(f"   {result.seconds:.1f} s ({total_bytes / MIB / result.seconds:.1f} MiB/s)"
                     + (f"; PROBLEMS: {result.problems[:3]}" if result.problems else ""))
             order = order[1:] + order[:1]  # the next round starts with another run
         say("6. verifying every delivered file at the destination (read back from Azurite)")
         verify_started = time.perf_counter()
-        for delivery in deliveries:
+        for delivery in (run for run in runs if run.kind == "delivery"):
             delivery.problems += verify_destination(azurite, files, delivery.sink_folder)
         verify_seconds = time.perf_counter() - verify_started
-        ok = report(args, files, seed_seconds, deliveries, baselines, source_folder, shown,
-                    bench_started, machine, host_pid_note, verify_seconds)
+        ok = report(args, files, seed_seconds, runs, source_folder, shown, bench_started,
+                    machine, host_pid_note, verify_seconds)
         if not ok:
             say(f"devhost log tail:\n{host.logs()[-3000:]}")
         exit_code = 0 if ok else 1

@@ -135,7 +135,10 @@ class StorageClients:
         return BlobServiceClient(
             self.settings.account_url(account),
             credential=storage_credential(account, self.settings),
-            transport=RequestsTransport(session=session, session_owner=True),
+            # read sockets in 256 KiB steps, not the default 4 KiB: it halves the client CPU of
+            # streaming a file to hash it (the setting must be on the transport we supply)
+            transport=RequestsTransport(session=session, session_owner=True,
+                                        connection_data_block_size=256 * 1024),
             max_single_get_size=READ_PIECE_BYTES,
             max_chunk_get_size=READ_PIECE_BYTES,
             max_block_size=READ_PIECE_BYTES,
