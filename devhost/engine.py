@@ -62,6 +62,10 @@ class NonDeterminismError(Exception):
     pass
 
 
+class UnsupportedActionError(Exception):
+    pass
+
+
 @dataclass
 class EpisodeChanges:
     """What one episode writes, all in one transaction."""
@@ -265,6 +269,8 @@ class DurableEngine:
                 self._schedule(current, history, context, new_actions, changes)
         except NonDeterminismError as exc:
             error = f"Non-Deterministic workflow detected: {exc}"
+        except UnsupportedActionError as exc:
+            error = str(exc)
         self._commit(current, consumed, episode_events, state, error, changes)
         log.info("episode %s instance=%s events_in=%d history=%d scheduled=%d status=%s "
                  "wall=%.1fms cpu=%.1fms", current.name, instance_id, len(new_events),
@@ -312,9 +318,9 @@ class DurableEngine:
                    if a.get("actionType") not in (WAIT_EVENT, CONTINUE_AS_NEW)]
         for action in actions:
             if action.get("actionType") not in SCHEDULED_KIND:
-                raise NonDeterminismError(
+                raise UnsupportedActionError(
                     f"devhost does not support action type {action.get('actionType')} "
-                    "(entities and durable HTTP are not used by this app)")
+                    "(Durable entities and durable HTTP calls)")
         recorded = [past for past in history if past["EventType"] in SCHEDULING
                     and past["EventId"] not in current.retry_event_ids]
         for position, past in enumerate(recorded):
@@ -495,37 +501,35 @@ class DurableEngine:
     def _fail_instance(self, instance_id: str, message: str) -> None:
         with self.store.transaction():
             current = self.store.get_instance(instance_id)
-            self.store.delete_inbox_of(instance_id)
             if current is None or current.is_terminal:
+                self.store.delete_inbox_of(instance_id)
                 return
-            self.store.delete_work_of(instance_id)
-            current.runtime_status = "Failed"
-            current.output = json.dumps(message)
-            current.last_updated_time = timestamp()
-            self.store.put_instance(current)
-            if current.parent_instance_id:
-                self._notify_parent(current, event(
-                    EventType.SubOrchestrationInstanceFailed,
-                    TaskScheduledId=current.parent_task_id, Reason=message, Details=None))
+            self._end_instance(current, "Failed", message, parent_reason=message)
 
     def _finish_terminated(self, current: Instance, consumed: list[int], message: dict) -> None:
         reason = json.loads(message.get("Input") or "null")
         with self.store.transaction():
-            self.store.delete_inbox_of(current.instance_id)
-            self.store.delete_work_of(current.instance_id)
             self.store.append_history(current.instance_id, [dict(message, IsPlayed=True)])
-            current.runtime_status = "Terminated"
-            current.output = json.dumps(reason)
-            current.last_updated_time = timestamp()
-            self.store.put_instance(current)
-            if current.parent_instance_id:
-                self._notify_parent(current, event(
-                    EventType.SubOrchestrationInstanceFailed,
-                    TaskScheduledId=current.parent_task_id,
-                    Reason=f"Sub-orchestration '{current.instance_id}' was terminated: {reason}",
-                    Details=None))
+            self._end_instance(
+                current, "Terminated", reason,
+                parent_reason=f"Sub-orchestration '{current.instance_id}' was terminated: "
+                              f"{reason}")
         log.info("terminated instance=%s reason=%s", current.instance_id, reason)
         self._wake.set()
+
+    def _end_instance(self, current: Instance, status: str, output, parent_reason: str) -> None:
+        """Stop an instance outside an episode (inside the caller's transaction): drop its
+        pending messages and work, record the status, and tell its parent it failed."""
+        self.store.delete_inbox_of(current.instance_id)
+        self.store.delete_work_of(current.instance_id)
+        current.runtime_status = status
+        current.output = json.dumps(output)
+        current.last_updated_time = timestamp()
+        self.store.put_instance(current)
+        if current.parent_instance_id:
+            self._notify_parent(current, event(
+                EventType.SubOrchestrationInstanceFailed,
+                TaskScheduledId=current.parent_task_id, Reason=parent_reason, Details=None))
 
     # activities -----------------------------------------------------------------------------
     def _submit(self, work: WorkItem) -> None:

@@ -126,3 +126,10 @@ def test_start_of_a_running_instance_id_is_refused(sample):
                           params={"code": sample.host.function_key, "id": "single-1"}, timeout=10)
     assert again.status_code == 500  # the SDK client raises; the app did not handle it
     sample.op("terminate", id="single-1", reason="done")
+
+
+def test_unsupported_action_fails_the_instance_with_a_clear_message(sample):
+    status = sample.run("calls_http")
+    assert status["runtimeStatus"] == "Failed"
+    assert "devhost does not support action type 8" in status["output"]
+    assert "Non-Deterministic" not in status["output"]

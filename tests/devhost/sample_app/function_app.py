@@ -196,3 +196,9 @@ def always_fails(key: str) -> str:
 def scale(measure: Measure) -> Measure:
     assert isinstance(measure, Measure), type(measure)
     return Measure(label=measure.label, value=measure.value * 2)
+
+
+@app.orchestration_trigger(context_name="context")
+def calls_http(context: df.DurableOrchestrationContext):
+    yield context.call_http("GET", "http://127.0.0.1:9/")  # durable HTTP: not in devhost
+    return "unexpected"
