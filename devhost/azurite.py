@@ -12,6 +12,16 @@ reached path-style at ``http://127.0.0.1:<blob port>/<account>``, which is what 
 
 The default account ``devstoreaccount1`` always exists, with Azurite's published development
 key; extra accounts get random keys generated for this process only.
+
+``AzuriteServer(..., oauth=True)`` serves HTTPS with Azure AD (OAuth) authentication on
+(``--oauth basic``), which user delegation keys and SAS need. It makes a self-signed certificate
+(subjectAltName IP:127.0.0.1) in its location folder; endpoints are then
+``https://127.0.0.1:<port>/<account>`` and clients must trust ``azurite.cert_path``
+(``connection_verify=`` or ``REQUESTS_CA_BUNDLE``). Account keys and SAS still work alongside
+bearer tokens, so `blob_service()` seeds with keys as before. Azurite accepts any well-formed,
+unexpired JWT (unsigned is fine) whose ``aud`` is ``https://storage.azure.com`` and whose ``iss``
+is an Azure AD issuer such as ``https://sts.windows.net/<tenant>/``; it must carry ``iat``,
+``nbf`` and ``exp`` (and ``oid``/``tid`` for user delegation keys).
 """
 
 from __future__ import annotations
@@ -26,11 +36,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from ipaddress import IPv4Address
 from pathlib import Path
 from types import TracebackType
 
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import BlobServiceClient
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,6 +85,67 @@ def generate_account_key() -> str:
     return base64.b64encode(secrets.token_bytes(64)).decode("ascii")
 
 
+def write_self_signed_certificate(cert_path: Path, key_path: Path) -> None:
+    """A self-signed TLS certificate for 127.0.0.1 and localhost, valid for a week, and its
+    private key (PEM, unencrypted, owner-only). Made with the `cryptography` package (installed
+    with azure-identity and azure-storage-blob), so no openssl command is needed.
+
+    It is its own CA (basicConstraints CA:TRUE, key usages, key identifiers), so a file holding
+    it can be a trust store (REQUESTS_CA_BUNDLE, connection_verify=, NODE_EXTRA_CA_CERTS) even
+    under OpenSSL's strict X.509 checks."""
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Azurite on 127.0.0.1")])
+    now = datetime.now(UTC)
+    public_key = private_key.public_key()
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=7))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(IPv4Address(LOOPBACK)), x509.DNSName("localhost")]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(public_key), critical=False
+        )
+        .sign(private_key, hashes.SHA256())
+    )
+    key_path.unlink(missing_ok=True)
+    key_fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(key_fd, "wb") as key_file:
+        key_file.write(
+            private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+
+
 class AzuriteServer:
     """A private Azurite process; use as a context manager (or call start()/stop())."""
 
@@ -79,12 +156,17 @@ class AzuriteServer:
         blob_only: bool = False,
         location: str | os.PathLike[str] | None = None,
         start_timeout_seconds: float = 30.0,
+        oauth: bool = False,
     ) -> None:
+        """`oauth=True`: HTTPS with a self-signed certificate and ``--oauth basic`` (bearer
+        tokens accepted, user delegation keys served); the default is plain HTTP, keys and SAS
+        only."""
         self.account_keys: dict[str, str] = {DEFAULT_ACCOUNT: DEFAULT_ACCOUNT_KEY}
         for account in accounts:
             if account != DEFAULT_ACCOUNT:
                 self.account_keys[account] = generate_account_key()
         self.blob_only = blob_only
+        self.oauth = oauth
         self.start_timeout_seconds = start_timeout_seconds
         self._given_location = Path(location) if location is not None else None
         self._own_location: Path | None = None
@@ -110,6 +192,21 @@ class AzuriteServer:
     @property
     def log_path(self) -> Path:
         return self.location / "azurite.log"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.oauth else "http"
+
+    @property
+    def cert_path(self) -> Path:
+        """The self-signed certificate (PEM) an `oauth=True` server presents: trust it."""
+        if not self.oauth:
+            raise RuntimeError("this Azurite serves plain HTTP (start it with oauth=True)")
+        return self.location / "azurite-cert.pem"
+
+    @property
+    def key_path(self) -> Path:
+        return self.cert_path.with_name("azurite-key.pem")
 
     def start(self) -> AzuriteServer:
         if self._process is not None:
@@ -138,6 +235,14 @@ class AzuriteServer:
                 "--tableHost", LOOPBACK, "--tablePort", str(self.table_port),
             ]  # fmt: skip
         environ = dict(os.environ)
+        if self.oauth:
+            write_self_signed_certificate(self.cert_path, self.key_path)
+            command += [
+                "--oauth", "basic", "--cert", str(self.cert_path), "--key", str(self.key_path),
+            ]  # fmt: skip
+            # Copy Blob (From URL) makes Azurite check the source URL with a request to itself
+            # (Node's HTTPS client): it must trust its own certificate.
+            environ["NODE_EXTRA_CA_CERTS"] = str(self.cert_path)
         environ["AZURITE_ACCOUNTS"] = ";".join(
             f"{account}:{key}" for account, key in self.account_keys.items()
         )
@@ -219,23 +324,23 @@ class AzuriteServer:
     @property
     def endpoint_template(self) -> str:
         """Value for DDD_STORAGE_ENDPOINT_TEMPLATE."""
-        return f"http://{LOOPBACK}:{self.blob_port}/{{account}}"
+        return f"{self.scheme}://{LOOPBACK}:{self.blob_port}/{{account}}"
 
     def blob_endpoint(self, account: str = DEFAULT_ACCOUNT) -> str:
         self._require_account(account)
-        return f"http://{LOOPBACK}:{self.blob_port}/{account}"
+        return f"{self.scheme}://{LOOPBACK}:{self.blob_port}/{account}"
 
     def queue_endpoint(self, account: str = DEFAULT_ACCOUNT) -> str:
         self._require_account(account)
         if self.blob_only:
             raise RuntimeError("this Azurite was started blob only")
-        return f"http://{LOOPBACK}:{self.queue_port}/{account}"
+        return f"{self.scheme}://{LOOPBACK}:{self.queue_port}/{account}"
 
     def table_endpoint(self, account: str = DEFAULT_ACCOUNT) -> str:
         self._require_account(account)
         if self.blob_only:
             raise RuntimeError("this Azurite was started blob only")
-        return f"http://{LOOPBACK}:{self.table_port}/{account}"
+        return f"{self.scheme}://{LOOPBACK}:{self.table_port}/{account}"
 
     def account_key(self, account: str = DEFAULT_ACCOUNT) -> str:
         self._require_account(account)
@@ -248,7 +353,7 @@ class AzuriteServer:
     def connection_string(self, account: str = DEFAULT_ACCOUNT) -> str:
         """A connection string for one account (e.g. for AzureWebJobsStorage)."""
         parts = [
-            "DefaultEndpointsProtocol=http",
+            f"DefaultEndpointsProtocol={self.scheme}",
             f"AccountName={account}",
             f"AccountKey={self.account_key(account)}",
             f"BlobEndpoint={self.blob_endpoint(account)}",
@@ -269,10 +374,13 @@ class AzuriteServer:
         }
 
     def blob_service(self, account: str = DEFAULT_ACCOUNT) -> BlobServiceClient:
-        """A key-authenticated client of one account (for seeding and checking)."""
+        """A key-authenticated client of one account (for seeding and checking); it trusts the
+        certificate of an `oauth=True` server."""
+        options = {"connection_verify": str(self.cert_path)} if self.oauth else {}
         return BlobServiceClient(
             self.blob_endpoint(account),
             credential=AzureNamedKeyCredential(account, self.account_key(account)),
+            **options,
         )
 
     def _require_account(self, account: str) -> None:

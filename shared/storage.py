@@ -41,7 +41,7 @@ from azure.storage.blob import (
 )
 from pydantic import BaseModel
 
-from shared.config import MIB, Settings
+from shared.config import MIB, USER_DELEGATION_KEY_MAX_MINUTES, Settings
 from shared.identity import storage_credential
 from shared.naming import check_run_id
 
@@ -49,6 +49,9 @@ from shared.naming import check_run_id
 READ_PIECE_BYTES = 4 * MIB
 # Clock skew allowance for SAS start times.
 SAS_CLOCK_SKEW = timedelta(minutes=5)
+# Azure refuses a user delegation key that expires more than 7 days after its own current time;
+# ask for at most that, less the clock skew allowance.
+USER_DELEGATION_KEY_MAX_AGE = timedelta(minutes=USER_DELEGATION_KEY_MAX_MINUTES) - SAS_CLOCK_SKEW
 # Where the app keeps its own files in the work container.
 PLANS_PREFIX = "plans"
 RESULTS_PREFIX = "results"
@@ -182,19 +185,24 @@ class SourceSas:
         self._delegation_key_expiry: datetime | None = None
         self._lock = threading.Lock()
 
-    def _user_delegation_key(self, now: datetime, expiry: datetime) -> UserDelegationKey:
+    def _user_delegation_key(
+        self, now: datetime, expiry: datetime
+    ) -> tuple[UserDelegationKey, datetime]:
+        """The delegation key and its expiry."""
         with self._lock:
             if (
                 self._delegation_key is None
                 or self._delegation_key_expiry is None
                 or self._delegation_key_expiry < expiry
             ):
-                key_expiry = now + 2 * self._ttl
+                # Fix: was `now + 2 * ttl`, which Azure refuses for a TTL over 3.5 days (the
+                # settings allow 7): a key may expire at most 7 days ahead.
+                key_expiry = min(now + 2 * self._ttl, now + USER_DELEGATION_KEY_MAX_AGE)
                 self._delegation_key = self._service.get_user_delegation_key(
                     key_start_time=now - SAS_CLOCK_SKEW, key_expiry_time=key_expiry
                 )
                 self._delegation_key_expiry = key_expiry
-            return self._delegation_key
+            return self._delegation_key, self._delegation_key_expiry
 
     def blob_url(self, container: str, blob_name: str) -> str:
         """The blob's URL with a fresh read-only SAS. Never log it: use `redact`."""
@@ -213,9 +221,11 @@ class SourceSas:
         if self._account_key is not None:
             sas_token = generate_blob_sas(account_key=self._account_key, **sas_options)
         else:
-            sas_token = generate_blob_sas(
-                user_delegation_key=self._user_delegation_key(now, expiry), **sas_options
-            )
+            user_delegation_key, key_expiry = self._user_delegation_key(now, expiry)
+            # A SAS is void once its key expires; with a TTL within SAS_CLOCK_SKEW of the
+            # 7-day maximum, say so in the SAS (it lasts up to 5 minutes less than the TTL).
+            sas_options["expiry"] = min(expiry, key_expiry)
+            sas_token = generate_blob_sas(user_delegation_key=user_delegation_key, **sas_options)
         blob_url = self._service.get_blob_client(container, blob_name).url
         return f"{blob_url}?{sas_token}"
 
