@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from devhost.azurite import AzuriteServer
 from shared.config import MIB, Settings, load_settings
-from shared.models import DeliveryRequest
-from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery, new_container
+from tests.core.delivery_setup import (
+    SINK_ACCOUNT,
+    SOURCE_ACCOUNT,
+    Delivery,
+    fresh_delivery,
+)
 from tests.core.scripted_website import ScriptedWebsite, running_website
 
 BLOCK_SIZE = MIB  # DDD_BLOCK_SIZE_BYTES in these tests
@@ -37,23 +40,9 @@ def settings(core_environ: dict[str, str]) -> Settings:
 @pytest.fixture
 def delivery(azurite: AzuriteServer) -> Iterator[Delivery]:
     """Fresh source and sink containers, and the website's request between them."""
-    source = new_container(azurite.blob_service(SOURCE_ACCOUNT), "deliveries")
-    sink = new_container(azurite.blob_service(SINK_ACCOUNT), "incoming")
-    request = DeliveryRequest.model_validate(
-        {
-            "Source_StorageAccount": SOURCE_ACCOUNT,
-            "Source_FileSystem": source.container_name,
-            "Source_TopLevelFolder": "jdoe/mouse-rnaseq",
-            "Sink_StorageAccount": SINK_ACCOUNT,
-            "Sink_FileSystem": sink.container_name,
-            "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-            "Webhook_DeliveryID": 4321,
-            "Webhook_TransferUUID": str(uuid.uuid4()),
-        }
-    )
-    yield Delivery(source=source, sink=sink, request=request, run_id=f"run-{uuid.uuid4().hex}")
-    source.delete_container()
-    sink.delete_container()
+    with fresh_delivery(azurite.blob_service(SOURCE_ACCOUNT),
+                        azurite.blob_service(SINK_ACCOUNT)) as delivery:
+        yield delivery
 
 
 @pytest.fixture

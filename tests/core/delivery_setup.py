@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient, ContentSettings
@@ -78,4 +80,29 @@ def new_container(service: BlobServiceClient, prefix: str) -> ContainerClient:
     container.create_container()
     return container
 
+
+@contextmanager
+def fresh_delivery(source_service: BlobServiceClient,
+                   sink_service: BlobServiceClient) -> Iterator[Delivery]:
+    """Fresh source and sink containers, and the website's request between them."""
+    source = new_container(source_service, "deliveries")
+    sink = new_container(sink_service, "incoming")
+    request = DeliveryRequest.model_validate(
+        {
+            "Source_StorageAccount": SOURCE_ACCOUNT,
+            "Source_FileSystem": source.container_name,
+            "Source_TopLevelFolder": "jdoe/mouse-rnaseq",
+            "Sink_StorageAccount": SINK_ACCOUNT,
+            "Sink_FileSystem": sink.container_name,
+            "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
+            "Webhook_DeliveryID": 4321,
+            "Webhook_TransferUUID": str(uuid.uuid4()),
+        }
+    )
+    try:
+        yield Delivery(source=source, sink=sink, request=request,
+                       run_id=f"run-{uuid.uuid4().hex}")
+    finally:
+        source.delete_container()
+        sink.delete_container()
 

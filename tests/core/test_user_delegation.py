@@ -31,7 +31,7 @@ import shared.storage
 from devhost.azurite import AzuriteServer
 from shared.config import USER_DELEGATION_KEY_MAX_MINUTES, Settings, load_settings
 from shared.copier import CopyInfrastructureError, copy_chunk
-from shared.models import CopyTotals, DeliveryRequest, FileResult, Plan
+from shared.models import CopyTotals, FileResult, Plan
 from shared.planner import build_plan
 from shared.storage import (
     SAS_CLOCK_SKEW,
@@ -42,7 +42,12 @@ from shared.storage import (
 )
 from tests.conftest import TEST_WEBSITE_TOKEN, WORK_ACCOUNT
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
-from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery, new_container
+from tests.core.delivery_setup import (
+    SINK_ACCOUNT,
+    SOURCE_ACCOUNT,
+    Delivery,
+    fresh_delivery,
+)
 
 TENANT_ID = str(uuid.uuid4())
 OBJECT_ID = str(uuid.uuid4())  # the managed identity's object id
@@ -133,23 +138,9 @@ def ud_settings(ud_environ: dict[str, str], azure_ad: StubAzureAdCredential) -> 
 def ud_delivery(oauth_azurite: AzuriteServer) -> Iterator[Delivery]:
     """Fresh source and sink containers (seeded and checked with account keys, which Azurite
     still accepts with OAuth on), and the website's request between them."""
-    source = new_container(oauth_azurite.blob_service(SOURCE_ACCOUNT), "deliveries")
-    sink = new_container(oauth_azurite.blob_service(SINK_ACCOUNT), "incoming")
-    request = DeliveryRequest.model_validate(
-        {
-            "Source_StorageAccount": SOURCE_ACCOUNT,
-            "Source_FileSystem": source.container_name,
-            "Source_TopLevelFolder": "jdoe/mouse-rnaseq",
-            "Sink_StorageAccount": SINK_ACCOUNT,
-            "Sink_FileSystem": sink.container_name,
-            "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-            "Webhook_DeliveryID": 4321,
-            "Webhook_TransferUUID": str(uuid.uuid4()),
-        }
-    )
-    yield Delivery(source=source, sink=sink, request=request, run_id=f"run-{uuid.uuid4().hex}")
-    source.delete_container()
-    sink.delete_container()
+    with fresh_delivery(oauth_azurite.blob_service(SOURCE_ACCOUNT),
+                        oauth_azurite.blob_service(SINK_ACCOUNT)) as delivery:
+        yield delivery
 
 
 # ----- helpers -------------------------------------------------------------------------------
