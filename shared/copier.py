@@ -198,7 +198,7 @@ class _ChunkCopier:
 
         try:
             try:
-                with reading_blob(source_blob, etag=entry.etag) as (_properties, pieces):
+                with reading_blob(source_blob, etag=entry.etag) as (source_properties, pieces):
                     for piece in pieces:
                         view = memoryview(piece)
                         while view:
@@ -231,11 +231,19 @@ class _ChunkCopier:
                 f"MD5 mismatch: the source's bytes hash to {md5_hex}, its Content-MD5 is "
                 f"{entry.content_md5}"
             )
+        # carry the source's headers and metadata, as the synchronous copy does
+        source_settings = source_properties.content_settings
         destination.commit_block_list(
             blocks,
             content_settings=ContentSettings(
-                content_type=entry.content_type, content_md5=bytearray(whole_md5.digest())
+                content_type=entry.content_type,
+                content_encoding=source_settings.content_encoding,
+                content_language=source_settings.content_language,
+                content_disposition=source_settings.content_disposition,
+                cache_control=source_settings.cache_control,
+                content_md5=bytearray(whole_md5.digest()),
             ),
+            metadata=source_properties.metadata or None,
         )
         properties = destination.get_blob_properties()
         if properties.size != size:

@@ -6,6 +6,7 @@ import hashlib
 import os
 
 import pytest
+from azure.storage.blob import ContentSettings
 
 from shared.checksum import FILE_BYTES_READ
 from shared.config import GIB, MIB, Settings, load_settings
@@ -258,3 +259,27 @@ def test_names_with_url_special_characters(delivery: Delivery, settings: Setting
     assert CopyTotals.of(copy_all(delivery, settings, plan)).verified_files == 3
     for path, (content, _) in files.items():
         assert delivery.sink_bytes(path) == content
+
+
+def test_block_copies_carry_the_source_headers_and_metadata(
+    delivery: Delivery, settings: Settings
+) -> None:
+    content = os.urandom(3 * BLOCK_SIZE + 7)  # no Content-MD5: the block path
+    name = delivery.seed("reads.fastq.gz", content, with_md5=False)
+    source = delivery.source.get_blob_client(name)
+    source.set_http_headers(content_settings=ContentSettings(
+        content_type="application/gzip", content_encoding="identity",
+        content_disposition='attachment; filename="reads.fastq.gz"',
+        cache_control="no-cache", content_language="en"))
+    source.set_blob_metadata({"run": "261120_NB551234_0042", "lane": "1"})
+    plan = build_plan(delivery.request, delivery.run_id, settings)
+    copy_all(delivery, settings, plan)
+    delivered = delivery.sink.get_blob_client(delivery.request.sink_path("reads.fastq.gz"))
+    properties = delivered.get_blob_properties()
+    assert delivered.download_blob().readall() == content
+    headers = properties.content_settings
+    assert (headers.content_type, headers.content_encoding, headers.cache_control,
+            headers.content_language) == ("application/gzip", "identity", "no-cache", "en")
+    assert headers.content_disposition == 'attachment; filename="reads.fastq.gz"'
+    assert properties.metadata == {"run": "261120_NB551234_0042", "lane": "1"}
+    assert bytes(headers.content_md5) == hashlib.md5(content).digest()
