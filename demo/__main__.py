@@ -85,7 +85,6 @@ def run_demo() -> int:
             say(f"FAILED: the website recorded {recorded!r}; status {view}")
             return 1
         return check_delivery(azurite, recorded, seeded)
-    return 1
 
 
 def watch(status_url: str, key: str, timeout: float = 600) -> dict:

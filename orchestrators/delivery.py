@@ -65,7 +65,6 @@ def delivery(context: df.DurableOrchestrationContext):
             run.add_wave(results)
             context.set_custom_status(run.progress())
             # every wave ends the generation: the next one starts with a two-event history
-            run.generation += 1
             context.continue_as_new(run.to_json())
             return None
 

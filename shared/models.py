@@ -6,6 +6,7 @@ azure-functions Durable codec carries custom objects. None of them holds a SAS, 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
@@ -259,7 +260,8 @@ class CopyTotals(DurableModel):
     failures: list[FileFailure] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, chunk_results: list[ChunkResult]) -> CopyTotals:
+    def of(cls, chunk_results: Sequence[ChunkResult | CopyTotals]) -> CopyTotals:
+        """The sum of chunk results (or of totals already summed: they add the same way)."""
         failures: list[FileFailure] = []
         for chunk_result in chunk_results:
             failures.extend(chunk_result.failures[: FAILURES_KEPT - len(failures)])

@@ -86,7 +86,6 @@ class DeliveryRun(DurableModel):
     message: str | None = None
     manifest: ManifestOutcome | None = None
     report: ReportOutcome | None = None
-    generation: int = 0
 
     def next_wave(self) -> list[ChunkRef]:
         """The chunks to copy next, at most `parallel_chunks` of them."""
@@ -95,8 +94,7 @@ class DeliveryRun(DurableModel):
         return [ChunkRef(run_id=self.run_id, index=i) for i in range(self.next_chunk, last)]
 
     def add_wave(self, results: list[ChunkResult]) -> None:
-        merged = CopyTotals.of([_as_chunk_result(self.totals), *results])
-        self.totals = merged
+        self.totals = CopyTotals.of([self.totals, *results])
         self.next_chunk += len(results)
 
     @property
@@ -130,13 +128,6 @@ class DeliveryRun(DurableModel):
             "manifest": self.manifest.to_json() if self.manifest else None,
             "report": self.report.to_json() if self.report else None,
         }
-
-
-def _as_chunk_result(totals: CopyTotals) -> ChunkResult:
-    return ChunkResult(index=0, files=totals.files, bytes=totals.bytes,
-                       verified_files=totals.verified_files,
-                       verified_bytes=totals.verified_bytes,
-                       failed_files=totals.failed_files, failures=totals.failures)
 
 
 def status_view(status: dict[str, Any]) -> dict[str, Any]:
