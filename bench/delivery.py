@@ -1260,7 +1260,9 @@ def run(args: argparse.Namespace) -> int:
         settings = {**azurite.storage_environ(work_account=WORK_ACCOUNT),
                     "DDD_STORAGE_ENDPOINT_TEMPLATE": f"http://127.0.0.1:{storage_port}/{{account}}",
                     "DDD_WEBSITE_URL": website.url, "DDD_WEBSITE_TOKEN": WEBSITE_TOKEN,
-                    "DDD_WEBSITE_RETRY_SECONDS": "0.5", **environ}
+                    "DDD_WEBSITE_RETRY_SECONDS": "0.5",
+                    "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT, "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
+                    **environ}
         host = DevHostProcess(REPO / "function_app.py", work_dir / "devhost", env=settings)
         stack.enter_context(host)
         shown["activities"] = "host.json maxConcurrentActivityFunctions"

@@ -57,6 +57,8 @@ def run_demo() -> int:
 
         settings = {**azurite.storage_environ(work_account=WORK_ACCOUNT),
                     "DDD_WEBSITE_URL": website.url, "DDD_WEBSITE_TOKEN": WEBSITE_TOKEN,
+                    # the only accounts a delivery may read from and write to
+                    "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT, "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
                     "DDD_BLOCK_SIZE_BYTES": str(8 * 2**20), "DDD_CHUNK_MAX_FILES": "8"}
         host = DevHostProcess(REPO / "function_app.py", WORK_DIR / "devhost", env=settings)
         stack.enter_context(host)

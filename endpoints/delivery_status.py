@@ -1,6 +1,8 @@
 """GET /api/deliveries/{id}: phase, files and bytes planned, copied and verified, failures."""
 
 import json
+import re
+from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -8,18 +10,37 @@ import azure.functions as func
 from shared.progress import status_view
 
 NAME = "delivery_status"
+ROUTE_PREFIX = "deliveries"
+# what this service's instance ids are made of (`shared.progress.instance_id_for`), and at most
+# the 256 characters Durable Functions allows an instance id
+INSTANCE_ID = re.compile(r"[A-Za-z0-9._:-]{1,256}")
 bp = df.Blueprint()
 
 
+def status_url(request_url: str, instance_id: str) -> str:
+    """The URL of this endpoint for one delivery, on the host that answered `request_url`;
+    without any key (whoever calls it brings their own)."""
+    parts = urlsplit(request_url)
+    return f"{parts.scheme}://{parts.netloc}/api/{ROUTE_PREFIX}/{instance_id}"
+
+
+def _json(body: dict, status_code: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status_code,
+                             mimetype="application/json")
+
+
 @bp.function_name(NAME)
-@bp.route(route="deliveries/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@bp.route(route=ROUTE_PREFIX + "/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
 async def delivery_status(req: func.HttpRequest,
                           client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    instance_id = req.route_params["id"]
+    instance_id = req.route_params.get("id", "")
+    if not INSTANCE_ID.fullmatch(instance_id):
+        message = "must be a delivery id as the start call answered it: up to 256 letters, " \
+                  "digits, '.', '_', ':' or '-'"
+        return _json({"error": f"id {message}", "errors": [{"field": "id", "message": message}]},
+                     400)
     status = await client.get_status(instance_id)
     if not status:
-        return func.HttpResponse(json.dumps({"error": f"No delivery with id '{instance_id}'."}),
-                                 status_code=404, mimetype="application/json")
-    return func.HttpResponse(json.dumps(status_view(status.to_json())),
-                             mimetype="application/json")
+        return _json({"error": f"No delivery with id '{instance_id}'."}, 404)
+    return _json(status_view(status.to_json()))

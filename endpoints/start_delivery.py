@@ -1,18 +1,23 @@
-"""POST /api/deliveries: the website's start call (contract §1). Validates, then starts once."""
+"""POST /api/deliveries: the website's start call. Checks everything, then starts once.
+
+The 202 answer carries the delivery's id and its own status URL (`GET /api/deliveries/{id}`,
+which needs a function key of its own), never the Durable management URLs or the system key.
+"""
 
 import json
 
 import azure.durable_functions as df
 import azure.functions as func
-from pydantic import ValidationError
 
+from endpoints import delivery_status
 from orchestrators import delivery
 from shared.config import SettingsError, load_settings
-from shared.models import DeliveryRequest, validation_errors
 from shared.progress import DeliveryRun, instance_id_for
+from shared.start_request import RequestRefused, parse_start_request
 
 NAME = "start_delivery"
 ROUTE = "deliveries"
+RETRY_AFTER_SECONDS = 10
 bp = df.Blueprint()
 
 
@@ -27,24 +32,15 @@ def _json(body: dict, status_code: int, headers: dict | None = None) -> func.Htt
 async def start_delivery(req: func.HttpRequest,
                          client: df.DurableOrchestrationClient) -> func.HttpResponse:
     try:
-        payload = req.get_json()
-    except ValueError:
-        return _json({"error": "The body must be a JSON object.",
-                      "errors": [{"field": "body", "message": "is not valid JSON"}]}, 400)
-    if not isinstance(payload, dict):
-        return _json({"error": "The body must be a JSON object.",
-                      "errors": [{"field": "body", "message": "must be a JSON object"}]}, 400)
-    try:
-        request = DeliveryRequest.model_validate(payload)
-    except ValidationError as error:
-        problems = validation_errors(error)
-        return _json({"error": "Invalid transfer request: " + "; ".join(
-            f"{p['field']} {p['message']}" for p in problems), "errors": problems}, 400)
-    try:
         settings = load_settings()
     except SettingsError as error:
         return _json({"error": "The transfer service is misconfigured.",
                       "settings": error.problems}, 500)
+    try:
+        request = parse_start_request(req.headers.get("content-type"), req.get_body(),
+                                      settings.access)
+    except RequestRefused as refused:
+        return _json(refused.body(), refused.status)
 
     instance_id = instance_id_for(request)
     if not await client.get_status(instance_id):
@@ -55,8 +51,6 @@ async def start_delivery(req: func.HttpRequest,
         except Exception:
             if not await client.get_status(instance_id):  # not a concurrent duplicate: a fault
                 raise
-    answer = client.create_check_status_response(req, instance_id)
-    links = json.loads(answer.get_body())
-    links["deliveryStatusUri"] = f"{req.url.split('?')[0].rstrip('/')}/{instance_id}"
-    return _json(links, 202, headers={"Location": answer.headers["Location"],
-                                      "Retry-After": "10"})
+    status_url = delivery_status.status_url(req.url, instance_id)
+    return _json({"id": instance_id, "deliveryStatusUri": status_url}, 202,
+                 headers={"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})

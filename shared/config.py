@@ -17,8 +17,10 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
+from shared.access import AccessList, AccessPolicy
 from shared.naming import check_account_name, check_container_name
 
 KIB = 1024
@@ -71,6 +73,9 @@ class Settings(BaseModel):
         default_factory=dict, alias="DDD_STORAGE_ACCOUNT_KEYS"
     )
     work_account: str = Field(alias="DDD_WORK_ACCOUNT")
+    # the storage accounts (or account/container) a delivery may read from and write to
+    source_accounts: AccessList = Field(alias="DDD_SOURCE_ACCOUNTS")
+    sink_accounts: AccessList = Field(alias="DDD_SINK_ACCOUNTS")
     work_container: str = Field("ddd-transfer-work", alias="DDD_WORK_CONTAINER")
     website_url: str = Field(alias="DDD_WEBSITE_URL")
     website_token: SecretStr = Field(alias="DDD_WEBSITE_TOKEN")
@@ -124,6 +129,28 @@ class Settings(BaseModel):
     def _check_work_account(cls, account: str) -> str:
         return check_account_name(account)
 
+    @field_validator("source_accounts", "sink_accounts", mode="before")
+    @classmethod
+    def _parse_access_list(cls, value: Any) -> Any:
+        return AccessList.parse(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_credentials_reach_every_account(self) -> Settings:
+        """Azure AD tokens go only over https: on an http:// endpoint (Azurite) every account
+        the app may touch needs a key, or its first request would fail deep in a delivery."""
+        if self.storage_endpoint_template.startswith("https://"):
+            return self
+        accounts = {self.work_account} | self.source_accounts.accounts \
+            | self.sink_accounts.accounts
+        keyless = sorted(account for account in accounts
+                         if account not in self.storage_account_keys)
+        if keyless:
+            raise ValueError(
+                f"DDD_STORAGE_ACCOUNT_KEYS: no key for {', '.join(keyless)}; the endpoint "
+                "template is http://, where Azure AD credentials cannot be used"
+            )
+        return self
+
     @field_validator("work_container")
     @classmethod
     def _check_work_container(cls, container: str) -> str:
@@ -142,6 +169,11 @@ class Settings(BaseModel):
         if not token.get_secret_value().strip():
             raise ValueError("must not be empty")
         return token
+
+    @property
+    def access(self) -> AccessPolicy:
+        return AccessPolicy(sources=self.source_accounts, sinks=self.sink_accounts,
+                            work_account=self.work_account)
 
     def account_key(self, account: str) -> str | None:
         """The configured key of a storage account (Azurite), or None to use Azure AD."""

@@ -6,10 +6,10 @@ azure-functions Durable codec carries custom objects. None of them holds a SAS, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
-from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -46,14 +46,19 @@ class DurableModel(BaseModel):
 
 
 # ----- the website's request -----------------------------------------------------------------
-DELIVERY_ID_MAX_CHARS = 100
+DELIVERY_ID_MAX = 2**63 - 1
+# a delivery id sent as a string: a short printable token
+DELIVERY_ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# the 8-4-4-4-12 hex form, in either case (the website sends lowercase)
+TRANSFER_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 class DeliveryRequest(DurableModel):
-    """The website's start payload (d4s2-contract.md §1), under snake_case names.
+    """The website's start payload, under snake_case names.
 
     Validated by the website's key names (aliases); also built from the snake_case names, which
-    is what `to_json` writes.
+    is what `to_json` writes. The delivery id and the transfer UUID are kept exactly as sent,
+    so the result echoes them back unchanged.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
@@ -64,9 +69,8 @@ class DeliveryRequest(DurableModel):
     sink_account: str = Field(alias="Sink_StorageAccount")
     sink_container: str = Field(alias="Sink_FileSystem")
     sink_folder: str = Field(alias="Sink_TopLevelFolder")
-    # Opaque: kept exactly as given (number or string) so the callback echoes it back.
     delivery_id: int | str = Field(alias="Webhook_DeliveryID")
-    transfer_uuid: UUID = Field(alias="Webhook_TransferUUID")
+    transfer_uuid: str = Field(alias="Webhook_TransferUUID")
 
     @field_validator("source_account", "sink_account", mode="before")
     @classmethod
@@ -109,24 +113,20 @@ class DeliveryRequest(DurableModel):
     @field_validator("delivery_id", mode="before")
     @classmethod
     def _check_delivery_id(cls, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError("must be a number or a string")
-        if isinstance(value, str) and (
-            not value.strip()
-            or len(value) > DELIVERY_ID_MAX_CHARS
-            or any(ord(character) < 0x20 for character in value)
-        ):
-            raise ValueError(
-                "must be a non-empty string of at most "
-                f"{DELIVERY_ID_MAX_CHARS} printable characters"
-            )
-        return value
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= DELIVERY_ID_MAX:
+            return value
+        if isinstance(value, str) and DELIVERY_ID_TOKEN.fullmatch(value):
+            return value
+        raise ValueError(
+            "must be a positive integer, or a string of 1 to 64 letters, digits, '.', '_' or "
+            "'-' starting with a letter or digit"
+        )
 
     @field_validator("transfer_uuid", mode="before")
     @classmethod
     def _check_transfer_uuid(cls, value: Any) -> Any:
-        if not isinstance(value, str | UUID):
-            raise ValueError("must be a UUID string")
+        if not isinstance(value, str) or not TRANSFER_UUID.fullmatch(value):
+            raise ValueError("must be a UUID string (8-4-4-4-12 hexadecimal digits)")
         return value
 
     def source_path(self, relative_path: str) -> str:

@@ -41,15 +41,29 @@ def check_container_name(name: str) -> str:
     return name
 
 
+# Characters that make a name read differently from what it is: bidi embeddings, overrides,
+# isolates and marks (the "Trojan Source" characters), zero-width characters and the BOM.
+MISLEADING_CHARACTERS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    "\u200b\u200c\u200d\u2060\ufeff"
+)
+
+
 def _has_control_character(text: str) -> bool:
     return any(ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F for character in text)
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(character) <= 0xDFFF for character in text)
 
 
 def normalize_folder(path: str) -> str:
     """A folder path relative to its container, without a trailing slash.
 
     Refused: empty, leading '/', backslashes (Azure turns them into '/'), control characters,
-    empty / '.' / '..' segments, more than 1,024 characters. One trailing '/' is dropped.
+    characters that mislead a reader (bidi controls, zero-width characters, BOM), lone
+    surrogates (not Unicode text), empty / '.' / '..' segments, more than 1,024 characters.
+    One trailing '/' is dropped.
     """
     if path.endswith("/"):
         path = path[:-1]
@@ -61,6 +75,13 @@ def normalize_folder(path: str) -> str:
         raise ValueError(f"must be at most {FOLDER_MAX_CHARS} characters")
     if _has_control_character(path):
         raise ValueError("must not contain control characters")
+    if _has_lone_surrogate(path):
+        raise ValueError("must be valid Unicode text (it holds a lone surrogate)")
+    if any(character in MISLEADING_CHARACTERS for character in path):
+        raise ValueError(
+            "must not contain bidirectional-text controls, zero-width characters or a "
+            "byte order mark (they make the name read differently from what it is)"
+        )
     if "\\" in path:
         raise ValueError("must use '/' between folders, not '\\'")
     for segment in path.split("/"):

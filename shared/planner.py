@@ -9,8 +9,11 @@ for the same run id rewrites the same pages (and deletes pages an earlier run le
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Literal
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties, ContainerClient
 
 from shared.config import Settings
@@ -19,6 +22,7 @@ from shared.naming import BLOB_NAME_MAX_CHARS
 from shared.storage import (
     StorageClients,
     WorkStore,
+    describe_error,
     folder_holds_anything,
     list_folder_files,
     md5_hex_of,
@@ -27,13 +31,53 @@ from shared.storage import (
     plan_summary_name,
     quoted_etag,
 )
+from shared.storage_errors import StorageFault, error_code_of
 
 # Inside the delivered folder, the service writes its manifest and checksum file here.
 RESERVED_FOLDER = "_ddd_transfer"
 
 
+# The roles the deployment grants (infra/modules/roles.bicep), named in refusals.
+SOURCE_ROLES = "Storage Blob Data Reader and Storage Blob Delegator"
+SINK_ROLES = "Storage Blob Data Contributor"
+
+
+class StorageRefusal(Exception):
+    """Storage answered in a way no retry can change; the message says what a person must do."""
+
+
+@contextmanager
+def refusing(side: Literal["source", "destination"], account: str,
+             container: str) -> Iterator[None]:
+    """Turn a storage error that retrying cannot fix into a StorageRefusal naming what to fix;
+    let transient ones (5xx, 408, 429, timeouts, resets) through, to be retried."""
+    try:
+        yield
+    except AzureError as error:
+        fault = StorageFault.of(error)
+        if fault.retryable:
+            raise
+        where = f"storage account '{account}'"
+        status = getattr(error, "status_code", None)
+        detail = " ".join(str(part) for part in (
+            f"HTTP {status}" if status else type(error).__name__, error_code_of(error)) if part)
+        if fault is StorageFault.NO_PERMISSION:
+            roles = SOURCE_ROLES if side == "source" else SINK_ROLES
+            message = (f"This service's identity is not allowed to use the {side} {where} "
+                       f"({detail}). An Azure admin must grant it {roles} on '{account}'.")
+        elif fault is StorageFault.ACCOUNT_UNREACHABLE:
+            message = (f"The {side} {where} could not be found (its name does not resolve); "
+                       "check the account name.")
+        elif fault is StorageFault.NOT_FOUND:
+            message = (f"The {side} container '{container}' or {where} was not found "
+                       f"({detail}).")
+        else:
+            message = f"The {side} {where} refused a request ({detail}): {describe_error(error)}."
+        raise StorageRefusal(message) from None
+
+
 def destination_conflict_message(sink_folder: str) -> str:
-    """The website's own wording (d4s2-contract.md §4)."""
+    """The website's own wording, from its in-process delivery code."""
     return f"Error: The transfer destination directory '{sink_folder}' already exists."
 
 
@@ -80,71 +124,81 @@ class _ChunkWriter:
 def build_plan(request: DeliveryRequest, run_id: str, settings: Settings) -> Plan:
     """List the source folder into chunk pages; refuse (a Plan with a reason) when the delivery
     cannot start: destination already holds anything, a container is missing, the source folder
-    holds no files, or a name cannot be delivered."""
+    holds no files, a name cannot be delivered, or storage refuses the app in a way no retry
+    can change (no permission, no such account). Transient storage errors are raised."""
     with StorageClients(settings) as clients:
-        source = clients.container(request.source_account, request.source_container)
-        sink = clients.container(request.sink_account, request.sink_container)
+        try:
+            return _build_plan(clients, request, run_id, settings)
+        except StorageRefusal as refusal:
+            return Plan(run_id=run_id, storage_problem=str(refusal))
 
+
+def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
+                settings: Settings) -> Plan:
+    source = clients.container(request.source_account, request.source_container)
+    sink = clients.container(request.sink_account, request.sink_container)
+
+    def on_source() -> AbstractContextManager[None]:
+        return refusing("source", request.source_account, request.source_container)
+
+    def on_sink() -> AbstractContextManager[None]:
+        return refusing("destination", request.sink_account, request.sink_container)
+
+    with on_source():
         if not source.exists():
-            return Plan(
-                run_id=run_id,
-                storage_problem=(
-                    f"The source container '{request.source_container}' does not exist in "
-                    f"storage account '{request.source_account}'."
-                ),
+            raise StorageRefusal(
+                f"The source container '{request.source_container}' does not exist in "
+                f"storage account '{request.source_account}'."
             )
+    with on_sink():
         if not sink.exists():
-            return Plan(
-                run_id=run_id,
-                storage_problem=(
-                    f"The destination container '{request.sink_container}' does not exist in "
-                    f"storage account '{request.sink_account}'."
-                ),
+            raise StorageRefusal(
+                f"The destination container '{request.sink_container}' does not exist in "
+                f"storage account '{request.sink_account}'."
             )
         already_ours = claim_owner(sink, request) == run_id  # a retry of this same plan
         if not already_ours and folder_holds_anything(sink, request.sink_folder):
-            conflict = destination_conflict_message(request.sink_folder)
-            return Plan(run_id=run_id, destination_conflict=conflict)
+            return Plan(run_id=run_id,
+                        destination_conflict=destination_conflict_message(request.sink_folder))
 
-        work = WorkStore(clients)
-        work.ensure_container()
-        chunks = _ChunkWriter(work, run_id, settings)
-        files = total_bytes = files_without_md5 = 0
-        longest_name_allowed = BLOB_NAME_MAX_CHARS - len(request.sink_folder) - 1
+    work = WorkStore(clients)
+    work.ensure_container()
+    chunks = _ChunkWriter(work, run_id, settings)
+    files = total_bytes = files_without_md5 = 0
+    longest_name_allowed = BLOB_NAME_MAX_CHARS - len(request.sink_folder) - 1
+    with on_source():
         for blob in list_folder_files(source, request.source_folder):
             entry = file_entry(blob, request.source_folder)
             problem = _unusable_name(entry.path, longest_name_allowed)
             if problem:
-                return Plan(run_id=run_id, storage_problem=problem)
+                raise StorageRefusal(problem)
             chunks.add(entry)
             files += 1
             total_bytes += entry.size
             files_without_md5 += entry.content_md5 is None
-        chunks.flush()
-        work.delete_pages_from(plan_pages_prefix(run_id), chunks.chunk_count)
+    chunks.flush()
+    work.delete_pages_from(plan_pages_prefix(run_id), chunks.chunk_count)
 
-        if files == 0:
-            return Plan(
-                run_id=run_id,
-                storage_problem=(
-                    f"The source folder '{request.source_folder}' in container "
-                    f"'{request.source_container}' of storage account '{request.source_account}' "
-                    "holds no files."
-                ),
-            )
+    if files == 0:
+        raise StorageRefusal(
+            f"The source folder '{request.source_folder}' in container "
+            f"'{request.source_container}' of storage account '{request.source_account}' "
+            "holds no files."
+        )
+    with on_sink():
         if not claim_destination(sink, request, run_id):
             # another run claimed the (then empty) folder between our check and now
-            conflict = destination_conflict_message(request.sink_folder)
-            return Plan(run_id=run_id, destination_conflict=conflict)
-        plan = Plan(
-            run_id=run_id,
-            files=files,
-            bytes=total_bytes,
-            files_without_md5=files_without_md5,
-            chunk_count=chunks.chunk_count,
-        )
-        work.write_json(plan_summary_name(run_id), {"request": request.to_json(), **plan.to_json()})
-        return plan
+            return Plan(run_id=run_id,
+                        destination_conflict=destination_conflict_message(request.sink_folder))
+    plan = Plan(
+        run_id=run_id,
+        files=files,
+        bytes=total_bytes,
+        files_without_md5=files_without_md5,
+        chunk_count=chunks.chunk_count,
+    )
+    work.write_json(plan_summary_name(run_id), {"request": request.to_json(), **plan.to_json()})
+    return plan
 
 
 def _unusable_name(path: str, longest_allowed: int) -> str | None:

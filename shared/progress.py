@@ -7,8 +7,6 @@ status, and the status endpoint turns the Durable status into `status_view`.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -29,19 +27,13 @@ Phase = Literal[
     "stale",
 ]
 
-_INSTANCE_ID_SAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
 def instance_id_for(request: DeliveryRequest) -> str:
     """One Durable instance per (delivery id, transfer UUID): the same POST twice is one run.
 
-    Instance ids may not hold '/', '\\', '#', '?' or control characters; a delivery id with
-    anything outside letters, digits, '.', '_' and '-' is replaced by a short hash of itself.
+    Both parts are made of letters, digits, '.', '_' and '-' (the request's rules), which an
+    instance id may hold; the UUID is lowercased, so either case of it names the same run.
     """
-    delivery = str(request.delivery_id)
-    if _INSTANCE_ID_SAFE.search(delivery) or len(delivery) > 64:
-        delivery = "h" + hashlib.sha256(delivery.encode()).hexdigest()[:16]
-    return f"delivery-{delivery}-{request.transfer_uuid}"
+    return f"delivery-{request.delivery_id}-{request.transfer_uuid.lower()}"
 
 
 class PlanInput(DurableModel):
@@ -107,7 +99,7 @@ class DeliveryRun(DurableModel):
         return {
             "phase": self.phase,
             "delivery_id": self.request.delivery_id,
-            "transfer_uuid": str(self.request.transfer_uuid),
+            "transfer_uuid": self.request.transfer_uuid,
             "files_planned": plan.files if plan else None,
             "bytes_planned": plan.bytes if plan else None,
             "chunks_planned": plan.chunk_count if plan else None,

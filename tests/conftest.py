@@ -38,6 +38,8 @@ def app_environ(azurite: AzuriteServer) -> dict[str, str]:
     return {
         **azurite.storage_environ(work_account=WORK_ACCOUNT),
         "DDD_WORK_CONTAINER": "ddd-transfer-work",
+        "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT,
+        "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
         "DDD_WEBSITE_URL": "http://127.0.0.1:9",
         "DDD_WEBSITE_TOKEN": TEST_WEBSITE_TOKEN,
     }

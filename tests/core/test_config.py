@@ -14,6 +14,8 @@ REQUIRED = {
     "DDD_WORK_ACCOUNT": "devstoreaccount1",
     "DDD_WEBSITE_URL": "https://d4s2.example.org/",
     "DDD_WEBSITE_TOKEN": "s3cr3t-token-value",
+    "DDD_SOURCE_ACCOUNTS": "sequencingcore",
+    "DDD_SINK_ACCOUNTS": "labsmith",
 }
 
 
@@ -60,6 +62,8 @@ def test_every_missing_and_invalid_setting_is_listed_in_one_error() -> None:
         "DDD_WORK_ACCOUNT",
         "DDD_WEBSITE_URL",
         "DDD_WEBSITE_TOKEN",
+        "DDD_SOURCE_ACCOUNTS",
+        "DDD_SINK_ACCOUNTS",
     }
     assert "DDD_WEBSITE_TOKEN: is required" in str(raised.value)
 
@@ -69,7 +73,9 @@ def test_azurite_values_and_account_keys() -> None:
         {
             **REQUIRED,
             "DDD_STORAGE_ENDPOINT_TEMPLATE": "http://127.0.0.1:10000/{account}",
-            "DDD_STORAGE_ACCOUNT_KEYS": "sequencingcore:c2VjcmV0a2V5MQ==; labsmith:a2V5Mg==",
+            "DDD_STORAGE_ACCOUNT_KEYS": (
+                "sequencingcore:c2VjcmV0a2V5MQ==; labsmith:a2V5Mg==; devstoreaccount1:a2V5Mw=="
+            ),
             "DDD_WEBSITE_RETRY_SECONDS": "0.5",
         }
     )
@@ -115,3 +121,32 @@ def test_the_local_settings_example_holds_every_setting_and_loads() -> None:
     settings = load_settings(values)
     assert settings.account_url("labsmith") == "http://127.0.0.1:10000/labsmith"
     assert set(settings.storage_account_keys) == {"devstoreaccount1", "sequencingcore", "labsmith"}
+
+
+def test_allow_lists_name_accounts_or_account_containers() -> None:
+    settings = load_settings({**REQUIRED, "DDD_SOURCE_ACCOUNTS": " sequencingcore , othercore",
+                              "DDD_SINK_ACCOUNTS": "labsmith/incoming,labsmith/shared,otherlab"})
+    access = settings.access
+    assert access.sources.accounts == {"sequencingcore", "othercore"}
+    assert access.sinks.allows("labsmith", "incoming") and access.sinks.allows("labsmith", "shared")
+    assert not access.sinks.allows("labsmith", "private")
+    assert access.sinks.allows("otherlab", "anything")
+    assert not access.sinks.allows_account("sequencingcore")
+
+
+@pytest.mark.parametrize("value", [",", "Bad_Account", "labsmith/Bad_Container", "lab/x"])
+def test_an_allow_list_that_names_nothing_usable_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**REQUIRED, "DDD_SINK_ACCOUNTS": value})
+    assert [problem.split(":")[0] for problem in raised.value.problems] == ["DDD_SINK_ACCOUNTS"]
+
+
+def test_an_http_endpoint_needs_a_key_for_every_account_the_app_may_touch() -> None:
+    """Azure AD tokens are refused over http (the SDK raises), so a keyless account on Azurite
+    is found at start, not deep in a delivery."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**REQUIRED,
+                       "DDD_STORAGE_ENDPOINT_TEMPLATE": "http://127.0.0.1:10000/{account}",
+                       "DDD_STORAGE_ACCOUNT_KEYS": "sequencingcore:a2V5;devstoreaccount1:a2V5",
+                       "DDD_SINK_ACCOUNTS": "labsmith,otherlab"})
+    assert "labsmith, otherlab" in str(raised.value)

@@ -182,3 +182,21 @@ def test_the_reserved_manifest_folder_in_the_source_is_refused(
     delivery.seed("_ddd_transfer/manifest.json", b"{}")
     plan = build_plan(delivery.request, delivery.run_id, settings)
     assert plan.storage_problem and "_ddd_transfer/" in plan.storage_problem
+
+
+def test_a_refused_identity_is_one_refusal_naming_the_role(
+    delivery: Delivery, core_environ: dict[str, str]
+) -> None:
+    """Azurite answers a wrong key with 403 AuthorizationFailure, as Azure answers an identity
+    without a role (403 AuthorizationPermissionMismatch): a refusal to report, never a retry."""
+    delivery.seed("a.txt", b"a")
+    keys = core_environ["DDD_STORAGE_ACCOUNT_KEYS"].split(";")
+    wrong_sink_key = ";".join(
+        "labsmith:" + "d3Jvbmcga2V5" * 4 if pair.startswith("labsmith:") else pair for pair in keys
+    )
+    settings = load_settings({**core_environ, "DDD_STORAGE_ACCOUNT_KEYS": wrong_sink_key})
+    plan = build_plan(delivery.request, delivery.run_id, settings)
+    assert plan.chunk_count == 0 and plan.storage_problem is not None
+    assert "destination storage account 'labsmith'" in plan.storage_problem
+    assert "Storage Blob Data Contributor on 'labsmith'" in plan.storage_problem
+    assert "(HTTP 403 AuthorizationFailure)" in plan.storage_problem

@@ -1,4 +1,4 @@
-"""The website's start payload (d4s2-contract.md §1): accepted exactly, refused by field name."""
+"""The website's start payload: accepted exactly, refused by field name."""
 
 from __future__ import annotations
 
@@ -39,7 +39,14 @@ def test_the_websites_payload_is_accepted_under_its_own_key_names() -> None:
     assert request.sink_container == "incoming"
     assert request.sink_folder == "jdoe/mouse-rnaseq"
     assert request.delivery_id == 4321 and isinstance(request.delivery_id, int)
-    assert request.transfer_uuid == UUID(TRANSFER_UUID)
+    assert request.transfer_uuid == TRANSFER_UUID
+
+
+def test_the_transfer_uuid_is_kept_exactly_as_sent_in_either_case() -> None:
+    upper = TRANSFER_UUID.upper()
+    request = DeliveryRequest.model_validate(website_payload(Webhook_TransferUUID=upper))
+    assert request.transfer_uuid == upper
+    assert UUID(request.transfer_uuid) == UUID(TRANSFER_UUID)
 
 
 def test_a_string_delivery_id_is_kept_as_a_string() -> None:
@@ -142,6 +149,35 @@ INVALID_PAYLOADS: list[tuple[str, dict[str, Any], str]] = [
     ("delivery id empty", website_payload(Webhook_DeliveryID="  "), "Webhook_DeliveryID"),
     ("delivery id object", website_payload(Webhook_DeliveryID={"id": 1}), "Webhook_DeliveryID"),
     ("delivery id float", website_payload(Webhook_DeliveryID=43.21), "Webhook_DeliveryID"),
+    ("delivery id whole float", website_payload(Webhook_DeliveryID=1e3), "Webhook_DeliveryID"),
+    ("delivery id zero", website_payload(Webhook_DeliveryID=0), "Webhook_DeliveryID"),
+    ("delivery id negative", website_payload(Webhook_DeliveryID=-1), "Webhook_DeliveryID"),
+    ("delivery id over 2**63-1", website_payload(Webhook_DeliveryID=2**63), "Webhook_DeliveryID"),
+    ("delivery id with a space", website_payload(Webhook_DeliveryID="D 4321"),
+     "Webhook_DeliveryID"),
+    ("delivery id with a slash", website_payload(Webhook_DeliveryID="D/4321"),
+     "Webhook_DeliveryID"),
+    ("delivery id too long", website_payload(Webhook_DeliveryID="d" * 65), "Webhook_DeliveryID"),
+    ("delivery id lone surrogate", website_payload(Webhook_DeliveryID="43\ud80021"),
+     "Webhook_DeliveryID"),
+    ("uuid in braces", website_payload(Webhook_TransferUUID="{" + TRANSFER_UUID + "}"),
+     "Webhook_TransferUUID"),
+    ("uuid as urn", website_payload(Webhook_TransferUUID="urn:uuid:" + TRANSFER_UUID),
+     "Webhook_TransferUUID"),
+    ("uuid without hyphens", website_payload(Webhook_TransferUUID=TRANSFER_UUID.replace("-", "")),
+     "Webhook_TransferUUID"),
+    ("folder with bidi override", website_payload(Sink_TopLevelFolder="jdoe/\u202egnp.exe"),
+     "Sink_TopLevelFolder"),
+    ("folder with bidi isolate", website_payload(Source_TopLevelFolder="jdoe/\u2066x\u2069"),
+     "Source_TopLevelFolder"),
+    ("folder with zero-width space", website_payload(Sink_TopLevelFolder="jdoe/mo\u200buse"),
+     "Sink_TopLevelFolder"),
+    ("folder with BOM", website_payload(Sink_TopLevelFolder="\ufeffjdoe/mouse"),
+     "Sink_TopLevelFolder"),
+    ("folder with C1 control", website_payload(Sink_TopLevelFolder="jdoe/\x85mouse"),
+     "Sink_TopLevelFolder"),
+    ("folder with lone surrogate", website_payload(Source_TopLevelFolder="jdoe/\udc80"),
+     "Source_TopLevelFolder"),
     ("uuid not a uuid", website_payload(Webhook_TransferUUID="not-a-uuid"),
      "Webhook_TransferUUID"),
     ("uuid a number", website_payload(Webhook_TransferUUID=1234), "Webhook_TransferUUID"),

@@ -118,6 +118,8 @@ def ud_environ(oauth_azurite: AzuriteServer) -> dict[str, str]:
         "DDD_STORAGE_ENDPOINT_TEMPLATE": oauth_azurite.endpoint_template,
         "DDD_WORK_ACCOUNT": WORK_ACCOUNT,
         "DDD_WORK_CONTAINER": "ddd-transfer-work",
+        "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT,
+        "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
         "DDD_WEBSITE_URL": "http://127.0.0.1:9",
         "DDD_WEBSITE_TOKEN": TEST_WEBSITE_TOKEN,
         "DDD_BLOCK_SIZE_BYTES": str(BLOCK_SIZE),

@@ -25,6 +25,8 @@ KIB, MIB = 1024, 1024 * 1024
 
 # small sizes so that the block path, chunking and waves all happen with small test data
 E2E_SETTINGS = {
+    "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT,
+    "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
     "DDD_BLOCK_SIZE_BYTES": str(256 * KIB),
     "DDD_SMALL_FILE_MAX_BYTES": str(256 * KIB),
     "DDD_CHUNK_MAX_FILES": "100",

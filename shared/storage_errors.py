@@ -1,0 +1,129 @@
+"""What a storage failure means, decided by its type, HTTP status and error code (never its text).
+
+`StorageFault.of(error)` sorts an exception raised by the storage SDK (or by the transport under
+it) into what the app does next: retry it (`TRANSIENT`), or refuse at once with words an
+operator can act on (`NO_PERMISSION`, `NOT_FOUND`, `ACCOUNT_UNREACHABLE`, `BAD_NAME`), or let
+the caller decide from the code (`CONDITION_FAILED`, `MD5_MISMATCH`, `OTHER`).
+
+The SDK gives `error_code` as a `StorageErrorCode` enum for the codes it knows and as a plain
+string for the others (``AuthorizationPermissionMismatch`` is not in the enum); `error_code_of`
+gives its string value either way.
+"""
+
+from __future__ import annotations
+
+import enum
+import socket
+from collections.abc import Iterator
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    ResourceModifiedError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import StorageErrorCode
+
+# 403 codes: the identity (or the SAS) is not allowed to do this
+_PERMISSION_CODES = frozenset({
+    StorageErrorCode.AUTHORIZATION_FAILURE.value,
+    "AuthorizationPermissionMismatch",
+    "AuthorizationSourceIPMismatch",
+    "AuthorizationProtocolMismatch",
+    "AuthorizationResourceTypeMismatch",
+    "AuthorizationServiceMismatch",
+    "KeyBasedAuthenticationNotPermitted",
+    StorageErrorCode.INSUFFICIENT_ACCOUNT_PERMISSIONS.value,
+    StorageErrorCode.AUTHENTICATION_FAILED.value,
+    StorageErrorCode.ACCOUNT_IS_DISABLED.value,
+})
+_NOT_FOUND_CODES = frozenset({
+    StorageErrorCode.CONTAINER_NOT_FOUND.value,
+    StorageErrorCode.RESOURCE_NOT_FOUND.value,
+    StorageErrorCode.BLOB_NOT_FOUND.value,
+    StorageErrorCode.CANNOT_VERIFY_COPY_SOURCE.value,
+})
+_NAME_CODES = frozenset({
+    StorageErrorCode.INVALID_RESOURCE_NAME.value,
+    StorageErrorCode.INVALID_URI.value,
+    StorageErrorCode.OUT_OF_RANGE_INPUT.value,
+})
+_CONDITION_CODES = frozenset({
+    StorageErrorCode.CONDITION_NOT_MET.value,
+    StorageErrorCode.SOURCE_CONDITION_NOT_MET.value,
+    StorageErrorCode.TARGET_CONDITION_NOT_MET.value,
+})
+_TRANSIENT_CODES = frozenset({
+    StorageErrorCode.SERVER_BUSY.value,
+    StorageErrorCode.OPERATION_TIMED_OUT.value,
+    StorageErrorCode.INTERNAL_ERROR.value,
+})
+TRANSIENT_HTTP_STATUS = frozenset({408, 429})
+
+
+def error_code_of(error: BaseException) -> str | None:
+    """The storage error code as the service spells it (``Md5Mismatch``), or None."""
+    code = getattr(error, "error_code", None)
+    if code is None:
+        return None
+    if isinstance(code, StorageErrorCode):
+        return str(code.value)
+    return str(code)
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and everything it wraps (``inner_exception``, ``__cause__``, ``__context__``)."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        for linked in (getattr(current, "inner_exception", None), current.__cause__,
+                       current.__context__, *current.args):
+            if isinstance(linked, BaseException):
+                pending.append(linked)
+
+
+class StorageFault(enum.Enum):
+    TRANSIENT = "transient"  # 5xx, 408, 429, timeouts, resets: retry
+    NO_PERMISSION = "no-permission"  # 401/403: a role (or a SAS) is missing
+    NOT_FOUND = "not-found"  # 404: account path, container or blob missing
+    ACCOUNT_UNREACHABLE = "account-unreachable"  # the account's host name does not resolve
+    BAD_NAME = "bad-name"  # 400 about a name the service will not take
+    CONDITION_FAILED = "condition-failed"  # 412 / 304: an ETag condition did not hold
+    MD5_MISMATCH = "md5-mismatch"  # the service refused bytes whose MD5 differs
+    OTHER = "other"  # anything else: not retried by the caller's own loops
+
+    @property
+    def retryable(self) -> bool:
+        return self is StorageFault.TRANSIENT
+
+    @classmethod
+    def of(cls, error: BaseException) -> StorageFault:
+        if any(isinstance(cause, socket.gaierror) for cause in _causes(error)):
+            return cls.ACCOUNT_UNREACHABLE
+        code = error_code_of(error)
+        status = getattr(error, "status_code", None)
+        if code == StorageErrorCode.MD5_MISMATCH.value:
+            return cls.MD5_MISMATCH
+        if isinstance(error, ResourceModifiedError) or code in _CONDITION_CODES \
+                or status in (304, 412):
+            return cls.CONDITION_FAILED
+        if code in _PERMISSION_CODES or isinstance(error, ClientAuthenticationError) \
+                or status in (401, 403):
+            return cls.NO_PERMISSION
+        if code in _NOT_FOUND_CODES or status == 404:
+            return cls.NOT_FOUND
+        if code in _NAME_CODES:
+            return cls.BAD_NAME
+        if code in _TRANSIENT_CODES or status in TRANSIENT_HTTP_STATUS:
+            return cls.TRANSIENT
+        if isinstance(status, int) and status >= 500:
+            return cls.TRANSIENT
+        if isinstance(error, ServiceRequestError | ServiceResponseError | TimeoutError
+                      | ConnectionError):
+            return cls.TRANSIENT
+        return cls.OTHER
