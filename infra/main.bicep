@@ -94,6 +94,19 @@ var sourceIds = split(replace(sourceStorageAccountIds, ' ', ''), ',')
 var sinkIds = split(replace(sinkStorageAccountIds, ' ', ''), ',')
 var sinkAclIds = empty(sinkAclStorageAccountIds) ? [] : split(replace(sinkAclStorageAccountIds, ' ', ''), ',')
 
+// What the app may copy from and to (app settings DDD_SOURCE_ACCOUNTS and DDD_SINK_ACCOUNTS):
+// the names of exactly the accounts the role modules below grant roles on, taken from the lists
+// they loop over with the same split(id, '/')[8], so an allowed account always has its roles and
+// an account with roles is always allowed. Sinks are both sink lists (an account may be in both).
+// Whole accounts only: roles are granted per account, so per-container entries would be a
+// second list that no role assignment backs. Storage account names are lowercase; toLower
+// forgives an id typed with capitals, which ARM accepts. (For-expressions, not map() with a
+// lambda: checkov's Bicep parser cannot read lambdas.)
+var sourceAccountList = [for id in sourceIds: toLower(split(id, '/')[8])]
+var sinkAccountList = [for id in union(sinkIds, sinkAclIds): toLower(split(id, '/')[8])]
+var sourceAccountNames = join(sourceAccountList, ',')
+var sinkAccountNames = join(sinkAccountList, ',')
+
 // ---------------------------------------------------------------- resource group
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-11-01' = {
@@ -182,6 +195,8 @@ module functionApp 'modules/functionapp.bicep' = {
     keyVaultUri: keyVault.outputs.uri
     websiteTokenSecretName: websiteTokenSecretName
     websiteUrl: websiteUrl
+    sourceAccounts: sourceAccountNames
+    sinkAccounts: sinkAccountNames
     notifyEndpoint: notificationsEnabled ? notifications.outputs.endpoint : ''
     notifySender: notificationsEnabled ? notifications.outputs.senderAddress : ''
     notifyTo: notificationEmail

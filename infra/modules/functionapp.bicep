@@ -86,6 +86,14 @@ param websiteTokenSecretName string
 @description('Base URL of the delivery website (D4S2), for example https://ddd.example.edu.')
 param websiteUrl string
 
+@minLength(1)
+@description('Comma-separated names of the storage accounts a delivery may be copied FROM. main.bicep derives them from the ids that get the source roles.')
+param sourceAccounts string
+
+@minLength(1)
+@description('Comma-separated names of the storage accounts a delivery may be copied TO. main.bicep derives them from the ids that get the sink roles.')
+param sinkAccounts string
+
 @description('Communication Services endpoint, or empty when notifications are off.')
 param notifyEndpoint string = ''
 
@@ -147,6 +155,10 @@ var appSettings = {
   DDD_STORAGE_ENDPOINT_TEMPLATE: 'https://{account}.blob.${environment().suffixes.storage}'
   DDD_WORK_ACCOUNT: storageAccountName
   DDD_WORK_CONTAINER: workContainerName
+  // The only accounts a delivery may read from and write to (the work account never is): the
+  // accounts main.bicep grants source and sink roles on, from the same parameters.
+  DDD_SOURCE_ACCOUNTS: sourceAccounts
+  DDD_SINK_ACCOUNTS: sinkAccounts
   // The delivery website and its token (a Key Vault reference, resolved by the platform).
   DDD_WEBSITE_URL: websiteUrl
   DDD_WEBSITE_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${websiteTokenSecretName}/)'
