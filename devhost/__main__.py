@@ -15,7 +15,8 @@ from aiohttp import web
 
 from .config import apply_settings, build_options, read_local_settings
 from .engine import DurableEngine
-from .functions import index_functions, load_app_object
+from .functions import InvalidAppError, index_functions, load_app_object
+from .limits import TimeoutConfigError, format_timespan
 from .server import DevHost
 from .store import Store
 
@@ -35,6 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="concurrent activities (default: host.json "
                              "maxConcurrentActivityFunctions)")
     parser.add_argument("--task-hub", default=None)
+    parser.add_argument("--function-timeout", default=None,
+                        help="functionTimeout as a TimeSpan, e.g. 00:00:02 (default: "
+                             "$DEVHOST_FUNCTION_TIMEOUT, else host.json, else 00:30:00)")
     return parser.parse_args(argv)
 
 
@@ -43,10 +47,12 @@ async def serve(args: argparse.Namespace) -> None:
     apply_settings(read_local_settings(app_path.parent,
                                        Path(args.settings) if args.settings else None))
     options = build_options(app_path, Path(args.state).resolve() if args.state else None,
-                            args.host, args.port, args.max_activities, args.task_hub)
+                            args.host, args.port, args.max_activities, args.task_hub,
+                            args.function_timeout)
     index = index_functions(load_app_object(app_path))
     store = Store(options.state_path)
-    engine = DurableEngine(index, store, options.max_activities, options.replace_running)
+    engine = DurableEngine(index, store, options.max_activities, options.replace_running,
+                           options.function_timeout)
     host = DevHost(options, index, engine)
     keys_file = options.state_path.parent / "keys.json"
     keys_file.write_text(json.dumps({"functionKey": options.function_key,
@@ -58,8 +64,10 @@ async def serve(args: argparse.Namespace) -> None:
     await runner.setup()
     await web.TCPSite(runner, options.host, options.port).start()
     engine.start()
-    log.info("devhost listening on %s (app %s, state %s, %d activity workers, keys in %s)",
-             options.base_url, app_path.name, options.state_path, options.max_activities,
+    log.info("devhost listening on %s (app %s, state %s, %d activity workers, "
+             "functionTimeout %s, keys in %s)", options.base_url, app_path.name,
+             options.state_path, options.max_activities,
+             format_timespan(options.function_timeout) if options.function_timeout else "none",
              keys_file)
     for function in index.http:
         log.info("  %s: [%s] %s/api/%s (auth %s)", function.name,
@@ -85,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
-    asyncio.run(serve(parse_args(argv)))
+    try:
+        asyncio.run(serve(parse_args(argv)))
+    except (InvalidAppError, TimeoutConfigError) as exc:
+        # what the Functions host would refuse: say so, name the function, do not start
+        print(f"devhost cannot start the app:\n{exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -6,7 +6,11 @@ import json
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
+
+from .limits import DEFAULT_FUNCTION_TIMEOUT, function_timeout
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,8 @@ class HostOptions:
     # host.json overridableExistingInstanceStates: the extension's default AnyState lets a
     # start with the id of a running instance replace it; NonRunningStates refuses that
     replace_running: bool = True
+    # host.json functionTimeout (None: no limit); the host's default is 30 minutes
+    function_timeout: timedelta | None = DEFAULT_FUNCTION_TIMEOUT
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     master_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     system_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -47,14 +53,15 @@ def apply_settings(values: dict[str, str]) -> None:
         os.environ.setdefault(name, value)
 
 
-def read_host_json(app_dir: Path) -> dict:
+def read_host_json(app_dir: Path) -> dict[str, Any]:
     path = app_dir / "host.json"
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return document if isinstance(document, dict) else {}
 
 
-def durable_settings(host_json: dict) -> dict:
+def durable_settings(host_json: dict[str, Any]) -> dict[str, Any]:
     return (host_json.get("extensions") or {}).get("durableTask") or {}
 
 
@@ -65,10 +72,19 @@ def build_options(
     port: int = 7071,
     max_activities: int | None = None,
     task_hub: str | None = None,
+    timeout: str | None = None,
 ) -> HostOptions:
-    """Resolve options: command line first, then host.json, then the settings, then defaults."""
+    """Resolve options: command line first, then host.json, then the settings, then defaults.
+
+    ``functionTimeout`` comes from ``timeout`` (``--function-timeout``), else the environment
+    variable ``DEVHOST_FUNCTION_TIMEOUT`` (for tests), else host.json; a TimeSpan text either
+    way, checked as the host checks it.
+    """
     app_dir = app_path.parent
-    durable = durable_settings(read_host_json(app_dir))
+    host_json = read_host_json(app_dir)
+    durable = durable_settings(host_json)
+    configured_timeout = (timeout or os.environ.get("DEVHOST_FUNCTION_TIMEOUT")
+                          or host_json.get("functionTimeout"))
     keys = {
         "function_key": os.environ.get("DEVHOST_FUNCTION_KEY"),
         "master_key": os.environ.get("DEVHOST_MASTER_KEY"),
@@ -83,5 +99,7 @@ def build_options(
         task_hub=task_hub or str(durable.get("hubName", "devhost")),
         replace_running=str(durable.get("overridableExistingInstanceStates", "AnyState"))
         .lower() != "nonrunningstates",
+        function_timeout=function_timeout(
+            None if configured_timeout is None else str(configured_timeout)),
         **{name: value for name, value in keys.items() if value},
     )

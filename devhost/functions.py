@@ -46,22 +46,56 @@ class FunctionIndex:
     activities: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
     def find_http(self, method: str, path: str) -> tuple[HttpFunction, dict[str, str]] | None:
-        allowed_elsewhere = None
+        """The function whose route and methods match; ``None`` answers 404.
+
+        The host maps each HTTP trigger as a route with an ``HttpMethodRouteConstraint`` for
+        its methods (azure-functions-host ``src/WebJobs.Script.WebHost/
+        WebScriptHostHttpRoutesManager.cs``, ``InitializeHttpFunctionRoutes``), so a request
+        with a method the function does not declare matches no route: 404, not 405.
+        """
         for function in self.http:
             params = function.match(method, path)
             if params is not None:
                 return function, params
-            if function.pattern.fullmatch(path):
-                allowed_elsewhere = function
-        if allowed_elsewhere is not None:
-            raise MethodNotAllowed(allowed_elsewhere.methods)
         return None
 
 
-class MethodNotAllowed(Exception):
-    def __init__(self, methods: list[str]):
-        super().__init__(", ".join(methods))
-        self.methods = methods
+class InvalidAppError(Exception):
+    """The app has functions the Functions host would not index; each line names one."""
+
+
+# azure-functions-host src/WebJobs.Script/Utility.cs: FunctionNameValidationRegex (ignore case)
+FUNCTION_NAME = re.compile(r"^[a-z][a-z0-9_\-]{0,127}$(?<!^host$)", re.IGNORECASE | re.ASCII)
+# BindingNameValidationRegex since host 4.1038 (azure-functions-host pull request #10764,
+# "Allow snake case for binding names"): a letter or "_" first, then letters, digits and
+# "_", never "__"; or "$return". Hosts before 4.1038 took ^([a-zA-Z][a-zA-Z0-9]{0,127})$.
+BINDING_NAME = re.compile(r"^(?!.*__)([a-zA-Z_][a-zA-Z0-9_]{0,127}|\$return)$")
+
+
+def name_errors(name: str, bindings: list[dict[str, Any]]) -> list[str]:
+    """The host's errors for one function's name and binding names, in its words.
+
+    The host checks them when it indexes the worker's functions (``WorkerFunctionMetadata
+    Provider.ValidateMetadata``: ``Utility.ValidateName``, then ``ValidateBindings`` with
+    ``Utility.ValidateBinding``) and reports "The '<name>' function is in error: ..."
+    (``ScriptHostLoggerExtension``).
+    """
+    def in_error(message: str) -> str:
+        return f"The '{name}' function is in error: {message}"
+
+    if not FUNCTION_NAME.match(name):
+        return [in_error(f"'{name}' is not a valid function name.")]
+    seen: set[str] = set()
+    for binding in bindings:
+        binding_name = binding.get("name")
+        if not isinstance(binding_name, str) or not BINDING_NAME.match(binding_name):
+            return [in_error(f"The binding name {binding_name} is invalid. Please assign a "
+                             "valid name to the binding.")]
+        if binding_name.lower() in seen:
+            return [in_error(f"Multiple bindings with name '{binding_name}' discovered. "
+                             "Binding names must be unique.")]
+        seen.add(binding_name.lower())
+    return []
 
 
 _SEGMENT = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::[^}?=]+)*(\?)?(?:=[^}]*)?\}")
@@ -76,7 +110,8 @@ def route_pattern(route: str) -> re.Pattern:
     for found in _SEGMENT.finditer(route):
         parts.append(re.escape(route[position:found.start()]))
         catch_all, name, optional = found.group(1), found.group(2), found.group(3)
-        constraints = _CONSTRAINT.fullmatch(found.group(0)).group(1) or ""
+        constraint_match = _CONSTRAINT.fullmatch(found.group(0))
+        constraints = (constraint_match.group(1) if constraint_match else None) or ""
         body = ".+" if catch_all else "[^/]+"
         if ":int" in constraints or ":long" in constraints:
             body = "-?[0-9]+"
@@ -115,17 +150,22 @@ def load_app_object(app_path: Path) -> func.FunctionRegister:
 
 
 def index_functions(app: func.FunctionRegister) -> FunctionIndex:
+    """Index the app's functions; refuse, naming each, those the Functions host would not run."""
     index = FunctionIndex()
-    for function in app.get_functions():
-        name = function.get_function_name()
+    declared = [(function, str(function.get_function_name()),
+                 json.loads(function.get_function_json())["bindings"])
+                for function in app.get_functions()]
+    errors = [error for _, name, bindings in declared for error in name_errors(name, bindings)]
+    if errors:
+        raise InvalidAppError("\n".join(errors))
+    for function, name, bindings in declared:
         user_function = function.get_user_function()
-        bindings = json.loads(function.get_function_json())["bindings"]
         trigger = next((b for b in bindings if b["type"].lower().endswith("trigger")), None)
         if trigger is None:
             raise RuntimeError(f"function {name} has no trigger")
         kind = trigger["type"]
         if kind == "httpTrigger":
-            route = trigger.get("route") or name
+            route = str(trigger.get("route") or name)
             signature_params = _parameters(user_function)
             index.http.append(
                 HttpFunction(

@@ -24,13 +24,15 @@ class DevHostProcess:
 
     def __init__(self, app_path: Path, state_dir: Path, env: dict[str, str] | None = None,
                  port: int | None = None, max_activities: int | None = None,
-                 function_key: str = "local-function-key", system_key: str = "local-system-key"):
+                 function_key: str = "local-function-key", system_key: str = "local-system-key",
+                 function_timeout: str | None = None):
         self.app_path = app_path
         self.state_dir = state_dir
         self.port = port or free_port()
         self.function_key = function_key
         self.system_key = system_key
         self.max_activities = max_activities
+        self.function_timeout = function_timeout
         self.log_path = state_dir / "devhost.log"
         self.env = {**os.environ, **(env or {}),
                     "DEVHOST_FUNCTION_KEY": function_key, "DEVHOST_SYSTEM_KEY": system_key,
@@ -47,6 +49,8 @@ class DevHostProcess:
                    "--port", str(self.port), "--state", str(self.state_dir / "state.sqlite3")]
         if self.max_activities:
             command += ["--max-activities", str(self.max_activities)]
+        if self.function_timeout:
+            command += ["--function-timeout", self.function_timeout]
         repo_root = Path(__file__).resolve().parent.parent
         env = {**self.env, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(repo_root), self.env.get("PYTHONPATH")]))}

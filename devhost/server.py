@@ -21,7 +21,7 @@ from aiohttp import web
 
 from .config import HostOptions
 from .engine import Conflict, DurableEngine, Gone, NotFound
-from .functions import FunctionIndex, HttpFunction, MethodNotAllowed
+from .functions import FunctionIndex, HttpFunction
 from .history import for_display
 
 log = logging.getLogger("devhost")
@@ -108,11 +108,8 @@ class DevHost:
 
     async def http_trigger(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["tail"].strip("/")
-        try:
-            found = self.index.find_http(request.method, path)
-        except MethodNotAllowed as exc:
-            return web.Response(status=405, headers={"Allow": ", ".join(exc.methods)})
-        if found is None:
+        found = self.index.find_http(request.method, path)
+        if found is None:  # no route, or none for this method: 404 as on the host
             return web.Response(status=404)
         function, route_params = found
         if not self._authorized(function, self._presented_key(request)):

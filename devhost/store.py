@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -151,7 +152,8 @@ class Store:
         created_to: str | None = None,
         prefix: str | None = None,
     ) -> list[Instance]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[str | int] = []
         statuses = list(statuses or [])
         if statuses:
             clauses.append(f"runtime_status IN ({','.join('?' * len(statuses))})")
@@ -241,7 +243,8 @@ class Store:
             "INSERT INTO work (instance_id, generation, task_id, name, input) VALUES (?,?,?,?,?)",
             (instance_id, generation, task_id, name, input_json),
         )
-        return int(cursor.lastrowid)
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
 
     def all_work(self) -> list[WorkItem]:
         rows = self._db.execute(
@@ -260,5 +263,5 @@ class Store:
         self._db.execute("DELETE FROM work WHERE instance_id = ?", (instance_id,))
 
 
-def _instance(row: tuple) -> Instance:
-    return Instance(*row[:11], retry_event_ids=set(json.loads(row[11])))
+def _instance(row: tuple[Any, ...]) -> Instance:
+    return Instance(*row[:11], retry_event_ids=set(json.loads(row[11])))  # type: ignore[misc]

@@ -19,10 +19,22 @@ def test_anonymous_route_with_optional_parameter(sample_host):
 
 
 def test_unknown_route_and_wrong_method(sample_host):
+    """A method the trigger does not declare is 404, not 405.
+
+    The host maps each HTTP trigger as a route constrained to its methods
+    (azure-functions-host src/WebJobs.Script.WebHost/WebScriptHostHttpRoutesManager.cs,
+    InitializeHttpFunctionRoutes: ``new HttpMethodRouteConstraint(httpTrigger.Methods)``), so
+    another method matches no route at all.
+    """
     assert requests.get(f"{sample_host.base_url}/api/nothing-here", timeout=10).status_code == 404
-    wrong = requests.get(f"{sample_host.base_url}/api/orchestrators/fan_out",
-                         params={"code": sample_host.function_key}, timeout=10)
-    assert wrong.status_code == 405
+    url = f"{sample_host.base_url}/api/orchestrators/fan_out"
+    for method in ("GET", "PUT", "DELETE"):
+        wrong = requests.request(method, url, params={"code": sample_host.function_key},
+                                 timeout=10)
+        assert wrong.status_code == 404, method
+        assert "Allow" not in wrong.headers
+    # the anonymous GET-only route: POST finds no route either, key or not
+    assert requests.post(f"{sample_host.base_url}/api/hello/ada", timeout=10).status_code == 404
 
 
 def test_unknown_orchestrator_is_a_client_error(sample_host):
