@@ -70,8 +70,13 @@ def test_invalid_payload_is_400_naming_the_field(delivery_app, payload, field):
 
 @pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b""])
 def test_body_that_is_not_a_json_object_is_400(delivery_app, raw):
+    import requests
+
     before = delivery_app.instance_count()
-    answer = delivery_app.post(None, data=raw)
+    # sent as JSON, as the website does: without a JSON Content-Type the answer is 415
+    answer = requests.post(f"{delivery_app.host.base_url}/api/deliveries",
+                           params={"code": delivery_app.host.function_key}, data=raw,
+                           headers={"Content-Type": "application/json"}, timeout=30)
     assert answer.status_code == 400
     assert answer.json()["errors"][0]["field"] == "body"
     assert delivery_app.instance_count() == before
