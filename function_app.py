@@ -7,6 +7,7 @@ from activities import (
     copy_chunk,
     discard_partial_delivery,
     plan_delivery,
+    record_failures,
     report_to_website,
     write_manifest,
 )
@@ -21,5 +22,6 @@ app.register_functions(delivery.bp)
 app.register_functions(plan_delivery.bp)
 app.register_functions(copy_chunk.bp)
 app.register_functions(discard_partial_delivery.bp)
+app.register_functions(record_failures.bp)
 app.register_functions(write_manifest.bp)
 app.register_functions(report_to_website.bp)

@@ -1,5 +1,10 @@
-"""GET /api/deliveries/{id}: phase, files and bytes planned, copied and verified, failures."""
+"""GET /api/deliveries/{id}: phase, files and bytes planned, copied and verified, failures.
 
+While a delivery runs, the first few failures come from its custom status (which has a size
+budget); once it has ended, every failed file comes from the list kept in the work container.
+"""
+
+import asyncio
 import json
 import re
 from urllib.parse import urlsplit
@@ -7,6 +12,8 @@ from urllib.parse import urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.config import load_settings
+from shared.failures import FAILURES_SERVED, failures_name, read_failures
 from shared.progress import status_view
 
 NAME = "delivery_status"
@@ -43,4 +50,15 @@ async def delivery_status(req: func.HttpRequest,
     status = await client.get_status(instance_id)
     if not status:
         return _json({"error": f"No delivery with id '{instance_id}'."}, 404)
-    return _json(status_view(status.to_json()))
+    view = status_view(status.to_json())
+    if view["runtimeStatus"] in ("Completed", "Failed", "Terminated") and view["failed"]["files"]:
+        settings = load_settings()
+        recorded = await asyncio.to_thread(read_failures, instance_id, settings)
+        if recorded is not None:
+            view["failures"] = recorded
+            view["failures_list"] = {
+                "account": settings.work_account, "container": settings.work_container,
+                "path": failures_name(instance_id),
+                "served": f"the first {FAILURES_SERVED} at most",
+            }
+    return _json(view)

@@ -3,7 +3,9 @@
 Deterministic: no I/O, clock or randomness here; activities do the work. Each wave of chunk
 copies ends with continue-as-new, so one generation's history holds at most one wave
 (`DDD_PARALLEL_CHUNKS` chunks) whatever the number of files. No SAS, key or token is ever
-an input, output or status here.
+an input, output or status here. A delivery that failed, was refused or went stale tells the
+website once and then ends with runtime status Failed (its custom status keeps the counts), so
+the portal's Failed view and alerts see it.
 """
 
 from __future__ import annotations
@@ -16,10 +18,20 @@ from activities import (
     copy_chunk,
     discard_partial_delivery,
     plan_delivery,
+    record_failures,
     report_to_website,
     write_manifest,
 )
-from shared.progress import ChunkInput, DeliveryRun, ManifestInput, PlanInput, ReportInput
+from shared.progress import (
+    MESSAGE_CHARS,
+    ChunkInput,
+    DeliveryRun,
+    FailuresInput,
+    ManifestInput,
+    PlanInput,
+    ReportInput,
+    cut_end,
+)
 
 NAME = "delivery"
 bp = df.Blueprint()
@@ -34,9 +46,21 @@ REPORT_LONGEST_WAIT = timedelta(minutes=60)
 PERMANENT_REPORT_ERRORS = ("WebsiteConfigurationError", "WebsiteRejectedError")
 
 
+class DeliveryEndedBadly(Exception):
+    """Raised once the website knows, so that the instance ends Failed with this message."""
+
+
 @bp.orchestration_trigger(context_name="context", orchestration=NAME)
 def delivery(context: df.DurableOrchestrationContext):
     run = DeliveryRun.from_json(context.get_input())
+    outcome = yield from _deliver(context, run)
+    if run.ended_badly:
+        context.set_custom_status(run.progress())
+        raise DeliveryEndedBadly(cut_end(run.message or run.phase, MESSAGE_CHARS))
+    return outcome
+
+
+def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
     try:
         if run.plan is None:
             run.phase = "planning"
@@ -70,6 +94,9 @@ def delivery(context: df.DurableOrchestrationContext):
 
         failure = run.totals.failure_message()
         if failure:
+            yield context.call_activity_with_retry(
+                record_failures.NAME, ACTIVITY_RETRY,
+                FailuresInput(run_id=run.run_id, chunk_count=run.plan.chunk_count))
             run.phase = "failed"
             run.message = failure + (yield from _discard_partial_copy(context, run))
             yield from _report(context, run, error_message=run.message)

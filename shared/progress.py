@@ -7,6 +7,8 @@ status, and the status endpoint turns the Durable status into `status_view`.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
@@ -48,6 +50,11 @@ class ChunkInput(DurableModel):
 
 class ManifestInput(DurableModel):
     request: DeliveryRequest
+    run_id: str
+    chunk_count: int
+
+
+class FailuresInput(DurableModel):
     run_id: str
     chunk_count: int
 
@@ -94,9 +101,14 @@ class DeliveryRun(DurableModel):
         return self.plan is not None and self.next_chunk >= self.plan.chunk_count
 
     def progress(self) -> dict[str, Any]:
-        """The custom status: what the portal and the status endpoint show while it runs."""
+        """The custom status: what the portal and the status endpoint show while it runs.
+
+        Within STATUS_BUDGET_CHARS of JSON whatever the delivery: counts, the phase, a cut
+        message and the first few failures with cut paths and reasons (the whole list is in
+        the work container, `shared.failures`).
+        """
         plan = self.plan
-        return {
+        return fit_status({
             "phase": self.phase,
             "delivery_id": self.request.delivery_id,
             "transfer_uuid": self.request.transfer_uuid,
@@ -109,9 +121,13 @@ class DeliveryRun(DurableModel):
             "files_verified": self.totals.verified_files,
             "bytes_verified": self.totals.verified_bytes,
             "files_failed": self.totals.failed_files,
-            "failures": [failure.to_json() for failure in self.totals.failures],
-            "message": self.message,
-        }
+            "failures": [
+                {"path": cut_middle(failure.path, FAILURE_PATH_CHARS),
+                 "reason": cut_end(failure.reason, FAILURE_REASON_CHARS)}
+                for failure in self.totals.failures[:FAILURES_SHOWN]
+            ],
+            "message": cut_end(self.message, MESSAGE_CHARS) if self.message else None,
+        })
 
     def outcome(self) -> dict[str, Any]:
         """The orchestration's output: the final progress plus where the manifest went."""
@@ -120,6 +136,66 @@ class DeliveryRun(DurableModel):
             "manifest": self.manifest.to_json() if self.manifest else None,
             "report": self.report.to_json() if self.report else None,
         }
+
+    @property
+    def ended_badly(self) -> bool:
+        """Failed, refused or stale: the instance ends Failed once the website was told."""
+        return self.phase in ("failed", "refused", "stale")
+
+
+# ----- the custom status budget -----------------------------------------------------------------
+# The Durable extension fails an orchestration whose custom status serializes to more than
+# 16 KB of UTF-16 (8,192 characters of JSON, which the SDK writes as ASCII). The status is
+# kept to half of that by construction: each text below is cut by its JSON-encoded length.
+STATUS_BUDGET_CHARS = 4096
+FAILURES_SHOWN = 5
+FAILURE_PATH_CHARS = 160
+FAILURE_REASON_CHARS = 200
+MESSAGE_CHARS = 1000
+ELLIPSIS = "\u2026"
+
+
+def json_chars(value: Any) -> int:
+    """Characters of `value` serialized as the Durable SDK does (json.dumps, ASCII escapes)."""
+    return len(json.dumps(value))
+
+
+def _keep_encoded(characters: Iterable[str], room: int) -> str:
+    kept: list[str] = []
+    for character in characters:
+        room -= json_chars(character) - 2
+        if room < 0:
+            break
+        kept.append(character)
+    return "".join(kept)
+
+
+def cut_end(text: str, max_chars: int) -> str:
+    """`text`, or its beginning and an ellipsis, in at most max_chars of JSON (quotes included)."""
+    if json_chars(text) <= max_chars:
+        return text
+    return _keep_encoded(text, max_chars - 2 - json_chars(ELLIPSIS) + 2) + ELLIPSIS
+
+
+def cut_middle(text: str, max_chars: int) -> str:
+    """`text`, or its beginning, an ellipsis and its end (a file's name is at the end)."""
+    if json_chars(text) <= max_chars:
+        return text
+    room = max_chars - 2 - (json_chars(ELLIPSIS) - 2)
+    head = _keep_encoded(text, room // 3)
+    tail = _keep_encoded(reversed(text[len(head):]), room - (json_chars(head) - 2))[::-1]
+    return head + ELLIPSIS + tail
+
+
+def fit_status(status: dict[str, Any]) -> dict[str, Any]:
+    """The status itself: its parts are bounded so that it always fits; should a future field
+    break that, failures are dropped first, then the message, so the orchestration never
+    fails for its status."""
+    while json_chars(status) > STATUS_BUDGET_CHARS and status.get("failures"):
+        status["failures"] = status["failures"][:-1]
+    if json_chars(status) > STATUS_BUDGET_CHARS:
+        status["message"] = None
+    return status
 
 
 def status_view(status: dict[str, Any]) -> dict[str, Any]:
@@ -148,6 +224,10 @@ def status_view(status: dict[str, Any]) -> dict[str, Any]:
         view["manifest"] = progress.get("manifest")
         view["report"] = progress.get("report")
     elif runtime in ("Failed", "Terminated"):
-        view["phase"] = "failed"
-        view["message"] = status.get("output")
+        # a delivery that ended badly keeps its phase (failed, refused, stale) and message in
+        # the custom status; anything else that stopped it is a failure with the host's text
+        if view["phase"] not in ("failed", "refused", "stale"):
+            view["phase"] = "failed"
+        view["error"] = status.get("output")
+        view["message"] = view["message"] or status.get("output")
     return view

@@ -120,6 +120,8 @@ def test_destination_that_exists_fails_before_any_copy(delivery_app):
         f"Error: The transfer destination directory '{folder}' already exists.")
     assert not sink.get_blob_client(f"{folder}/a.txt").exists()
     assert delivery.view["phase"] == "refused"
+    assert delivery.view["runtimeStatus"] == "Failed"  # after telling the website once
+    assert "already exists" in delivery.view["error"]
 
 
 def test_website_down_twice_then_up_records_one_delivery(delivery_app):
@@ -138,6 +140,7 @@ def test_stale_transfer_uuid_stops_and_is_recorded(delivery_app):
     posts = delivery_app.posts_for(delivery)
     assert [p["status"] for p in posts] == [400]
     assert delivery.view["phase"] == "stale"
+    assert delivery.view["runtimeStatus"] == "Failed"
     assert "newer attempt" in delivery.view["message"]
 
 
@@ -162,6 +165,8 @@ def test_source_rewritten_between_planning_and_copying_is_caught(one_file_chunks
     assert "reads/file-029.txt" in posts[0]["body"]["error_message"]
     assert "can be retried" in posts[0]["body"]["error_message"]
     assert delivery.view["phase"] == "failed"
+    assert delivery.view["runtimeStatus"] == "Failed"
+    assert [f["path"] for f in delivery.view["failures"]] == ["reads/file-029.txt"]
     delivery_app.assert_no_secret_anywhere(delivery.instance_id)  # failure paths too
     # nothing is lost: the partial copy is gone and the website's retry (a new transfer
     # UUID) delivers the whole folder as it is now

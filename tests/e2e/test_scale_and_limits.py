@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
+
+from shared.progress import STATUS_BUDGET_CHARS
 
 KIB = 1024
 
@@ -45,3 +49,33 @@ def test_manifest_over_the_body_limit_is_sent_compact_and_kept_in_full(small_cal
     sink = app.container("labsmith", "incoming")
     full = sink.download_blob(full_location["path"]).readall()
     assert all(name.encode() in full for name in files)
+
+
+def test_40_failing_files_with_long_paths_are_reported_and_the_status_fits(one_file_chunks_app):
+    """The extension fails an instance whose custom status is over 16 KB; 40 failures with
+    250-character paths would be far over it. The status keeps to its budget, the website is
+    told once, and the status endpoint serves every failure from the work container."""
+    app = one_file_chunks_app
+    long_name = "very-long-sample-name-" * 12
+    failing = {f"zz/{n:02d}-{long_name}"[:250]: f"original {n}".encode() for n in range(40)}
+    assert all(len(path) == 250 for path in failing)
+    leading = {f"aa/lead-{n:02d}.txt": b"lead" for n in range(10)}  # copied first (name order)
+    delivery = app.start(app.new_delivery({**leading, **failing}))
+    deadline = time.monotonic() + 60
+    while app.status(delivery.instance_id)["phase"] != "copying":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    source = app.container("sequencingcore", "deliveries")
+    folder = delivery.payload["Source_TopLevelFolder"]
+    for path in failing:
+        source.upload_blob(f"{folder}/{path}", b"re-uploaded after planning", overwrite=True)
+    app.wait(delivery, timeout=300)
+
+    posts = app.posts_for(delivery)
+    assert len(posts) == 1 and "40 of 50 files" in posts[0]["body"]["error_message"]
+    status = app.host.status(delivery.instance_id)
+    assert status["runtimeStatus"] == "Failed"
+    assert len(json.dumps(status["customStatus"])) <= STATUS_BUDGET_CHARS
+    assert status["customStatus"]["files_failed"] == 40
+    view = delivery.view
+    assert sorted(failure["path"] for failure in view["failures"]) == sorted(failing)

@@ -39,5 +39,6 @@ def test_a_failed_chunk_lets_its_wave_finish_before_cleaning_up(tmp_path):
     reported = events[-1]["error_message"]
     assert "storage unavailable for chunk 0" in reported
     assert "can be retried" in reported
-    assert status["runtimeStatus"] == "Completed"
-    assert status["output"]["phase"] == "failed"
+    assert status["runtimeStatus"] == "Failed"
+    assert status["customStatus"]["phase"] == "failed"
+    assert "can be retried" in status["output"]

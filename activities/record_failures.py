@@ -1,0 +1,16 @@
+"""Activity: write the full list of files that did not arrive verified into the work container."""
+
+import azure.durable_functions as df
+
+from shared.config import load_settings
+from shared.failures import record_failures as record_failed_files
+from shared.progress import FailuresInput
+
+NAME = "record_failures"
+bp = df.Blueprint()
+
+
+@bp.function_name(NAME)
+@bp.activity_trigger(input_name="failures_input")
+def record_failures(failures_input: FailuresInput) -> int:
+    return record_failed_files(failures_input.run_id, failures_input.chunk_count, load_settings())
