@@ -79,15 +79,23 @@ class AccessPolicy:
 
     def refusals(self, request: DeliveryRequest) -> list[dict[str, str]]:
         """One {"field", "message"} per side the request may not use (website key names)."""
+        return self.refusals_of_names(request.source_account, request.source_container,
+                                      request.sink_account, request.sink_container)
+
+    def refusals_of_names(self, source_account: str | None, source_container: str | None,
+                          sink_account: str | None,
+                          sink_container: str | None) -> list[dict[str, str]]:
+        """The same for names that passed their own checks (None: a name that did not), so a
+        request with other bad fields still hears about its accounts in the same answer."""
         return [
-            *self._side("Source", "source", self.sources, request.source_account,
-                        request.source_container),
-            *self._side("Sink", "sink", self.sinks, request.sink_account,
-                        request.sink_container),
+            *self._side("Source", "source", self.sources, source_account, source_container),
+            *self._side("Sink", "sink", self.sinks, sink_account, sink_container),
         ]
 
-    def _side(self, prefix: str, role: str, allowed: AccessList, account: str,
-              container: str) -> Iterable[dict[str, str]]:
+    def _side(self, prefix: str, role: str, allowed: AccessList, account: str | None,
+              container: str | None) -> Iterable[dict[str, str]]:
+        if account is None:
+            return
         if account == self.work_account:
             yield {"field": f"{prefix}_StorageAccount",
                    "message": f"'{account}' is this service's own storage account; it is never "
@@ -95,7 +103,7 @@ class AccessPolicy:
         elif not allowed.allows_account(account):
             yield {"field": f"{prefix}_StorageAccount",
                    "message": f"'{account}' is not an allowed {role} account for this service"}
-        elif not allowed.allows(account, container):
+        elif container is not None and not allowed.allows(account, container):
             yield {"field": f"{prefix}_FileSystem",
                    "message": f"'{container}' is not an allowed {role} container in "
                               f"'{account}'"}

@@ -12,13 +12,14 @@ allow-lists (`AccessPolicy`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import ValidationError
 
 from shared.access import AccessPolicy
 from shared.models import DeliveryRequest, validation_errors
+from shared.naming import check_account_name, check_container_name
 
 MAX_BODY_BYTES = 16 * 1024
 # The website's body is one flat object; a little room for extra keys a future website adds.
@@ -127,6 +128,28 @@ def _surrogate_problems(payload: dict[str, Any]) -> list[dict[str, str]]:
     return problems
 
 
+def _names_refused(payload: dict[str, Any], problems: list[dict[str, str]],
+                   policy: AccessPolicy) -> list[dict[str, str]]:
+    """The allow-list refusals of the account and container names that passed their checks."""
+    bad = {problem["field"] for problem in problems}
+
+    def good(field: str, check: Callable[[str], str]) -> str | None:
+        value = payload.get(field)
+        if field in bad or not isinstance(value, str):
+            return None
+        try:
+            return check(value)
+        except ValueError:
+            return None
+
+    return policy.refusals_of_names(
+        good("Source_StorageAccount", check_account_name),
+        good("Source_FileSystem", check_container_name),
+        good("Sink_StorageAccount", check_account_name),
+        good("Sink_FileSystem", check_container_name),
+    )
+
+
 def parse_start_request(content_type: str | None, body: bytes,
                         policy: AccessPolicy) -> DeliveryRequest:
     """The website's start request, or RequestRefused with the status to answer."""
@@ -140,7 +163,8 @@ def parse_start_request(content_type: str | None, body: bytes,
     try:
         request = DeliveryRequest.model_validate(payload)
     except ValidationError as error:
-        raise RequestRefused(400, validation_errors(error)) from None
+        problems = validation_errors(error)
+        raise RequestRefused(400, problems + _names_refused(payload, problems, policy)) from None
     problems = policy.refusals(request)
     if problems:
         raise RequestRefused(400, problems)

@@ -119,3 +119,11 @@ def test_any_container_of_an_account_listed_alone_is_allowed() -> None:
                                   body(Sink_StorageAccount="otherlab", Sink_FileSystem="anything"),
                                   POLICY)
     assert request.sink_account == "otherlab"
+
+
+def test_an_account_outside_the_lists_is_named_with_the_other_bad_fields() -> None:
+    refused = refusal("application/json",
+                      body(Sink_StorageAccount="devstoreaccount1", Webhook_TransferUUID="nope",
+                           Source_FileSystem="Bad_Name"))
+    assert {p["field"] for p in refused.problems} == {
+        "Sink_StorageAccount", "Webhook_TransferUUID", "Source_FileSystem"}
