@@ -1,7 +1,10 @@
 """POST /api/deliveries: the website's start call. Checks everything, then starts once.
 
-The 202 answer carries the delivery's id and its own status URL (`GET /api/deliveries/{id}`,
-which needs a function key of its own), never the Durable management URLs or the system key.
+A new attempt of a delivery (the website's "restart transfer": same delivery id, new transfer
+UUID) first stops the earlier attempts of that delivery still running; its plan then adopts the
+folder they claimed. The 202 answer carries the delivery's id and its own status URL
+(`GET /api/deliveries/{id}`, which needs a function key of its own), never the Durable
+management URLs or the system key.
 """
 
 import json
@@ -12,12 +15,14 @@ import azure.functions as func
 from endpoints import delivery_status
 from orchestrators import delivery
 from shared.config import SettingsError, load_settings
-from shared.progress import DeliveryRun, instance_id_for
+from shared.progress import DeliveryRun, attempts_prefix, instance_id_for, is_earlier_attempt
 from shared.start_request import RequestRefused, parse_start_request
 
 NAME = "start_delivery"
 ROUTE = "deliveries"
 RETRY_AFTER_SECONDS = 10
+STILL_RUNNING = [df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
+                 df.OrchestrationRuntimeStatus.ContinuedAsNew]
 bp = df.Blueprint()
 
 
@@ -44,6 +49,12 @@ async def start_delivery(req: func.HttpRequest,
 
     instance_id = instance_id_for(request)
     if not await client.get_status(instance_id):
+        earlier = await client.get_status_by(instance_id_prefix=attempts_prefix(request),
+                                             runtime_status=STILL_RUNNING)
+        for attempt in earlier:
+            if attempt.instance_id and is_earlier_attempt(request, attempt.instance_id):
+                await client.terminate(attempt.instance_id,
+                                       f"superseded by the website's attempt {instance_id}")
         run = DeliveryRun(request=request, run_id=instance_id,
                           parallel_chunks=settings.parallel_chunks)
         try:

@@ -1,6 +1,6 @@
 """Remove what a failed run wrote to the destination folder, so the website's retry can start.
 
-The plan found the destination folder empty and claimed it (`shared.planner.claim_destination`
+The plan found the destination folder empty and claimed it (`shared.claim.claim_destination`
 creates `_ddd_transfer/run.json` only if no other run did), so while the claim names this run,
 everything under the folder is this run's own work. A folder claimed by another run, or by
 none, is left alone. The source is never touched: removing the partial copy loses nothing, and
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared.claim import claim_owner, claim_path
 from shared.config import Settings
 from shared.models import DeliveryRequest
-from shared.planner import claim_owner, claim_path
 from shared.storage import StorageClients
 
 

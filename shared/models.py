@@ -178,10 +178,12 @@ class Plan(DurableModel):
     bytes: int = 0
     files_without_md5: int = 0
     chunk_count: int = 0
-    # Set when the destination folder already holds anything (d4s2-contract.md §4 wording).
+    # Set when the destination folder already holds anything (in the website's own wording).
     destination_conflict: str | None = None
     # Set when a container or the source folder is missing, empty or unusable.
     storage_problem: str | None = None
+    # The run id of an earlier attempt of the same delivery whose folder this run took over.
+    adopted_from: str | None = None
 
     @property
     def refusal(self) -> str | None:
@@ -201,7 +203,11 @@ class ChunkRef(DurableModel):
 # ----- copy results ----------------------------------------------------------------------------
 Verification = Literal[
     # source Content-MD5 equals the MD5 of the destination's bytes, read once after the copy
+    # (in results written by earlier versions; no longer produced)
     "source-md5+dest-read",
+    # small file: copied in one Put Block From URL given the source's Content-MD5
+    # (source_content_md5); the service hashed the bytes it copied and took them only if equal
+    "source-md5+copy-md5",
     # source Content-MD5 equals the MD5 of the source's bytes, read once; the service checked
     # every copied block against the MD5 of those bytes (Put Block From URL source_content_md5)
     "source-md5+block-md5",
@@ -247,6 +253,8 @@ class ChunkResult(DurableModel):
     verified_bytes: int
     failed_files: int
     failures: list[FileFailure] = Field(default_factory=list)
+    # verified by an earlier attempt of the chunk (found at the destination, not copied again)
+    resumed_files: int = 0
 
 
 class CopyTotals(DurableModel):
@@ -258,6 +266,7 @@ class CopyTotals(DurableModel):
     verified_bytes: int = 0
     failed_files: int = 0
     failures: list[FileFailure] = Field(default_factory=list)
+    resumed_files: int = 0
 
     @classmethod
     def of(cls, chunk_results: Sequence[ChunkResult | CopyTotals]) -> CopyTotals:
@@ -272,6 +281,7 @@ class CopyTotals(DurableModel):
             verified_bytes=sum(chunk_result.verified_bytes for chunk_result in chunk_results),
             failed_files=sum(chunk_result.failed_files for chunk_result in chunk_results),
             failures=failures,
+            resumed_files=sum(chunk_result.resumed_files for chunk_result in chunk_results),
         )
 
     def failure_message(self) -> str | None:

@@ -12,6 +12,8 @@ ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 # no two hyphens in a row (Azure's container / ADLS Gen2 file system rules).
 CONTAINER_NAME = re.compile(r"(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*")
 FOLDER_MAX_CHARS = 1024
+# Inside the delivered folder, the service keeps its claim, manifest and checksum file here.
+RESERVED_FOLDER = "_ddd_transfer"
 BLOB_NAME_MAX_CHARS = 1024
 # Run ids name folders of the work container (plans/<run id>/...): one safe path segment.
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")

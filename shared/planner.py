@@ -8,17 +8,17 @@ for the same run id rewrites the same pages (and deletes pages an earlier run le
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Literal
 
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobProperties, ContainerClient
+from azure.core.exceptions import AzureError
+from azure.storage.blob import BlobProperties
 
+from shared.claim import adopt_claim, claim_destination, read_claim
 from shared.config import Settings
 from shared.models import DeliveryRequest, FileEntry, Plan
-from shared.naming import BLOB_NAME_MAX_CHARS
+from shared.naming import BLOB_NAME_MAX_CHARS, RESERVED_FOLDER
 from shared.storage import (
     StorageClients,
     WorkStore,
@@ -32,10 +32,6 @@ from shared.storage import (
     quoted_etag,
 )
 from shared.storage_errors import StorageFault, error_code_of
-
-# Inside the delivered folder, the service writes its manifest and checksum file here.
-RESERVED_FOLDER = "_ddd_transfer"
-
 
 # The roles the deployment grants (infra/modules/roles.bicep), named in refusals.
 SOURCE_ROLES = "Storage Blob Data Reader and Storage Blob Delegator"
@@ -156,8 +152,19 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
                 f"The destination container '{request.sink_container}' does not exist in "
                 f"storage account '{request.sink_account}'."
             )
-        already_ours = claim_owner(sink, request) == run_id  # a retry of this same plan
-        if not already_ours and folder_holds_anything(sink, request.sink_folder):
+        claim = read_claim(sink, request)
+        adopted_from = None
+        if claim is not None and claim.run_id != run_id:
+            if not claim.is_same_delivery(request):  # another delivery's folder
+                return Plan(run_id=run_id,
+                            destination_conflict=destination_conflict_message(request.sink_folder))
+            # an earlier attempt of this delivery (the website's restart): take the folder over,
+            # verify what is there and copy what is missing
+            if not adopt_claim(sink, request, run_id, claim):
+                return Plan(run_id=run_id,
+                            destination_conflict=destination_conflict_message(request.sink_folder))
+            adopted_from = claim.run_id
+        elif claim is None and folder_holds_anything(sink, request.sink_folder):
             return Plan(run_id=run_id,
                         destination_conflict=destination_conflict_message(request.sink_folder))
 
@@ -186,7 +193,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
             "holds no files."
         )
     with on_sink():
-        if not claim_destination(sink, request, run_id):
+        if claim is None and not claim_destination(sink, request, run_id):
             # another run claimed the (then empty) folder between our check and now
             return Plan(run_id=run_id,
                         destination_conflict=destination_conflict_message(request.sink_folder))
@@ -196,6 +203,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
         bytes=total_bytes,
         files_without_md5=files_without_md5,
         chunk_count=chunks.chunk_count,
+        adopted_from=adopted_from,
     )
     work.write_json(plan_summary_name(run_id), {"request": request.to_json(), **plan.to_json()})
     return plan
@@ -213,34 +221,3 @@ def _unusable_name(path: str, longest_allowed: int) -> str | None:
             f"{BLOB_NAME_MAX_CHARS} characters."
         )
     return None
-
-
-# ----- the destination claim -------------------------------------------------------------------
-def claim_path(request: DeliveryRequest) -> str:
-    """The marker a run creates in the (empty) destination folder before copying into it."""
-    return f"{request.sink_folder}/{RESERVED_FOLDER}/run.json"
-
-
-def claim_owner(sink: ContainerClient, request: DeliveryRequest) -> str | None:
-    """The run id that claimed the destination folder, or None when nobody has."""
-    try:
-        claim = json.loads(sink.get_blob_client(claim_path(request)).download_blob().readall())
-    except ResourceNotFoundError:
-        return None
-    return claim.get("run_id")
-
-
-def claim_destination(sink: ContainerClient, request: DeliveryRequest, run_id: str) -> bool:
-    """Create the claim marker only if none exists (If-None-Match: *): of two runs that both
-    found the folder empty, exactly one owns it. True when this run owns it."""
-    claim = {"run_id": run_id, "delivery_id": request.delivery_id,
-             "transfer_uuid": str(request.transfer_uuid),
-             "source": f"{request.source_account}/{request.source_container}/"
-                       f"{request.source_folder}"}
-    try:
-        sink.get_blob_client(claim_path(request)).upload_blob(
-            json.dumps(claim).encode(), overwrite=False)
-    except ResourceExistsError:
-        return claim_owner(sink, request) == run_id
-    return True
-

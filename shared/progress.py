@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field
 
 from shared.models import (
+    TRANSFER_UUID,
     ChunkRef,
     ChunkResult,
     CopyTotals,
@@ -29,13 +30,26 @@ Phase = Literal[
     "stale",
 ]
 
+def attempts_prefix(request: DeliveryRequest) -> str:
+    """What the instance id of every attempt of this delivery starts with."""
+    return f"delivery-{request.delivery_id}-"
+
+
+def is_earlier_attempt(request: DeliveryRequest, instance_id: str) -> bool:
+    """True for another attempt of the same delivery (the prefix alone would also match a
+    delivery id that extends this one, such as 12-a for 12)."""
+    prefix = attempts_prefix(request)
+    return (instance_id.startswith(prefix) and instance_id != instance_id_for(request)
+            and TRANSFER_UUID.fullmatch(instance_id[len(prefix):]) is not None)
+
+
 def instance_id_for(request: DeliveryRequest) -> str:
     """One Durable instance per (delivery id, transfer UUID): the same POST twice is one run.
 
     Both parts are made of letters, digits, '.', '_' and '-' (the request's rules), which an
     instance id may hold; the UUID is lowercased, so either case of it names the same run.
     """
-    return f"delivery-{request.delivery_id}-{request.transfer_uuid.lower()}"
+    return f"{attempts_prefix(request)}{request.transfer_uuid.lower()}"
 
 
 class PlanInput(DurableModel):

@@ -3,9 +3,10 @@ and a failed run removes only a folder it claimed."""
 
 from __future__ import annotations
 
+from shared.claim import adopt_claim, claim_destination, claim_owner, claim_path, read_claim
 from shared.cleanup import discard_partial_delivery
 from shared.config import Settings
-from shared.planner import build_plan, claim_destination, claim_owner, claim_path
+from shared.planner import build_plan
 from tests.core.delivery_setup import Delivery
 
 
@@ -17,8 +18,37 @@ def test_plan_claims_the_destination_and_a_retry_of_the_same_run_keeps_it(
     assert claim_owner(delivery.sink, delivery.request) == "run-1"
     again = build_plan(delivery.request, "run-1", settings)  # an activity retry
     assert again.refusal is None and again.chunk_count == first.chunk_count
-    other = build_plan(delivery.request, "run-2", settings)  # another run: the folder is taken
+    other_delivery = delivery.request.model_copy(update={"delivery_id": 999})
+    other = build_plan(other_delivery, "run-2", settings)  # another delivery: the folder is taken
     assert other.destination_conflict
+    assert claim_owner(delivery.sink, delivery.request) == "run-1"
+
+
+def test_a_new_attempt_of_the_same_delivery_adopts_the_folder(
+        delivery: Delivery, settings: Settings) -> None:
+    """The website's restart: same delivery id and source, a new transfer UUID."""
+    delivery.seed("a.txt", b"a")
+    assert build_plan(delivery.request, "attempt-1", settings).refusal is None
+    restart = delivery.request.model_copy(
+        update={"transfer_uuid": "0f0e0d0c-0b0a-4908-8706-050403020100"})
+    adopted = build_plan(restart, "attempt-2", settings)
+    assert adopted.refusal is None and adopted.adopted_from == "attempt-1"
+    assert claim_owner(delivery.sink, delivery.request) == "attempt-2"
+    # the earlier attempt may no longer discard the folder
+    assert discard_partial_delivery(delivery.request, "attempt-1", settings) == 0
+    # the same delivery id from another source folder is not an attempt of the same delivery
+    moved = delivery.request.model_copy(update={"source_folder": "jdoe/another-run"})
+    delivery.source.upload_blob("jdoe/another-run/b.txt", b"b")
+    assert build_plan(moved, "attempt-3", settings).destination_conflict
+
+
+def test_adopting_replaces_only_the_claim_it_read(delivery: Delivery) -> None:
+    claim_destination(delivery.sink, delivery.request, "attempt-1")
+    earlier = read_claim(delivery.sink, delivery.request)
+    assert earlier is not None and earlier.run_id == "attempt-1"
+    assert adopt_claim(delivery.sink, delivery.request, "attempt-2", earlier) is True
+    assert adopt_claim(delivery.sink, delivery.request, "attempt-3", earlier) is False  # stale
+    assert claim_owner(delivery.sink, delivery.request) == "attempt-2"
 
 
 def test_only_one_of_two_racing_claims_wins(delivery: Delivery) -> None:

@@ -196,3 +196,37 @@ def test_website_refusing_the_token_fails_loudly_and_keeps_the_delivered_data(de
     sink = delivery_app.container("labsmith", "incoming")
     folder = delivery.payload["Sink_TopLevelFolder"]
     assert sink.download_blob(f"{folder}/kept.txt").readall() == b"delivered bytes"
+
+
+def test_a_restart_after_a_finished_attempt_adopts_the_folder_and_reports_once(delivery_app):
+    """The website's admin restart: same delivery id, a new transfer UUID, after the first
+    attempt delivered and verified everything."""
+    first = delivery_app.deliver(delivery_app.new_delivery({"a.txt": b"a" * 10, "b/c.txt": b"c"}))
+    assert first.view["phase"] == "delivered"
+    restart = delivery_app.deliver(delivery_app.retry_of(first))
+    assert restart.view["runtimeStatus"] == "Completed", restart.view
+    assert restart.view["phase"] == "delivered" and restart.view["verified"]["files"] == 2
+    assert [p["status"] for p in delivery_app.posts_for(restart)] == [200]
+    sink = delivery_app.container("labsmith", "incoming")
+    folder = first.payload["Sink_TopLevelFolder"]
+    assert sink.download_blob(f"{folder}/b/c.txt").readall() == b"c"
+
+
+def test_a_restart_during_a_running_attempt_stops_it_and_delivers_once(one_file_chunks_app):
+    app = one_file_chunks_app
+    files = {f"reads/file-{n:03d}.txt": f"read {n}".encode() for n in range(25)}
+    first = app.start(app.new_delivery(files))
+    deadline = time.monotonic() + 60
+    while app.status(first.instance_id)["copied"]["files"] in (None, 0):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    restart = app.deliver(app.retry_of(first), timeout=300)
+    assert restart.view["phase"] == "delivered", restart.view
+    assert restart.view["verified"]["files"] == len(files)
+    assert app.status(first.instance_id)["runtimeStatus"] == "Terminated"
+    assert [p["status"] for p in app.posts_for(restart)] == [200]
+    assert app.posts_for(first) == []
+    sink = app.container("labsmith", "incoming")
+    folder = first.payload["Sink_TopLevelFolder"]
+    for relative, content in files.items():
+        assert sink.download_blob(f"{folder}/{relative}").readall() == content
