@@ -48,7 +48,7 @@ def read_failures(run_id: str, settings: Settings,
         work = WorkStore(clients)
         if not work.container.get_blob_client(failures_name(run_id)).exists():
             return None
-        failures = []
+        failures: list[dict[str, str]] = []
         for record in work.read_lines(failures_name(run_id)):
             if len(failures) >= limit:
                 break
