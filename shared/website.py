@@ -3,7 +3,7 @@
 `report_result` sends a run's result: its error message, or on success the callback body that
 `shared.manifest.write_manifest` stored in the work container (`read_callback_body`).
 `post_transfer_result` sends one result (a manifest, or an error message) and classifies the
-answer as d4s2-contract.md §2 lists it:
+answer as the website does (docs/website-contract.md):
 
 - 2xx: recorded;
 - 400 "not in TRANSFERRING state": an earlier POST was recorded (already delivered): success;
