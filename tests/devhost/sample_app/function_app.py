@@ -2,6 +2,7 @@
 
 import json
 import os
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -202,3 +203,95 @@ def scale(measure: Measure) -> Measure:
 def calls_http(context: df.DurableOrchestrationContext):
     yield context.call_http("GET", "http://127.0.0.1:9/")  # durable HTTP: not in devhost
     return "unexpected"
+
+
+# --- limits devhost enforces as Azure does (tests/devhost/test_azure_limits.py) ---------------
+@app.orchestration_trigger(context_name="context")
+def big_status(context: df.DurableOrchestrationContext):
+    """A small custom status, one activity, then the status given as input and another one."""
+    spec = context.get_input()
+    context.set_custom_status({"phase": "small"})
+    yield context.call_activity(square, 2)
+    context.set_custom_status(spec["char"] * spec["count"])
+    yield context.call_activity(square, 3)
+    return "done"
+
+
+@app.orchestration_trigger(context_name="context")
+def catches_failure(context: df.DurableOrchestrationContext):
+    """Return the text of the exception a failing activity raises in the orchestrator."""
+    try:
+        yield context.call_activity(leaky, context.get_input())
+    except Exception as exc:
+        return str(exc)
+    return "unexpected"
+
+
+@app.activity_trigger(input_name="message")
+def leaky(message: str) -> str:
+    raise RuntimeError(message)
+
+
+@app.orchestration_trigger(context_name="context")
+def restarts_then_waits(context: df.DurableOrchestrationContext):
+    """Generation 0 continues as new at once; generation 1 waits for the event "go"."""
+    generation = context.get_input()
+    if generation == 0:
+        context.set_custom_status("generation 0")
+        context.continue_as_new(1)
+        return None
+    context.set_custom_status({"generation": generation})
+    went = yield context.wait_for_external_event("go")
+    return {"generation": generation, "went": went}
+
+
+HELD_LOCK = threading.Lock()
+
+
+@app.activity_trigger(input_name="spec")
+def held(spec: dict) -> dict:
+    """The first attempt of spec["key"] is held (until spec["gate"] exists, or for
+    spec["sleep"] seconds); later attempts return at once. Files in spec["dir"] say how far
+    each attempt got."""
+    folder = Path(spec["dir"])
+    key = spec["key"]
+    with HELD_LOCK:
+        attempts = folder / f"{key}.attempts"
+        attempt = len(attempts.read_text().split()) + 1 if attempts.exists() else 1
+        with attempts.open("a") as record:
+            record.write(f"{attempt}\n")
+    if attempt == 1:
+        (folder / f"{key}.started").touch()
+        gate = Path(spec["gate"]) if spec.get("gate") else None
+        until = time.monotonic() + (spec.get("sleep") or 60)
+        while time.monotonic() < until and not (gate and gate.exists()):
+            time.sleep(0.05)
+        (folder / f"{key}.returned").touch()
+    return {"key": key, "attempt": attempt}
+
+
+@app.orchestration_trigger(context_name="context")
+def times_out(context: df.DurableOrchestrationContext):
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=200, max_number_of_attempts=2)
+    return (yield context.call_activity_with_retry(held, retry, context.get_input()))
+
+
+@app.orchestration_trigger(context_name="context")
+def loses_its_worker(context: df.DurableOrchestrationContext):
+    """"stuck" is held past its timeout; "second" starts after a durable timer, so it is still
+    running when the worker is restarted for "stuck"."""
+    spec = context.get_input()
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=200, max_number_of_attempts=2)
+    stuck = context.call_activity(held, {"dir": spec["dir"], "key": "stuck",
+                                         "gate": spec["stuck_gate"]})
+    timer = context.create_timer(context.current_utc_datetime + timedelta(seconds=spec["delay"]))
+    yield context.task_any([stuck, timer])  # the timer wins: "stuck" is held
+    second = context.call_activity_with_retry(held, retry, {"dir": spec["dir"], "key": "second",
+                                                            "gate": spec["gate"]})
+    outcomes = []
+    for task in (stuck, second):
+        try:
+            outcomes.append((yield task))
+        except Exception as exc:
+            outcomes.append(str(exc).partition(" \n ")[0])  # the reason, not the details
+    return outcomes
