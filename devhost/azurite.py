@@ -376,12 +376,11 @@ class AzuriteServer:
     def blob_service(self, account: str = DEFAULT_ACCOUNT) -> BlobServiceClient:
         """A key-authenticated client of one account (for seeding and checking); it trusts the
         certificate of an `oauth=True` server."""
-        options = {"connection_verify": str(self.cert_path)} if self.oauth else {}
-        return BlobServiceClient(
-            self.blob_endpoint(account),
-            credential=AzureNamedKeyCredential(account, self.account_key(account)),
-            **options,
-        )
+        credential = AzureNamedKeyCredential(account, self.account_key(account))
+        if self.oauth:
+            return BlobServiceClient(self.blob_endpoint(account), credential=credential,
+                                     connection_verify=str(self.cert_path))
+        return BlobServiceClient(self.blob_endpoint(account), credential=credential)
 
     def _require_account(self, account: str) -> None:
         if account not in self.account_keys:

@@ -93,9 +93,12 @@ class DevHost:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_get("/", self.home)
-        app.router.add_route("*", "/api/{tail:.*}", self.http_trigger)
-        app.router.add_route("*", "/runtime/webhooks/durabletask/{tail:.*}", self.public_api)
-        app.router.add_route("*", "/durabletask/{tail:.*}", self.rpc_api)
+        # [\s\S]: a decoded path may hold any character, a newline (%0A) too; ".*" would stop
+        # there and aiohttp would answer 404 before the function saw the request
+        app.router.add_route("*", r"/api/{tail:[\s\S]*}", self.http_trigger)
+        app.router.add_route("*", r"/runtime/webhooks/durabletask/{tail:[\s\S]*}",
+                             self.public_api)
+        app.router.add_route("*", r"/durabletask/{tail:[\s\S]*}", self.rpc_api)
         return app
 
     async def home(self, request: web.Request) -> web.Response:

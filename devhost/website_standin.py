@@ -59,6 +59,8 @@ class WebsiteStandIn:
 
     # the endpoint ---------------------------------------------------------------------------
     def answer(self, authorization: str | None, body_bytes: bytes) -> tuple[int, object]:
+        status: int
+        reply: object
         with self.lock:
             if authorization != f"Token {self.token}":
                 status, reply = 401, {"detail": "Invalid token."}
@@ -97,6 +99,8 @@ class WebsiteStandIn:
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 body_bytes = self.rfile.read(length)
+                status: int
+                reply: object
                 if self.path.split("?")[0] != PATH:
                     status, reply = 404, {"detail": "Not found."}
                 else:

@@ -42,3 +42,12 @@ def test_unknown_orchestrator_is_a_client_error(sample_host):
                            params={"code": sample_host.function_key}, json=1, timeout=10)
     assert answer.status_code == 500
     assert "no_such_thing" in sample_host.logs()
+
+
+def test_a_newline_in_a_route_value_reaches_the_function(sample_host):
+    """A route value is decoded and handed to the function whatever it holds (the host's
+    router matches the route template against the decoded path), so the app, not devhost,
+    decides what to answer for "a%0Ab"."""
+    answer = requests.get(f"{sample_host.base_url}/api/hello/a%0Ab", timeout=10)
+    assert answer.status_code == 200
+    assert answer.text == "hello a\nb"
