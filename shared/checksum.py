@@ -3,7 +3,8 @@
 Blobs are read in pieces (the client's `max_chunk_get_size`, 4 MiB in `StorageClients`), so
 hashing a file of any size holds one piece at a time. `FILE_BYTES_READ` counts every byte of a
 delivered file that the app reads (source or destination), so a benchmark can report bytes read
-per byte delivered; the app's own bookkeeping (plan and result pages) is not counted.
+per byte delivered; the app's own bookkeeping (plan and result pages, and reading back the
+manifest it wrote: `counted=False`) is not counted.
 """
 
 from __future__ import annotations
@@ -66,31 +67,37 @@ def reading_blob(
     offset: int | None = None,
     length: int | None = None,
     etag: str | None = None,
+    counted: bool = True,
 ) -> Iterator[tuple[BlobProperties, Iterator[bytes]]]:
     """The blob's properties and its bytes (a range, or all) as a stream of pieces, while a
     process-wide read slot is held (waits for one).
 
     With `etag`, the read fails with ResourceModifiedError unless the blob still has that ETag
-    (every piece is read under that condition). Each piece is counted in FILE_BYTES_READ.
+    (every piece is read under that condition). Each piece is counted in FILE_BYTES_READ unless
+    `counted` is False.
     """
-    conditions = {"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag else {}
     with _read_slots:
         downloader = blob.download_blob(
-            offset=offset, length=length, max_concurrency=1, **conditions
+            offset=offset,
+            length=length,
+            max_concurrency=1,
+            etag=etag,
+            match_condition=MatchConditions.IfNotModified if etag else None,
         )
         properties = downloader.properties
         # Keep only the chunk iterator: the downloader would hold the first piece to the end.
         chunk_iterator = downloader.chunks()
         del downloader
-        yield properties, _counted(chunk_iterator)
+        yield properties, _counted(chunk_iterator, counted)
 
 
-def _counted(chunk_iterator: Iterator[bytes]) -> Iterator[bytes]:
+def _counted(chunk_iterator: Iterator[bytes], counted: bool) -> Iterator[bytes]:
     while True:
         piece = next(chunk_iterator, None)
         if piece is None:
             return
-        FILE_BYTES_READ.add(len(piece))
+        if counted:
+            FILE_BYTES_READ.add(len(piece))
         yield piece
         # Let the piece go before the next one is fetched (one piece held, not two).
         del piece
@@ -102,13 +109,20 @@ def md5_of_blob(
     offset: int | None = None,
     length: int | None = None,
     etag: str | None = None,
+    counted: bool = True,
 ) -> tuple[str, int, BlobProperties]:
     """(MD5 hex, bytes read, properties) of a blob or a range of it, read once as a stream."""
     md5 = hashlib.md5()
     size = 0
-    with reading_blob(blob, offset=offset, length=length, etag=etag) as (properties, pieces):
+    with reading_blob(blob, offset=offset, length=length, etag=etag, counted=counted) as (
+        properties,
+        pieces,
+    ):
         for piece in pieces:
             md5.update(piece)
             size += len(piece)
             del piece
     return md5.hexdigest(), size, properties
+
+
+EMPTY_MD5_HEX = hashlib.md5(b"").hexdigest()

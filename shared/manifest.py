@@ -27,7 +27,8 @@ from typing import Any
 from shared.config import Settings
 from shared.models import BlobLocation, DeliveryRequest, FileResult, ManifestOutcome
 from shared.planner import RESERVED_FOLDER
-from shared.storage import BlockWriter, StorageClients, WorkStore, callback_name, result_page_name
+from shared.storage import StorageClients, WorkStore, callback_name, result_page_name
+from shared.verified_write import BlockWriter
 from shared.website import encode_body, transfer_result_body
 
 MANIFEST_FORMAT = "ddd-transfer-manifest/1"

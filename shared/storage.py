@@ -3,10 +3,16 @@
 - Accounts are named by the website; `Settings.account_url` maps a name to its endpoint.
 - `StorageClients` builds one `BlobServiceClient` per account on first use (key or Azure AD, see
   `shared.identity`), with a connection pool sized for the copy threads; close it when done.
+  Every request is bounded: 20 s to connect, 60 s between bytes read (the storage SDK's own
+  defaults, which a transport we supply would otherwise replace with 300 s), at most 3 retries
+  about 2, 4 and 8 s apart (`STORAGE_RETRY`); proxy settings are not re-read from the environment
+  on every request (`trust_env = False`).
 - `SourceSas` mints short read-only SAS for source blobs: account-key SAS when the account has a
   configured key, otherwise user delegation SAS (the delegation key is fetched once and reused).
-- `WorkStore` reads and writes the app's own work container: plan and result pages (JSON Lines)
-  and JSON documents.
+  A SAS given to the service for one copy request lives `COPY_REQUEST_SAS_LIFETIME` (what that
+  request can take, retries included), not `DDD_SAS_TTL_MINUTES`.
+- `WorkStore` reads and writes the app's own work container: plan and result pages (JSON Lines),
+  JSON documents, and markers created once.
 - Listing goes through the blob API (it works on Azurite and on ADLS Gen2); ADLS directory
   marker blobs are skipped.
 
@@ -18,9 +24,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import re
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -29,13 +37,12 @@ import requests
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
-    BlobBlock,
-    BlobClient,
     BlobProperties,
     BlobSasPermissions,
     BlobServiceClient,
     ContainerClient,
     ContentSettings,
+    ExponentialRetry,
     UserDelegationKey,
     generate_blob_sas,
 )
@@ -52,6 +59,36 @@ SAS_CLOCK_SKEW = timedelta(minutes=5)
 # Azure refuses a user delegation key that expires more than 7 days after its own current time;
 # ask for at most that, less the clock skew allowance.
 USER_DELEGATION_KEY_MAX_AGE = timedelta(minutes=USER_DELEGATION_KEY_MAX_MINUTES) - SAS_CLOCK_SKEW
+
+
+@dataclass(frozen=True)
+class RetryTiming:
+    """The storage SDK's retries of one request (ExponentialRetry: the n-th retry waits
+    initial + base**n seconds, +- jitter)."""
+
+    connect_timeout: float = 20
+    read_timeout: float = 60
+    retries: int = 3
+    initial_backoff: int = 0
+    increment_base: int = 2
+    jitter: int = 1
+
+    def longest_request(self) -> timedelta:
+        """The longest one request can take, every retry and wait included."""
+        attempts = (self.retries + 1) * (self.connect_timeout + self.read_timeout)
+        waits = sum(
+            self.initial_backoff + self.increment_base**count + self.jitter
+            for count in range(1, self.retries + 1)
+        )
+        return timedelta(seconds=attempts + waits)
+
+
+STORAGE_RETRY = RetryTiming()
+# The service reads the source with the SAS while it serves the request (and each SDK retry of
+# it); a minute more covers a service clock ahead of ours. About 7 minutes.
+COPY_REQUEST_SAS_LIFETIME = timedelta(
+    minutes=math.ceil((STORAGE_RETRY.longest_request() + timedelta(minutes=1)).total_seconds() / 60)
+)
 # Where the app keeps its own files in the work container.
 PLANS_PREFIX = "plans"
 RESULTS_PREFIX = "results"
@@ -103,6 +140,11 @@ def result_page_name(run_id: str, index: int) -> str:
     return f"{result_pages_prefix(run_id)}/chunk-{index:06d}.jsonl"
 
 
+def attempt_marker_name(run_id: str, index: int) -> str:
+    """Created by the first attempt at copying a chunk: a later attempt finds it and resumes."""
+    return f"{result_pages_prefix(run_id)}/chunk-{index:06d}.started"
+
+
 def callback_name(run_id: str) -> str:
     return f"{REPORTS_PREFIX}/{check_run_id(run_id)}/callback.json"
 
@@ -129,19 +171,40 @@ class StorageClients:
         return self.service(account).get_container_client(container)
 
     def _build(self, account: str) -> BlobServiceClient:
+        account_url = self.settings.account_url(account)
         session = requests.Session()
+        # requests re-reads proxy settings, the CA bundle (REQUESTS_CA_BUNDLE) and .netrc from
+        # the environment on every request; read them once, here, then stop
+        environment = session.merge_environment_settings(account_url, {}, None, None, None)
+        session.proxies.update(environment["proxies"])
+        session.trust_env = False
         adapter = requests.adapters.HTTPAdapter(
             pool_connections=4, pool_maxsize=self.connections
         )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
+        timing = STORAGE_RETRY
         return BlobServiceClient(
-            self.settings.account_url(account),
+            account_url,
             credential=storage_credential(account, self.settings),
             # read sockets in 256 KiB steps, not the default 4 KiB: it halves the client CPU of
-            # streaming a file to hash it (the setting must be on the transport we supply)
-            transport=RequestsTransport(session=session, session_owner=True,
-                                        connection_data_block_size=256 * 1024),
+            # streaming a file to hash it (the setting must be on the transport we supply); the
+            # timeouts too, or azure-core's 300 s apply instead of the storage SDK's 20 s / 60 s
+            transport=RequestsTransport(
+                session=session,
+                session_owner=True,
+                use_env_settings=False,
+                connection_verify=environment["verify"],
+                connection_timeout=timing.connect_timeout,
+                read_timeout=timing.read_timeout,
+                connection_data_block_size=256 * 1024,
+            ),
+            retry_policy=ExponentialRetry(
+                initial_backoff=timing.initial_backoff,
+                increment_base=timing.increment_base,
+                retry_total=timing.retries,
+                random_jitter_range=timing.jitter,
+            ),
             max_single_get_size=READ_PIECE_BYTES,
             max_chunk_get_size=READ_PIECE_BYTES,
             max_block_size=READ_PIECE_BYTES,
@@ -167,19 +230,24 @@ class StorageClients:
 
 
 class SourceSas:
-    """Mints read-only SAS URLs for blobs of one source account, valid `DDD_SAS_TTL_MINUTES`.
+    """Mints read-only SAS URLs for blobs of one source account, valid `DDD_SAS_TTL_MINUTES`, or
+    `lifetime` if shorter (the copier gives `COPY_REQUEST_SAS_LIFETIME`: one SAS per request).
 
     Make one per activity. With a configured account key: account-key SAS. Otherwise: user
     delegation SAS; the delegation key is fetched on first use and again only when it would
     expire before a new SAS does.
     """
 
-    def __init__(self, service: BlobServiceClient, settings: Settings) -> None:
+    def __init__(
+        self, service: BlobServiceClient, settings: Settings, *, lifetime: timedelta | None = None
+    ) -> None:
         self._service = service
         self._account = service.account_name
         assert self._account is not None
         self._account_key = settings.account_key(self._account)
         self._ttl = timedelta(minutes=settings.sas_ttl_minutes)
+        if lifetime is not None:
+            self._ttl = min(self._ttl, lifetime)
         self._https_only = service.url.startswith("https://")
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_key_expiry: datetime | None = None
@@ -265,51 +333,6 @@ def md5_hex_of(content_settings: ContentSettings) -> str | None:
     return bytes(content_md5).hex() if content_md5 else None
 
 
-# ----- streamed block uploads ----------------------------------------------------------------
-class BlockWriter:
-    """Writes one blob as a stream of blocks, so the app never holds the whole document.
-
-    Block ids are deterministic, so writing the same document again replaces it. `close()`
-    commits with the content type and the MD5 of everything written (Content-MD5).
-    """
-
-    def __init__(
-        self, blob: BlobClient, *, content_type: str, block_bytes: int = READ_PIECE_BYTES
-    ) -> None:
-        self._blob = blob
-        self._content_type = content_type
-        self._block_bytes = block_bytes
-        self._buffer = bytearray()
-        self._block_ids: list[str] = []
-        self._md5 = hashlib.md5()
-        self.size = 0
-
-    def write(self, content: bytes) -> None:
-        self._buffer += content
-        self._md5.update(content)
-        self.size += len(content)
-        if len(self._buffer) >= self._block_bytes:
-            self._stage()
-
-    def _stage(self) -> None:
-        block_id = f"{len(self._block_ids):06d}"
-        self._blob.stage_block(block_id, bytes(self._buffer))
-        self._block_ids.append(block_id)
-        self._buffer.clear()
-
-    def close(self) -> str:
-        """Commit the blob; returns the MD5 (hex) of its content."""
-        if self._buffer:
-            self._stage()
-        self._blob.commit_block_list(
-            [BlobBlock(block_id) for block_id in self._block_ids],
-            content_settings=ContentSettings(
-                content_type=self._content_type, content_md5=bytearray(self._md5.digest())
-            ),
-        )
-        return self._md5.hexdigest()
-
-
 # ----- the work container --------------------------------------------------------------------
 def _json_line(record: BaseModel | dict[str, Any]) -> bytes:
     if isinstance(record, BaseModel):
@@ -348,6 +371,14 @@ class WorkStore:
                     yield json.loads(line)
         if pending.strip():
             yield json.loads(pending)
+
+    def create_once(self, name: str) -> bool:
+        """Create an empty marker unless it exists (If-None-Match: *). True when created now."""
+        try:
+            self.container.get_blob_client(name).upload_blob(b"", overwrite=False)
+        except ResourceExistsError:
+            return False
+        return True
 
     def write_json(self, name: str, document: Any) -> int:
         content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

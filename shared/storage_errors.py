@@ -7,7 +7,13 @@ the caller decide from the code (`CONDITION_FAILED`, `MD5_MISMATCH`, `OTHER`).
 
 The SDK gives `error_code` as a `StorageErrorCode` enum for the codes it knows and as a plain
 string for the others (``AuthorizationPermissionMismatch`` is not in the enum); `error_code_of`
-gives its string value either way.
+gives its string value either way, and `has_code(error, StorageErrorCode.X)` compares by value
+(``str()`` of the enum is ``StorageErrorCode.X``, never the service's spelling).
+
+A copy from a URL (Put Block From URL, Copy Blob From URL) that could not read its source fails
+with ``CannotVerifyCopySource``; what the source answered is in ``x-ms-copy-source-status-code``
+(Azure) or, on Azurite, the HTTP status itself, so a busy source is `TRANSIENT` and a missing one
+`NOT_FOUND`. `fault_label(error)` names a failure for people from its status and code only.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Iterator
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
+    HttpResponseError,
+    IncompleteReadError,
     ResourceModifiedError,
     ServiceRequestError,
     ServiceResponseError,
@@ -61,6 +69,9 @@ _TRANSIENT_CODES = frozenset({
 TRANSIENT_HTTP_STATUS = frozenset({408, 429})
 
 
+COPY_SOURCE_STATUS_HEADER = "x-ms-copy-source-status-code"
+
+
 def error_code_of(error: BaseException) -> str | None:
     """The storage error code as the service spells it (``Md5Mismatch``), or None."""
     code = getattr(error, "error_code", None)
@@ -69,6 +80,55 @@ def error_code_of(error: BaseException) -> str | None:
     if isinstance(code, StorageErrorCode):
         return str(code.value)
     return str(code)
+
+
+def has_code(error: BaseException, code: StorageErrorCode) -> bool:
+    """True when the error carries this storage error code (the enum, or its string value)."""
+    return error_code_of(error) == code.value
+
+
+def status_of(error: BaseException) -> int | None:
+    status = getattr(error, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def copy_source_status_of(error: BaseException) -> int | None:
+    """What the source answered the service, for a copy from a URL that could not read it."""
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get(COPY_SOURCE_STATUS_HEADER) if headers is not None else None
+    if value is not None and str(value).strip().isdigit():
+        return int(str(value).strip())
+    if has_code(error, StorageErrorCode.CANNOT_VERIFY_COPY_SOURCE):
+        return status_of(error)
+    return None
+
+
+def _fault_of_status(status: int) -> StorageFault | None:
+    if status in TRANSIENT_HTTP_STATUS or status >= 500:
+        return StorageFault.TRANSIENT
+    if status in (401, 403):
+        return StorageFault.NO_PERMISSION
+    if status == 404:
+        return StorageFault.NOT_FOUND
+    if status in (304, 412):
+        return StorageFault.CONDITION_FAILED
+    return None
+
+
+def fault_label(error: BaseException) -> str:
+    """``HTTP 503 ServerBusy``, ``HTTP 500 CannotVerifyCopySource (the source answered 503)``,
+    ``ServiceResponseError (no HTTP answer)``: status, code and type only, never the text."""
+    status = status_of(error)
+    if status is None:
+        return f"{type(error).__name__} (no HTTP answer)"
+    code = error_code_of(error)
+    label = f"HTTP {status} {code}" if code else f"HTTP {status}"
+    source_status = copy_source_status_of(error)
+    if has_code(error, StorageErrorCode.CANNOT_VERIFY_COPY_SOURCE) and source_status is not None \
+            and source_status != status:
+        label += f" (the source answered {source_status})"
+    return label
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:
@@ -106,9 +166,13 @@ class StorageFault(enum.Enum):
         if any(isinstance(cause, socket.gaierror) for cause in _causes(error)):
             return cls.ACCOUNT_UNREACHABLE
         code = error_code_of(error)
-        status = getattr(error, "status_code", None)
+        status = status_of(error)
         if code == StorageErrorCode.MD5_MISMATCH.value:
             return cls.MD5_MISMATCH
+        if code == StorageErrorCode.CANNOT_VERIFY_COPY_SOURCE.value:
+            source_status = copy_source_status_of(error)
+            by_source = _fault_of_status(source_status) if source_status is not None else None
+            return by_source or cls.NOT_FOUND
         if isinstance(error, ResourceModifiedError) or code in _CONDITION_CODES \
                 or status in (304, 412):
             return cls.CONDITION_FAILED
@@ -124,6 +188,8 @@ class StorageFault(enum.Enum):
         if isinstance(status, int) and status >= 500:
             return cls.TRANSIENT
         if isinstance(error, ServiceRequestError | ServiceResponseError | TimeoutError
-                      | ConnectionError):
+                      | ConnectionError | IncompleteReadError):
             return cls.TRANSIENT
+        if isinstance(error, HttpResponseError) and error.response is None and status is None:
+            return cls.TRANSIENT  # a response body cut off while streaming
         return cls.OTHER

@@ -18,7 +18,8 @@ from devhost.azurite import AzuriteNotInstalledError, AzuriteServer
 from shared.checksum import md5_base64_to_hex, md5_hex_to_base64
 from shared.config import Settings
 from shared.models import ChunkRef, ChunkResult, FileFailure, FileResult, Plan
-from shared.storage import BlockWriter, SourceSas, StorageClients, describe_error, redact
+from shared.storage import SourceSas, StorageClients, describe_error, redact
+from shared.verified_write import BlockWriter
 from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery
 
 

@@ -1,0 +1,394 @@
+"""Copy and verify one file server-side, retried in place when storage fails for a moment.
+
+Every file is copied with Put Block From URL and committed with Put Block List, so the
+destination never holds the source URL: a Copy Blob From URL leaves it, SAS included, in the
+destination's `x-ms-copy-source` property (Azure drops it at the next Set Blob Properties, Put
+Blob or Put Block List, https://learn.microsoft.com/en-us/python/api/azure-storage-blob/
+azure.storage.blob.copyproperties; Azurite 3.37 keeps it even then). Each copy request carries
+its own read-only SAS on the one source blob, valid only as long as that request can take
+(`COPY_REQUEST_SAS_LIFETIME`, about 7 minutes).
+
+- A small file (<= DDD_SMALL_FILE_MAX_BYTES) with a source Content-MD5: the source's properties
+  are read (under the plan's ETag, for its headers and metadata), then one Put Block From URL
+  gives the service that MD5 (`source_content_md5`): the service hashes the bytes it copies and
+  refuses them unless they match (https://learn.microsoft.com/rest/api/storageservices/
+  put-block-from-url). Verification `source-md5+copy-md5`; no byte passes through the app.
+- Any other file: the source is read once as a stream (ETag condition) and cut into blocks; each
+  block's MD5 goes with its Put Block From URL, so the service refuses a block whose bytes differ
+  from the bytes hashed; the whole-file MD5 must equal the source's Content-MD5
+  (`source-md5+block-md5`) or becomes the checksum (`computed-from-source+block-md5`); the
+  destination's size and Content-MD5 are read back.
+
+Put Block List comes last, only once the copy verified: a committed destination is a verified
+one (`shared.resume`). Block ids name the source version, so the committed block list records
+what was copied.
+
+Failures: a source changed or deleted after planning is a per-file result at once. An MD5
+mismatch is tried once more before it is final (a read corrupted on the way must not fail a good
+file). A transient storage failure (`StorageFault.retryable`, after the SDK's own retries of
+the request) retries the file, `FILE_ATTEMPTS` attempts in all, then is a per-file result
+("after 3 attempts: HTTP 503 ServerBusy"). Failures that are not about one file raise
+`ChunkAbort`: no permission, an account or container missing, or `Breaker.limit` files in a
+row failing after all their attempts (storage is down, not one file).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.storage.blob import (
+    BlobBlock,
+    BlobClient,
+    BlobProperties,
+    ContainerClient,
+    ContentSettings,
+    StorageErrorCode,
+)
+
+from shared.checksum import EMPTY_MD5_HEX, reading_blob
+from shared.config import MIB, Settings
+from shared.models import DeliveryRequest, FileEntry, FileResult
+from shared.resume import block_id, copied_in_one_block, verification_for
+from shared.storage import SourceSas, describe_error, md5_hex_of
+from shared.storage_errors import StorageFault, fault_label, has_code
+
+MAX_BLOCKS = 50_000  # per block blob
+BLOCKS_IN_FLIGHT_PER_FILE = 4
+FILE_ATTEMPTS = 3
+# before the 2nd attempt; twice that before the 3rd (the SDK has already retried each request)
+FILE_RETRY_WAIT_SECONDS = 2.0
+MISMATCH_TRIES = 2  # a mismatch is final the second time
+
+SOURCE_CHANGED = "the source changed after planning (its ETag differs); deliver again"
+SOURCE_DELETED = "the source was deleted after planning; deliver again"
+BLOCK_MD5_REFUSED = (
+    "the storage service read other bytes than the app hashed (a block's MD5 was refused)"
+)
+
+
+class ChunkAbort(Exception):
+    """Storage failed in a way that is not about one file: the chunk stops and raises."""
+
+    def __init__(self, what: str, error: BaseException) -> None:
+        super().__init__(what)
+        self.what = what
+        self.error = error
+
+
+class _FileFailed(Exception):
+    """A per-file failure: becomes a FileResult with this reason."""
+
+
+class _Mismatch(_FileFailed):
+    """An MD5 or size mismatch: tried once more before it is final."""
+
+
+def block_size_for(file_size: int, block_size_setting: int) -> int:
+    """The setting, grown (to whole MiB) when the file would need more than 50,000 blocks."""
+    if file_size <= block_size_setting * MAX_BLOCKS:
+        return block_size_setting
+    return math.ceil(file_size / MAX_BLOCKS / MIB) * MIB
+
+
+def _not_about_one_file(error: BaseException, fault: StorageFault) -> bool:
+    return fault in (StorageFault.NO_PERMISSION, StorageFault.ACCOUNT_UNREACHABLE) or has_code(
+        error, StorageErrorCode.CONTAINER_NOT_FOUND
+    )
+
+
+class Breaker:
+    """Trips when `limit` files in a row fail after all their attempts; any other outcome of a
+    file (storage answered) resets the count. Once tripped, every file raises ChunkAbort."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._in_a_row = 0
+        self._tripped: ChunkAbort | None = None
+        self._lock = threading.Lock()
+
+    def check(self) -> None:
+        with self._lock:
+            if self._tripped is not None:
+                raise self._tripped
+
+    def answered(self) -> None:
+        with self._lock:
+            self._in_a_row = 0
+
+    def exhausted(self, error: BaseException) -> None:
+        with self._lock:
+            self._in_a_row += 1
+            if self._in_a_row >= self.limit and self._tripped is None:
+                self._tripped = ChunkAbort(
+                    f"{self._in_a_row} files in a row failed after {FILE_ATTEMPTS} attempts each",
+                    error,
+                )
+            if self._tripped is not None:
+                raise self._tripped
+
+
+@dataclass
+class FileCopier:
+    request: DeliveryRequest
+    settings: Settings
+    source: ContainerClient
+    sink: ContainerClient
+    source_sas: SourceSas  # made with lifetime=COPY_REQUEST_SAS_LIFETIME
+    stage_pool: ThreadPoolExecutor
+    breaker: Breaker
+
+    def copy_file(self, entry: FileEntry) -> FileResult:
+        """Copy and verify one file; a per-file failure is a FileResult with `error`."""
+        destination_path = self.request.sink_path(entry.path)
+        mismatches = 0
+        last_error: BaseException | None = None
+        for attempt in range(1, FILE_ATTEMPTS + 1):
+            self.breaker.check()
+            try:
+                result = self._copy_once(entry, destination_path)
+            except _Mismatch as mismatch:
+                mismatches += 1
+                if mismatches < MISMATCH_TRIES and attempt < FILE_ATTEMPTS:
+                    continue
+                return self._failed(entry, destination_path, str(mismatch))
+            except _FileFailed as failure:
+                return self._failed(entry, destination_path, str(failure))
+            except (AzureError, OSError) as error:
+                fault = StorageFault.of(error)
+                if _not_about_one_file(error, fault):
+                    raise ChunkAbort(f"{entry.path}: {fault.value}", error) from None
+                if not fault.retryable:
+                    return self._failed(entry, destination_path, describe_error(error))
+                last_error = error
+                if attempt < FILE_ATTEMPTS:
+                    time.sleep(FILE_RETRY_WAIT_SECONDS * attempt)
+                continue
+            self.breaker.answered()
+            return result
+        assert last_error is not None
+        self.breaker.exhausted(last_error)
+        return FileResult(
+            path=entry.path,
+            destination_path=destination_path,
+            size=entry.size,
+            content_type=entry.content_type,
+            error=f"after {FILE_ATTEMPTS} attempts: {fault_label(last_error)}",
+        )
+
+    def _failed(self, entry: FileEntry, destination_path: str, reason: str) -> FileResult:
+        self.breaker.answered()
+        return FileResult(
+            path=entry.path,
+            destination_path=destination_path,
+            size=entry.size,
+            content_type=entry.content_type,
+            error=reason,
+        )
+
+    def _copy_once(self, entry: FileEntry, destination_path: str) -> FileResult:
+        if copied_in_one_block(entry, self.settings):
+            return self._copy_checked_by_service(entry, destination_path)
+        return self._copy_in_blocks(entry, destination_path)
+
+    # ----- small files with a source Content-MD5 ---------------------------------------------
+    def _copy_checked_by_service(self, entry: FileEntry, destination_path: str) -> FileResult:
+        assert entry.content_md5 is not None
+        source_path = self.request.source_path(entry.path)
+        destination = self.sink.get_blob_client(destination_path)
+        try:
+            source_properties = self.source.get_blob_client(source_path).get_blob_properties(
+                etag=entry.etag, match_condition=MatchConditions.IfNotModified
+            )
+        except HttpResponseError as error:
+            raise self._source_failure(error, entry) from None
+        md5_digest = bytes.fromhex(entry.content_md5)
+        blocks = []
+        if entry.size:
+            self._stage_block(destination, entry, source_path, 0, 0, entry.size, md5_digest)
+            blocks.append(BlobBlock(block_id(0, entry.etag)))
+        elif entry.content_md5 != EMPTY_MD5_HEX:
+            raise _FileFailed(
+                f"MD5 mismatch: the source is empty, its Content-MD5 is {entry.content_md5}"
+            )
+        committed = destination.commit_block_list(
+            blocks,
+            content_settings=_headers(entry, source_properties, md5_digest),
+            metadata=source_properties.metadata or None,
+        )
+        return FileResult(
+            path=entry.path,
+            destination_path=destination_path,
+            size=entry.size,
+            content_md5=entry.content_md5,
+            content_type=entry.content_type,
+            last_modified=committed["last_modified"],
+            etag=committed["etag"],
+            verification=verification_for(entry, self.settings),
+        )
+
+    # ----- large files, and files without a source Content-MD5 -------------------------------
+    def _copy_in_blocks(self, entry: FileEntry, destination_path: str) -> FileResult:
+        source_path = self.request.source_path(entry.path)
+        source_blob = self.source.get_blob_client(source_path)
+        destination = self.sink.get_blob_client(destination_path)
+        block_size = block_size_for(entry.size, self.settings.block_size_bytes)
+
+        whole_md5 = hashlib.md5()
+        block_md5 = hashlib.md5()
+        block_bytes = 0
+        size = 0
+        blocks: list[BlobBlock] = []
+        in_flight: deque[Future[None]] = deque()
+
+        def finish_block() -> None:
+            nonlocal block_md5, block_bytes
+            index = len(blocks)
+            blocks.append(BlobBlock(block_id(index, entry.etag)))
+            in_flight.append(
+                self.stage_pool.submit(
+                    self._stage_block,
+                    destination,
+                    entry,
+                    source_path,
+                    index,
+                    index * block_size,
+                    block_bytes,
+                    block_md5.digest(),
+                )
+            )
+            block_md5 = hashlib.md5()
+            block_bytes = 0
+            if len(in_flight) >= BLOCKS_IN_FLIGHT_PER_FILE:
+                in_flight.popleft().result()
+
+        try:
+            try:
+                with reading_blob(source_blob, etag=entry.etag) as (source_properties, pieces):
+                    for piece in pieces:
+                        view = memoryview(piece)
+                        while view:
+                            taken = view[: block_size - block_bytes]
+                            whole_md5.update(taken)
+                            block_md5.update(taken)
+                            block_bytes += len(taken)
+                            size += len(taken)
+                            view = view[len(taken) :]
+                            if block_bytes == block_size:
+                                finish_block()
+                        # Release the piece before the next is fetched: one held, not two.
+                        view = taken = memoryview(b"")
+                        del piece
+            except HttpResponseError as error:
+                raise self._source_failure(error, entry) from None
+            if block_bytes:
+                finish_block()
+            while in_flight:
+                in_flight.popleft().result()
+        finally:
+            for pending in in_flight:
+                pending.cancel()
+
+        md5_hex = whole_md5.hexdigest()
+        if size != entry.size:
+            raise _Mismatch(f"read {size} bytes from the source, planned {entry.size}")
+        if entry.content_md5 is not None and md5_hex != entry.content_md5:
+            raise _Mismatch(
+                f"MD5 mismatch: the source's bytes hash to {md5_hex}, its Content-MD5 is "
+                f"{entry.content_md5}"
+            )
+        destination.commit_block_list(
+            blocks,
+            content_settings=_headers(entry, source_properties, whole_md5.digest()),
+            metadata=source_properties.metadata or None,
+        )
+        properties = destination.get_blob_properties()
+        if properties.size != size or md5_hex_of(properties.content_settings) != md5_hex:
+            properties = destination.get_blob_properties()  # one re-read before it is final
+        if properties.size != size:
+            raise _FileFailed(f"the destination holds {properties.size} bytes, the source {size}")
+        if md5_hex_of(properties.content_settings) != md5_hex:
+            raise _FileFailed("the destination's Content-MD5 is not the MD5 of the source's bytes")
+        return FileResult(
+            path=entry.path,
+            destination_path=destination_path,
+            size=size,
+            content_md5=md5_hex,
+            content_type=properties.content_settings.content_type,
+            last_modified=properties.last_modified,
+            etag=properties.etag,
+            verification=verification_for(entry, self.settings),
+        )
+
+    def _stage_block(
+        self,
+        destination: BlobClient,
+        entry: FileEntry,
+        source_path: str,
+        index: int,
+        offset: int,
+        length: int,
+        md5_digest: bytes,
+    ) -> None:
+        try:
+            destination.stage_block_from_url(
+                block_id(index, entry.etag),
+                # a fresh SAS per request, valid only as long as this request can take
+                self.source_sas.blob_url(self.source.container_name, source_path),
+                source_offset=offset,
+                source_length=length,
+                source_content_md5=md5_digest,
+                headers={"x-ms-source-if-match": entry.etag},
+            )
+        except HttpResponseError as error:
+            raise self._source_failure(error, entry) from None
+
+    # ----- telling a changed source from a broken service ------------------------------------
+    def _source_failure(self, error: HttpResponseError, entry: FileEntry) -> Exception:
+        """The per-file failure an error means, or the error itself to raise.
+
+        Condition failures, MD5 refusals and a missing blob (or copy source) are told apart by
+        looking at the source again; a missing container is not about this file.
+        """
+        fault = StorageFault.of(error)
+        if fault not in (
+            StorageFault.CONDITION_FAILED, StorageFault.MD5_MISMATCH, StorageFault.NOT_FOUND
+        ) or has_code(error, StorageErrorCode.CONTAINER_NOT_FOUND):
+            return error
+        source_blob = self.source.get_blob_client(self.request.source_path(entry.path))
+        try:
+            current_etag = source_blob.get_blob_properties().etag
+        except ResourceNotFoundError as missing:
+            if has_code(missing, StorageErrorCode.CONTAINER_NOT_FOUND):
+                return missing
+            return _FileFailed(SOURCE_DELETED)
+        if current_etag != entry.etag or fault is StorageFault.CONDITION_FAILED:
+            return _FileFailed(SOURCE_CHANGED)
+        if fault is StorageFault.MD5_MISMATCH:
+            if copied_in_one_block(entry, self.settings):
+                return _Mismatch(
+                    f"MD5 mismatch: the source's bytes do not hash to its Content-MD5 "
+                    f"{entry.content_md5} (the storage service refused the copy)"
+                )
+            return _Mismatch(BLOCK_MD5_REFUSED)
+        return error
+
+
+def _headers(entry: FileEntry, source: BlobProperties, md5_digest: bytes) -> ContentSettings:
+    """The source's headers (as a copy would carry them) and the verified Content-MD5."""
+    settings = source.content_settings
+    return ContentSettings(
+        content_type=entry.content_type,
+        content_encoding=settings.content_encoding,
+        content_language=settings.content_language,
+        content_disposition=settings.content_disposition,
+        cache_control=settings.cache_control,
+        content_md5=bytearray(md5_digest),
+    )
