@@ -44,8 +44,11 @@ def test_names_the_host_rejects_stop_devhost_at_start(tmp_path):
     app_dir.mkdir()
     (app_dir / "function_app.py").write_text(BAD_APP)
     host = DevHostProcess(app_dir / "function_app.py", tmp_path / "state")
-    with pytest.raises(RuntimeError, match="devhost exited at start"):
-        host.start(timeout=30)
+    try:
+        with pytest.raises(RuntimeError, match="devhost exited at start"):
+            host.start(timeout=30)
+    finally:
+        host.stop()  # in case it did start
     logs = host.logs()
     assert host.process is not None and host.process.returncode == 1
     assert ("The 'bad.name' function is in error: 'bad.name' is not a valid function name."

@@ -121,8 +121,11 @@ def test_host_json_function_timeout_is_used_and_a_bad_one_stops_devhost(tmp_path
     (app_dir / "function_app.py").write_text(SAMPLE_APP.read_text())
     (app_dir / "host.json").write_text('{"version": "2.0", "functionTimeout": "00:00:00.5"}')
     host = DevHostProcess(app_dir / "function_app.py", tmp_path / "state")
-    with pytest.raises(RuntimeError, match="devhost exited at start"):
-        host.start(timeout=30)
+    try:
+        with pytest.raises(RuntimeError, match="devhost exited at start"):
+            host.start(timeout=30)
+    finally:
+        host.stop()  # in case it did start
     assert "FunctionTimeout must be greater than 00:00:01" in host.logs()
     assert host.process is not None and host.process.returncode == 1
     (app_dir / "host.json").write_text('{"version": "2.0", "functionTimeout": "00:07:00"}')
