@@ -51,6 +51,7 @@ from pydantic import BaseModel
 from shared.config import MIB, USER_DELEGATION_KEY_MAX_MINUTES, Settings
 from shared.identity import storage_credential
 from shared.naming import check_run_id
+from shared.storage_errors import error_code_of
 
 # Reads are streamed in pieces of this size: memory per reading thread stays near it.
 READ_PIECE_BYTES = 4 * MIB
@@ -109,12 +110,12 @@ def redact(text: str) -> str:
 
 def describe_error(error: BaseException) -> str:
     """A one-paragraph, redacted description of an exception, for results and re-raised errors."""
-    error_code = getattr(error, "error_code", None)
+    error_code = error_code_of(error)  # the service's spelling, not the enum's str()
     status_code = getattr(error, "status_code", None)
     first_line = (str(error).strip().splitlines() or [""])[0]
     details = [f"HTTP {status_code}"] if status_code else []
     if error_code:
-        details.append(str(error_code))
+        details.append(error_code)
     label = f"{type(error).__name__} ({', '.join(details)})" if details else type(error).__name__
     return redact(f"{label}: {first_line}")[:500]
 

@@ -2,7 +2,7 @@
 
 `BlockWriter` writes one blob as a stream of blocks, so the app never holds the whole document:
 
-- every staged block carries its MD5 (`Content-MD5`, `validate_content=True`), so the service
+- every staged block carries its MD5 (`Content-MD5`, `validate_content="md5"`), so the service
   refuses a block whose bytes changed on the way; a refused block is sent again (at most
   `STAGE_ATTEMPTS` times in all);
 - `close()` commits the block list with the content type and the MD5 of everything written
@@ -59,7 +59,7 @@ class BlockWriter:
         block = bytes(self._buffer)
         for attempt in range(1, STAGE_ATTEMPTS + 1):
             try:
-                self._blob.stage_block(block_id, block, validate_content=True)
+                self._blob.stage_block(block_id, block, validate_content="md5")
                 break
             except HttpResponseError as error:
                 if StorageFault.of(error) is not StorageFault.MD5_MISMATCH \

@@ -6,10 +6,13 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.storage.blob import ContentSettings
 
+from devhost.azurite import AzuriteServer
 from shared.config import Settings, load_settings
 from shared.copier import copy_chunk
 from shared.manifest import (
@@ -21,9 +24,11 @@ from shared.manifest import (
 )
 from shared.models import Plan
 from shared.planner import build_plan
+from shared.verified_write import WriteNotVerifiedError
 from shared.website import encode_body, read_callback_body, report_result
 from tests.core.delivery_setup import Delivery
 from tests.core.scripted_website import ScriptedWebsite
+from tests.fault_proxy import Exchange, FaultProxy
 
 FILES = {
     "SampleSheet.csv": b"[Header]\nIEMFileVersion,5\n",
@@ -225,3 +230,92 @@ def test_report_posts_the_stored_callback_or_the_error(
         "delivery_id": 4321,
         "error_message": "2 of 2 files were not delivered",
     }
+
+
+# ----- verified writes of manifest.json and md5sums.txt -----------------------------------------
+@pytest.fixture
+def proxy(azurite: AzuriteServer) -> Iterator[FaultProxy]:
+    with FaultProxy(azurite.blob_port) as running:
+        yield running
+
+
+@pytest.fixture
+def proxied(core_environ: dict[str, str], proxy: FaultProxy) -> Settings:
+    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
+
+
+def is_manifest(exchange: Exchange, *, method: str, comp: str | None = None) -> bool:
+    return (exchange.method == method and exchange.blob_name.endswith("_ddd_transfer/manifest.json")
+            and exchange.query.get("comp") == comp)
+
+
+def flip_a_byte(content: bytes) -> bytes:
+    return content[:10] + bytes([content[10] ^ 0xFF]) + content[11:]
+
+
+def test_a_block_corrupted_on_the_way_is_refused_and_sent_again(
+    delivery: Delivery, proxied: Settings, proxy: FaultProxy
+) -> None:
+    plan = deliver(delivery, proxied, FILES)
+    corrupted: list[int] = []
+
+    def corrupt_the_first_block(exchange: Exchange, headers: dict[str, str], body: bytes
+                                ) -> tuple[dict[str, str], bytes]:
+        if is_manifest(exchange, method="PUT", comp="block") and not corrupted:
+            corrupted.append(exchange.seq)
+            return headers, flip_a_byte(body)
+        return headers, body
+
+    proxy.rewrite_request = corrupt_the_first_block
+    write_manifest(delivery.request, delivery.run_id, plan.chunk_count, proxied)
+
+    stages = [e for e in proxy.app_exchanges() if is_manifest(e, method="PUT", comp="block")]
+    assert corrupted and stages[0].status == 400  # Md5Mismatch: the block carried its MD5
+    assert [e.status for e in stages[1:]] == [201]
+    manifest = delivery.sink.get_blob_client(manifest_path(delivery.request))
+    assert json.loads(manifest.download_blob().readall())["summary"]["file_count"] == len(FILES)
+
+
+def test_a_corrupted_read_back_is_read_again(
+    delivery: Delivery, proxied: Settings, proxy: FaultProxy
+) -> None:
+    plan = deliver(delivery, proxied, FILES)
+    corrupted: list[int] = []
+
+    def corrupt_the_first_read(exchange: Exchange, content: bytes) -> bytes:
+        if is_manifest(exchange, method="GET") and not corrupted:
+            corrupted.append(exchange.seq)
+            return flip_a_byte(content)
+        return content
+
+    proxy.corrupt = corrupt_the_first_read
+    write_manifest(delivery.request, delivery.run_id, plan.chunk_count, proxied)
+    assert corrupted
+    assert len([e for e in proxy.app_exchanges() if is_manifest(e, method="GET")]) == 2
+
+
+def test_a_write_that_does_not_read_back_fails(
+    delivery: Delivery, proxied: Settings, proxy: FaultProxy
+) -> None:
+    plan = deliver(delivery, proxied, FILES)
+    proxy.corrupt = lambda exchange, content: (
+        flip_a_byte(content) if is_manifest(exchange, method="GET") else content)
+    with pytest.raises(WriteNotVerifiedError, match="reads back as"):
+        write_manifest(delivery.request, delivery.run_id, plan.chunk_count, proxied)
+    assert len([e for e in proxy.app_exchanges() if is_manifest(e, method="GET")]) == 2
+
+
+def test_a_stored_content_md5_that_differs_fails_the_write(
+    delivery: Delivery, proxied: Settings, proxy: FaultProxy
+) -> None:
+    plan = deliver(delivery, proxied, FILES)
+
+    def another_md5_before_it_is_read_back(exchange: Exchange) -> None:
+        if is_manifest(exchange, method="HEAD"):
+            blob = delivery.sink.get_blob_client(manifest_path(delivery.request))
+            blob.set_http_headers(ContentSettings(content_type="application/json",
+                                                  content_md5=bytearray(16)))
+
+    proxy.before_forward.append(another_md5_before_it_is_read_back)
+    with pytest.raises(WriteNotVerifiedError, match="Content-MD5 0000000000"):
+        write_manifest(delivery.request, delivery.run_id, plan.chunk_count, proxied)

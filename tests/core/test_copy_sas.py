@@ -1,0 +1,96 @@
+"""No usable credential outlives its request: the SAS given for each copy request is short, and
+no delivered blob keeps a source SAS in its properties. Bounded requests on the transport."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from devhost.azurite import AzuriteServer
+from shared.config import Settings, load_settings
+from shared.copier import copy_chunk
+from shared.models import CopyTotals
+from shared.planner import build_plan
+from shared.storage import COPY_REQUEST_SAS_LIFETIME, STORAGE_RETRY, StorageClients
+from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
+from tests.core.delivery_setup import SINK_ACCOUNT, Delivery
+from tests.fault_proxy import FaultProxy
+
+FILES = {
+    "small_with_md5.txt": (b"small", True),
+    "empty.txt": (b"", True),
+    "large_with_md5.bin": (os.urandom(SMALL_FILE_MAX + BLOCK_SIZE + 1), True),
+    "without_md5.bin": (os.urandom(BLOCK_SIZE + 1), False),
+}
+
+
+@pytest.fixture
+def proxy(azurite: AzuriteServer) -> Iterator[FaultProxy]:
+    with FaultProxy(azurite.blob_port) as running:
+        yield running
+
+
+@pytest.fixture
+def proxied(core_environ: dict[str, str], proxy: FaultProxy) -> Settings:
+    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
+
+
+def deliver(delivery: Delivery, settings: Settings) -> CopyTotals:
+    for path, (content, with_md5) in FILES.items():
+        delivery.seed(path, content, with_md5=with_md5)
+    plan = build_plan(delivery.request, delivery.run_id, settings)
+    return CopyTotals.of(
+        [copy_chunk(ref, delivery.request, settings) for ref in plan.chunk_refs()]
+    )
+
+
+def test_no_delivered_blob_keeps_a_source_sas(delivery: Delivery, proxied: Settings) -> None:
+    assert deliver(delivery, proxied).verified_files == len(FILES)
+    for path in FILES:
+        properties = delivery.sink.get_blob_client(
+            delivery.request.sink_path(path)).get_blob_properties()
+        assert properties.copy.source is None and properties.copy.status is None, path
+        assert "sig=" not in repr(properties.__dict__), path
+    for blob in delivery.sink.list_blobs(include=["copy", "metadata"]):
+        assert "sig=" not in repr(blob.__dict__), blob.name
+
+
+def test_each_copy_request_carries_a_sas_for_that_request_only(
+    delivery: Delivery, proxied: Settings, proxy: FaultProxy
+) -> None:
+    before = datetime.now(UTC)
+    deliver(delivery, proxied)
+    after = datetime.now(UTC)
+    copy_sources = [e.headers["x-ms-copy-source"] for e in proxy.app_exchanges()
+                    if e.is_copy_from_url]
+    # one for the small file with bytes, one per block of the others (1 MiB blocks)
+    assert len(copy_sources) == 1 + 4 + 2
+    assert proxied.sas_ttl_minutes == 60  # the setting is longer: the request bound wins
+    for copy_source in copy_sources:
+        query = parse_qs(urlsplit(copy_source).query)
+        assert query["sp"] == ["r"] and query["sr"] == ["b"]
+        expiry = datetime.fromisoformat(query["se"][0].replace("Z", "+00:00"))
+        assert before < expiry <= after + COPY_REQUEST_SAS_LIFETIME
+    # long enough for the request and every SDK retry of it, and no more than a few minutes
+    assert STORAGE_RETRY.longest_request() < COPY_REQUEST_SAS_LIFETIME <= timedelta(minutes=10)
+
+
+def test_requests_are_bounded_and_do_not_read_proxies_from_the_environment(
+    delivery: Delivery, proxied: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with StorageClients(proxied) as clients:
+        sink = clients.container(SINK_ACCOUNT, delivery.sink.container_name)
+        transport = clients.service(SINK_ACCOUNT)._pipeline._transport  # type: ignore[attr-defined]
+        assert (transport.connection_config.timeout,
+                transport.connection_config.read_timeout) == (20, 60)
+        # a proxy setting that appears later is not picked up request by request
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+        monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+        sink.upload_blob("jdoe/mouse-rnaseq/x.txt", b"x")
+        assert sink.get_blob_client("jdoe/mouse-rnaseq/x.txt").download_blob().readall() == b"x"
