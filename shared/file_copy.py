@@ -41,6 +41,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -223,14 +224,16 @@ class FileCopier:
             content_settings=_headers(entry, source_properties, md5_digest),
             metadata=source_properties.metadata or None,
         )
+        last_modified, etag = committed["last_modified"], committed["etag"]
+        assert isinstance(last_modified, datetime) and isinstance(etag, str)
         return FileResult(
             path=entry.path,
             destination_path=destination_path,
             size=entry.size,
             content_md5=entry.content_md5,
             content_type=entry.content_type,
-            last_modified=committed["last_modified"],
-            etag=committed["etag"],
+            last_modified=last_modified,
+            etag=etag,
             verification=verification_for(entry, self.settings),
         )
 
