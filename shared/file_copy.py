@@ -2,17 +2,19 @@
 
 Every file is copied with Put Block From URL and committed with Put Block List, so the
 destination never holds the source URL: a Copy Blob From URL leaves it, SAS included, in the
-destination's `x-ms-copy-source` property (Azure drops it at the next Set Blob Properties, Put
-Blob or Put Block List, https://learn.microsoft.com/en-us/python/api/azure-storage-blob/
-azure.storage.blob.copyproperties; Azurite 3.37 keeps it even then). Each copy request carries
-its own read-only SAS on the one source blob, valid only as long as that request can take
-(`COPY_REQUEST_SAS_LIFETIME`, about 7 minutes).
+destination's `x-ms-copy-source` property. Azure drops that property once the blob is modified
+by Set Blob Properties, Put Blob or Put Block List (`CopyProperties`:
+https://learn.microsoft.com/en-us/python/api/azure-storage-blob/azure.storage.blob.copyproperties
+); Azurite 3.37 keeps it even then (measured), and a Put Block List onto a fresh blob never
+has it. Each copy request carries its own read-only SAS on the one source blob, valid only as
+long as that request can take (`COPY_REQUEST_SAS_LIFETIME`, about 7 minutes).
 
 - A small file (<= DDD_SMALL_FILE_MAX_BYTES) with a source Content-MD5: the source's properties
   are read (under the plan's ETag, for its headers and metadata), then one Put Block From URL
   gives the service that MD5 (`source_content_md5`): the service hashes the bytes it copies and
-  refuses them unless they match (https://learn.microsoft.com/rest/api/storageservices/
-  put-block-from-url). Verification `source-md5+copy-md5`; no byte passes through the app.
+  refuses them unless they match (`x-ms-source-content-md5`:
+  https://learn.microsoft.com/rest/api/storageservices/put-block-from-url
+  ). Verification `source-md5+copy-md5`; no byte passes through the app.
 - Any other file: the source is read once as a stream (ETag condition) and cut into blocks; each
   block's MD5 goes with its Put Block From URL, so the service refuses a block whose bytes differ
   from the bytes hashed; the whole-file MD5 must equal the source's Content-MD5
