@@ -90,9 +90,6 @@ class Settings(BaseModel):
         32 * MIB, ge=1, le=STAGE_BLOCK_MAX_BYTES, alias="DDD_BLOCK_SIZE_BYTES"
     )
     callback_max_bytes: int = Field(MIB, ge=4 * KIB, alias="DDD_CALLBACK_MAX_BYTES")
-    sas_ttl_minutes: int = Field(
-        60, ge=1, le=USER_DELEGATION_KEY_MAX_MINUTES, alias="DDD_SAS_TTL_MINUTES"
-    )
     website_retry_seconds: float = Field(2.0, gt=0, le=3600, alias="DDD_WEBSITE_RETRY_SECONDS")
     website_attempts: PositiveInt = Field(4, alias="DDD_WEBSITE_ATTEMPTS")
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")

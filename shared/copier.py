@@ -48,7 +48,6 @@ from shared.models import (
 )
 from shared.resume import verified_destinations
 from shared.storage import (
-    COPY_REQUEST_SAS_LIFETIME,
     SourceSas,
     StorageClients,
     WorkStore,
@@ -130,7 +129,6 @@ def _copy_files(
             source_sas=SourceSas(
                 clients.service(request.source_account),
                 settings,
-                lifetime=COPY_REQUEST_SAS_LIFETIME,
             ),
             stage_pool=stage_pool,
             breaker=Breaker(BREAKER_FILES_IN_A_ROW),

@@ -144,7 +144,7 @@ class FileCopier:
     settings: Settings
     source: ContainerClient
     sink: ContainerClient
-    source_sas: SourceSas  # made with lifetime=COPY_REQUEST_SAS_LIFETIME
+    source_sas: SourceSas  # one SAS per copy request, valid COPY_REQUEST_SAS_LIFETIME
     stage_pool: ThreadPoolExecutor
     breaker: Breaker
 

@@ -10,7 +10,7 @@
 - `SourceSas` mints short read-only SAS for source blobs: account-key SAS when the account has a
   configured key, otherwise user delegation SAS (the delegation key is fetched once and reused).
   A SAS given to the service for one copy request lives `COPY_REQUEST_SAS_LIFETIME` (what that
-  request can take, retries included), not `DDD_SAS_TTL_MINUTES`.
+  request can take, retries included).
 - `WorkStore` reads and writes the app's own work container: plan and result pages (JSON Lines),
   JSON documents, and markers created once.
 - Listing goes through the blob API (it works on Azurite and on ADLS Gen2); ADLS directory
@@ -231,8 +231,8 @@ class StorageClients:
 
 
 class SourceSas:
-    """Mints read-only SAS URLs for blobs of one source account, valid `DDD_SAS_TTL_MINUTES`, or
-    `lifetime` if shorter (the copier gives `COPY_REQUEST_SAS_LIFETIME`: one SAS per request).
+    """Mints read-only SAS URLs for blobs of one source account, each valid `lifetime`
+    (`COPY_REQUEST_SAS_LIFETIME`: the copier mints one SAS per copy request).
 
     Make one per activity. With a configured account key: account-key SAS. Otherwise: user
     delegation SAS; the delegation key is fetched on first use and again only when it would
@@ -240,15 +240,14 @@ class SourceSas:
     """
 
     def __init__(
-        self, service: BlobServiceClient, settings: Settings, *, lifetime: timedelta | None = None
+        self, service: BlobServiceClient, settings: Settings, *,
+        lifetime: timedelta = COPY_REQUEST_SAS_LIFETIME,
     ) -> None:
         self._service = service
         self._account = service.account_name
         assert self._account is not None
         self._account_key = settings.account_key(self._account)
-        self._ttl = timedelta(minutes=settings.sas_ttl_minutes)
-        if lifetime is not None:
-            self._ttl = min(self._ttl, lifetime)
+        self._ttl = min(lifetime, USER_DELEGATION_KEY_MAX_AGE)
         self._https_only = service.url.startswith("https://")
         self._delegation_key: UserDelegationKey | None = None
         self._delegation_key_expiry: datetime | None = None
@@ -264,8 +263,7 @@ class SourceSas:
                 or self._delegation_key_expiry is None
                 or self._delegation_key_expiry < expiry
             ):
-                # Fix: was `now + 2 * ttl`, which Azure refuses for a TTL over 3.5 days (the
-                # settings allow 7): a key may expire at most 7 days ahead.
+                # Azure refuses a key that expires more than 7 days ahead
                 key_expiry = min(now + 2 * self._ttl, now + USER_DELEGATION_KEY_MAX_AGE)
                 self._delegation_key = self._service.get_user_delegation_key(
                     key_start_time=now - SAS_CLOCK_SKEW, key_expiry_time=key_expiry

@@ -127,9 +127,6 @@ param blockSizeBytes int = 33554432
 @description('Largest callback body POSTed to the website (its nginx accepts 1 MiB).')
 param callbackMaxBytes int = 1048576
 
-@description('Lifetime of each SAS the app issues, in minutes.')
-param sasTtlMinutes int = 60
-
 @description('Seconds between attempts when the website is unreachable.')
 param websiteRetrySeconds int = 2
 
@@ -171,7 +168,6 @@ var appSettings = {
   DDD_SMALL_FILE_MAX_BYTES: string(smallFileMaxBytes)
   DDD_BLOCK_SIZE_BYTES: string(blockSizeBytes)
   DDD_CALLBACK_MAX_BYTES: string(callbackMaxBytes)
-  DDD_SAS_TTL_MINUTES: string(sasTtlMinutes)
   DDD_WEBSITE_RETRY_SECONDS: string(websiteRetrySeconds)
   DDD_WEBSITE_ATTEMPTS: string(websiteAttempts)
 }

@@ -33,7 +33,6 @@ def test_defaults() -> None:
     assert settings.small_file_max_bytes == 64 * MIB
     assert settings.block_size_bytes == 32 * MIB
     assert settings.callback_max_bytes == MIB
-    assert settings.sas_ttl_minutes == 60
     assert settings.website_retry_seconds == 2
     assert settings.website_attempts == 4
     assert settings.azure_client_id is None and settings.key_vault_url is None

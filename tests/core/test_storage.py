@@ -18,7 +18,13 @@ from devhost.azurite import AzuriteNotInstalledError, AzuriteServer
 from shared.checksum import md5_base64_to_hex, md5_hex_to_base64
 from shared.config import Settings
 from shared.models import ChunkRef, ChunkResult, FileFailure, FileResult, Plan
-from shared.storage import SourceSas, StorageClients, describe_error, redact
+from shared.storage import (
+    COPY_REQUEST_SAS_LIFETIME,
+    SourceSas,
+    StorageClients,
+    describe_error,
+    redact,
+)
 from shared.verified_write import BlockWriter
 from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery
 
@@ -38,7 +44,7 @@ def test_source_sas_reads_one_blob_only_and_expires_soon(
     assert query["sr"] == ["b"]  # this blob only
     expiry = datetime.datetime.fromisoformat(query["se"][0].replace("Z", "+00:00"))
     now = datetime.datetime.now(datetime.UTC)
-    assert now < expiry <= now + datetime.timedelta(minutes=settings.sas_ttl_minutes + 1)
+    assert now < expiry <= now + COPY_REQUEST_SAS_LIFETIME + datetime.timedelta(minutes=1)
     # Writing with it is refused, and it does not open the neighbouring blob.
     assert requests.put(
         url, data=b"x", headers={"x-ms-blob-type": "BlockBlob"}, timeout=10

@@ -34,6 +34,7 @@ from shared.copier import CopyInfrastructureError, copy_chunk
 from shared.models import CopyTotals, FileResult, Plan
 from shared.planner import build_plan
 from shared.storage import (
+    COPY_REQUEST_SAS_LIFETIME,
     SAS_CLOCK_SKEW,
     SourceSas,
     StorageClients,
@@ -169,9 +170,10 @@ def minted_urls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return minted
 
 
-def source_sas_url(settings: Settings, delivery: Delivery, blob_name: str) -> str:
+def source_sas_url(settings: Settings, delivery: Delivery, blob_name: str,
+                   lifetime: timedelta = COPY_REQUEST_SAS_LIFETIME) -> str:
     with StorageClients(settings) as clients:
-        sas = SourceSas(clients.service(SOURCE_ACCOUNT), settings)
+        sas = SourceSas(clients.service(SOURCE_ACCOUNT), settings, lifetime=lifetime)
         return sas.blob_url(delivery.source.container_name, blob_name)
 
 
@@ -226,7 +228,7 @@ def test_a_delivery_with_user_delegation_sas_arrives_verified(
         assert result.verified and result.content_md5 == expected_md5, path
         assert result.size == len(content) and result.etag == properties.etag, path
         expected_verification = (
-            "source-md5+dest-read"
+            "source-md5+copy-md5"
             if with_md5 and len(content) <= SMALL_FILE_MAX
             else "source-md5+block-md5"
             if with_md5
@@ -295,7 +297,7 @@ def test_a_refused_user_delegation_sas_fails_the_chunk_without_leaking_it(
         assert "sig=" not in message and "skoid" not in message
 
 
-# ----- (c) the SAS lives DDD_SAS_TTL_MINUTES, and its key no longer than Azure allows ----------
+# ----- (c) the SAS lives its lifetime, and its key no longer than Azure allows ----------------
 @pytest.mark.parametrize("ttl_minutes", [7, USER_DELEGATION_KEY_MAX_MINUTES])
 def test_the_sas_expires_after_the_ttl(
     ud_delivery: Delivery,
@@ -304,10 +306,10 @@ def test_the_sas_expires_after_the_ttl(
     oauth_azurite: AzuriteServer,
     ttl_minutes: int,
 ) -> None:
-    settings = load_settings({**ud_environ, "DDD_SAS_TTL_MINUTES": str(ttl_minutes)})
+    settings = load_settings(ud_environ)
     blob_name = ud_delivery.seed("ttl.txt", b"short-lived")
     before = datetime.now(UTC).replace(microsecond=0)
-    url = source_sas_url(settings, ud_delivery, blob_name)
+    url = source_sas_url(settings, ud_delivery, blob_name, timedelta(minutes=ttl_minutes))
     after = datetime.now(UTC)
 
     query = sas_query(url)
@@ -334,7 +336,7 @@ def test_a_sas_past_its_expiry_is_refused(
 ) -> None:
     """Minted by a clock one TTL and a minute behind: the SAS has expired, its key has not."""
     blob_name = ud_delivery.seed("late.txt", b"too late")
-    shift = timedelta(minutes=ud_settings.sas_ttl_minutes + 1)
+    shift = COPY_REQUEST_SAS_LIFETIME + timedelta(minutes=1)
 
     class LateClock(datetime):
         @classmethod
