@@ -42,8 +42,6 @@ ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000,
 REPORT_ROUNDS = 50
 REPORT_FIRST_WAIT = timedelta(minutes=1)
 REPORT_LONGEST_WAIT = timedelta(minutes=60)
-# the website refused the call itself (token, URL, body): waiting will not change its answer
-PERMANENT_REPORT_ERRORS = ("WebsiteConfigurationError", "WebsiteRejectedError")
 
 
 class DeliveryEndedBadly(Exception):
@@ -112,7 +110,7 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
         yield from _report(context, run, error_message=None)
         if run.report is not None and run.report.status == "stale":
             run.phase = "stale"
-        elif run.report is not None:
+        elif run.report is not None and run.report.status in ("recorded", "already-recorded"):
             run.phase = "delivered"
         return run.outcome()
     except Exception as error:  # an activity failed after all its retries
@@ -160,9 +158,8 @@ def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_mes
                                                     error_message=error_message))
             run.message = message_before
             break
-        except Exception as error:
-            if attempt == REPORT_ROUNDS or any(name in str(error)
-                                               for name in PERMANENT_REPORT_ERRORS):
+        except Exception as error:  # the website is unavailable: wait and try again
+            if attempt == REPORT_ROUNDS:
                 run.message = (f"{message_before + ' ' if message_before else ''}The website "
                                f"could not be told: {_first_line(error)}")
                 context.set_custom_status(run.progress())
@@ -175,6 +172,12 @@ def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_mes
     if run.report is not None and run.report.status == "stale":
         run.message = (f"{run.message + ' ' if run.message else ''}The website has a newer "
                        "attempt for this delivery; this result was not recorded.")
+    elif run.report is not None and run.report.status == "refused":
+        # waiting will not change the website's answer: a person must fix a setting, then
+        # re-send the stored result
+        run.phase = "unreported"
+        run.message = (f"{message_before + ' ' if message_before else ''}The website could not "
+                       f"be told: {run.report.website_message}")
     context.set_custom_status(run.progress())
 
 

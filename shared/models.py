@@ -321,6 +321,7 @@ ReportStatus = Literal[
     "recorded",  # 200: the website recorded this result
     "already-recorded",  # 400 "not in TRANSFERRING state": an earlier POST was recorded
     "stale",  # 400 "Unable to find delivery": the website started a newer attempt
+    "refused",  # 401/403/404/413 or another 4xx: a person must fix a setting; not retried
 ]
 
 

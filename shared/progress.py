@@ -28,7 +28,9 @@ from shared.models import (
 Phase = Literal[
     "planning", "copying", "writing-manifest", "reporting", "delivered", "refused", "failed",
     "stale",
+    "unreported",  # the website refused the result itself (token, URL, size): fix and re-send
 ]
+ENDED_BADLY: tuple[Phase, ...] = ("failed", "refused", "stale", "unreported")
 
 def attempts_prefix(request: DeliveryRequest) -> str:
     """What the instance id of every attempt of this delivery starts with."""
@@ -154,7 +156,7 @@ class DeliveryRun(DurableModel):
     @property
     def ended_badly(self) -> bool:
         """Failed, refused or stale: the instance ends Failed once the website was told."""
-        return self.phase in ("failed", "refused", "stale")
+        return self.phase in ENDED_BADLY
 
 
 # ----- the custom status budget -----------------------------------------------------------------
@@ -240,7 +242,7 @@ def status_view(status: dict[str, Any]) -> dict[str, Any]:
     elif runtime in ("Failed", "Terminated"):
         # a delivery that ended badly keeps its phase (failed, refused, stale) and message in
         # the custom status; anything else that stopped it is a failure with the host's text
-        if view["phase"] not in ("failed", "refused", "stale"):
+        if view["phase"] not in ENDED_BADLY:
             view["phase"] = "failed"
         view["error"] = status.get("output")
         view["message"] = view["message"] or status.get("output")

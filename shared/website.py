@@ -46,6 +46,11 @@ RETRIED_STATUS = frozenset({408, 425, 429})
 class WebsiteError(RuntimeError):
     """The website did not record the result."""
 
+    def __init__(self, message: str, *, http_status: int = 0, attempts: int = 0) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.attempts = attempts
+
 
 class WebsiteConfigurationError(WebsiteError):
     """The website refused us (token, URL, body size): a person must fix a setting."""
@@ -143,23 +148,26 @@ def post_transfer_result(
             if status in (401, 403):
                 raise WebsiteConfigurationError(
                     f"the website refused the token (HTTP {status}) at {url}: check "
-                    "DDD_WEBSITE_TOKEN and that its user is in the group transfer_poster"
+                    "DDD_WEBSITE_TOKEN and that its user is in the group transfer_poster",
+                    http_status=status, attempts=attempt,
                 )
             if status == 404:
                 raise WebsiteConfigurationError(
                     f"the website has no {TRANSFER_RESULT_PATH} at {url} (HTTP 404): "
-                    "check DDD_WEBSITE_URL"
+                    "check DDD_WEBSITE_URL", http_status=status, attempts=attempt,
                 )
             if status == 413:
                 raise WebsiteConfigurationError(
                     f"the website refused a body of {len(content)} bytes as too large "
-                    "(HTTP 413): lower DDD_CALLBACK_MAX_BYTES"
+                    "(HTTP 413): lower DDD_CALLBACK_MAX_BYTES", http_status=status,
+                    attempts=attempt,
                 )
             if status >= 500 or status in RETRIED_STATUS:
                 last_problem = f"HTTP {status}: {answer}"
                 logger.warning("website attempt %d: %s", attempt, last_problem)
                 continue
-            raise WebsiteRejectedError(f"the website refused the result (HTTP {status}): {answer}")
+            raise WebsiteRejectedError(f"the website refused the result (HTTP {status}): {answer}",
+                                       http_status=status, attempts=attempt)
     raise WebsiteUnavailableError(
         f"the website did not record the result after {settings.website_attempts} attempts "
         f"(last: {last_problem})"
@@ -182,9 +190,17 @@ def report_result(
     sleep: Callable[[float], None] = time.sleep,
 ) -> ReportOutcome:
     """Tell the website how the run ended: `error_message` when given (failure), otherwise the
-    stored callback body with the manifest (success). See `post_transfer_result`."""
+    stored callback body with the manifest (success). See `post_transfer_result`.
+
+    A refusal no retry can change (token, URL, body size, another 4xx) comes back as status
+    `refused`, so the orchestrator decides on the outcome, not on an error's text; only an
+    unavailable website raises (WebsiteUnavailableError), to be tried again later."""
     if error_message is not None:
         body = transfer_result_body(request, error_message=error_message)
     else:
         body = read_callback_body(run_id, settings)
-    return post_transfer_result(body, settings, sleep=sleep)
+    try:
+        return post_transfer_result(body, settings, sleep=sleep)
+    except (WebsiteConfigurationError, WebsiteRejectedError) as refusal:
+        return ReportOutcome(status="refused", http_status=refusal.http_status,
+                             attempts=refusal.attempts, website_message=str(refusal))

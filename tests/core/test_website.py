@@ -17,6 +17,7 @@ from shared.website import (
     WebsiteUnavailableError,
     encode_body,
     post_transfer_result,
+    report_result,
     transfer_result_body,
 )
 from tests.core.scripted_website import ScriptedWebsite
@@ -152,3 +153,16 @@ def test_an_error_page_echoing_the_token_is_redacted(
                              sleep=lambda _: None)
     assert token not in str(raised.value)
     assert "Token REDACTED" in str(raised.value)
+
+
+@pytest.mark.parametrize("status", [401, 404, 413, 422])
+def test_the_report_returns_a_refusal_as_an_outcome_not_an_error(
+    status: int, website: ScriptedWebsite, core_environ: dict[str, str]
+) -> None:
+    """The orchestrator decides on the outcome's status, never on an error's text."""
+    website.answers = [(status, '{"detail": "no"}')]
+    outcome = report_result(REQUEST, "run-refused", "2 of 2 files failed",
+                            website_settings(core_environ, website.url), sleep=lambda _: None)
+    assert (outcome.status, outcome.http_status, outcome.attempts) == ("refused", status, 1)
+    assert f"HTTP {status}" in outcome.website_message
+    assert "test-website-token" not in outcome.website_message
