@@ -3,7 +3,7 @@
 `write_manifest` reads the result pages once, as a stream, and writes three things:
 
 1. `<sink folder>/_ddd_transfer/manifest.json` in the sink container: the full manifest, one
-   entry per folder and file (the website's legacy keys, d4s2-contract.md §3, plus
+   entry per folder and file (the website's legacy keys, docs/website-contract.md, plus
    `source_path`, `destination_path`, `verification`, `checksum_algorithm`) and a summary;
 2. `<sink folder>/_ddd_transfer/md5sums.txt`: one `<md5>  <path>` line per file, paths relative
    to the delivered folder, in GNU md5sum's format (names holding a backslash, newline or
@@ -24,9 +24,10 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from shared.claim import CLAIM_FILE
 from shared.config import Settings
 from shared.models import BlobLocation, DeliveryRequest, FileResult, ManifestOutcome
-from shared.planner import RESERVED_FOLDER
+from shared.naming import RESERVED_FOLDER
 from shared.storage import StorageClients, WorkStore, callback_name, result_page_name
 from shared.verified_write import BlockWriter
 from shared.website import encode_body, transfer_result_body
@@ -193,6 +194,12 @@ def write_manifest(
                     "checksum_algorithm": "md5",
                     "checksum_file": f"{RESERVED_FOLDER}/{CHECKSUM_FILE}",
                     "check_with": f"md5sum -c {RESERVED_FOLDER}/{CHECKSUM_FILE}",
+                    # the service's own files in the delivered folder, besides the data
+                    "service_files": {
+                        "manifest": f"{RESERVED_FOLDER}/{MANIFEST_FILE}",
+                        "checksums": f"{RESERVED_FOLDER}/{CHECKSUM_FILE}",
+                        "claim": f"{RESERVED_FOLDER}/{CLAIM_FILE}",
+                    },
                 }
             )[:-1]
             + b',"files":['

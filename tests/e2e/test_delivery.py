@@ -230,3 +230,17 @@ def test_a_restart_during_a_running_attempt_stops_it_and_delivers_once(one_file_
     folder = first.payload["Sink_TopLevelFolder"]
     for relative, content in files.items():
         assert sink.download_blob(f"{folder}/{relative}").readall() == content
+
+
+def test_the_manifest_names_every_file_the_service_left_in_the_delivered_folder(
+        delivery_app, delivered):
+    import json
+
+    sink = delivery_app.container("labsmith", "incoming")
+    folder = delivered.payload["Sink_TopLevelFolder"]
+    manifest = json.loads(sink.download_blob(f"{folder}/_ddd_transfer/manifest.json").readall())
+    service_files = set(manifest["service_files"].values())
+    left = {blob.name[len(folder) + 1:]
+            for blob in sink.list_blobs(name_starts_with=f"{folder}/_ddd_transfer/")}
+    assert left == service_files == {"_ddd_transfer/manifest.json", "_ddd_transfer/md5sums.txt",
+                                     "_ddd_transfer/run.json"}
