@@ -9,9 +9,9 @@ https://learn.microsoft.com/en-us/python/api/azure-storage-blob/azure.storage.bl
 has it. Each copy request carries its own read-only SAS on the one source blob, valid only as
 long as that request can take (`COPY_REQUEST_SAS_LIFETIME`, about 7 minutes).
 
-- A small file (<= DDD_SMALL_FILE_MAX_BYTES) with a source Content-MD5: the source's properties
-  are read (under the plan's ETag, for its headers and metadata), then one Put Block From URL
-  gives the service that MD5 (`source_content_md5`): the service hashes the bytes it copies and
+- A small file (<= DDD_SMALL_FILE_MAX_BYTES) with a source Content-MD5: one Put Block From URL
+  (under the plan's source ETag; headers and metadata come from the listing) gives the
+  service that MD5 (`source_content_md5`): the service hashes the bytes it copies and
   refuses them unless they match (`x-ms-source-content-md5`:
   https://learn.microsoft.com/rest/api/storageservices/put-block-from-url
   ). Verification `source-md5+copy-md5`; no byte passes through the app.
@@ -50,7 +50,6 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoun
 from azure.storage.blob import (
     BlobBlock,
     BlobClient,
-    BlobProperties,
     ContainerClient,
     ContentSettings,
     StorageErrorCode,
@@ -206,25 +205,28 @@ class FileCopier:
         assert entry.content_md5 is not None
         source_path = self.request.source_path(entry.path)
         destination = self.sink.get_blob_client(destination_path)
-        try:
-            source_properties = self.source.get_blob_client(source_path).get_blob_properties(
-                etag=entry.etag, match_condition=MatchConditions.IfNotModified
-            )
-        except HttpResponseError as error:
-            raise self._source_failure(error, entry) from None
         md5_digest = bytes.fromhex(entry.content_md5)
         blocks = []
         if entry.size:
+            # the copy request's source ETag condition catches a source changed since planning
             self._stage_block(destination, entry, source_path, 0, 0, entry.size, md5_digest)
             blocks.append(BlobBlock(block_id(0, entry.etag)))
-        elif entry.content_md5 != EMPTY_MD5_HEX:
-            raise _FileFailed(
-                f"MD5 mismatch: the source is empty, its Content-MD5 is {entry.content_md5}"
-            )
+        else:
+            # nothing to copy: check the empty source is still the one planned
+            try:
+                self.source.get_blob_client(source_path).get_blob_properties(
+                    etag=entry.etag, match_condition=MatchConditions.IfNotModified
+                )
+            except HttpResponseError as error:
+                raise self._source_failure(error, entry) from None
+            if entry.content_md5 != EMPTY_MD5_HEX:
+                raise _FileFailed(
+                    f"MD5 mismatch: the source is empty, its Content-MD5 is {entry.content_md5}"
+                )
         committed = destination.commit_block_list(
             blocks,
-            content_settings=_headers(entry, source_properties, md5_digest),
-            metadata=source_properties.metadata or None,
+            content_settings=_headers(entry, md5_digest),
+            metadata=entry.metadata or None,
         )
         last_modified, etag = committed["last_modified"], committed["etag"]
         assert isinstance(last_modified, datetime) and isinstance(etag, str)
@@ -276,7 +278,7 @@ class FileCopier:
 
         try:
             try:
-                with reading_blob(source_blob, etag=entry.etag) as (source_properties, pieces):
+                with reading_blob(source_blob, etag=entry.etag) as (_, pieces):
                     for piece in pieces:
                         view = memoryview(piece)
                         while view:
@@ -311,8 +313,8 @@ class FileCopier:
             )
         destination.commit_block_list(
             blocks,
-            content_settings=_headers(entry, source_properties, whole_md5.digest()),
-            metadata=source_properties.metadata or None,
+            content_settings=_headers(entry, whole_md5.digest()),
+            metadata=entry.metadata or None,
         )
         properties = destination.get_blob_properties()
         if properties.size != size or md5_hex_of(properties.content_settings) != md5_hex:
@@ -386,14 +388,13 @@ class FileCopier:
         return error
 
 
-def _headers(entry: FileEntry, source: BlobProperties, md5_digest: bytes) -> ContentSettings:
-    """The source's headers (as a copy would carry them) and the verified Content-MD5."""
-    settings = source.content_settings
+def _headers(entry: FileEntry, md5_digest: bytes) -> ContentSettings:
+    """The source's headers as planned (as a copy would carry them) and the verified MD5."""
     return ContentSettings(
         content_type=entry.content_type,
-        content_encoding=settings.content_encoding,
-        content_language=settings.content_language,
-        content_disposition=settings.content_disposition,
-        cache_control=settings.cache_control,
+        content_encoding=entry.content_encoding,
+        content_language=entry.content_language,
+        content_disposition=entry.content_disposition,
+        cache_control=entry.cache_control,
         content_md5=bytearray(md5_digest),
     )

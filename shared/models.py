@@ -165,6 +165,13 @@ class FileEntry(DurableModel):
     content_type: str | None
     last_modified: datetime
     etag: str  # quoted, as the service sends it in headers
+    # the source's other headers and its metadata, as listed: the destination gets them at
+    # Put Block List, as a copy would carry them, without another request to the source
+    content_encoding: str | None = None
+    content_language: str | None = None
+    content_disposition: str | None = None
+    cache_control: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 class Plan(DurableModel):

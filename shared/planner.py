@@ -78,13 +78,19 @@ def destination_conflict_message(sink_folder: str) -> str:
 
 
 def file_entry(blob: BlobProperties, folder: str) -> FileEntry:
+    headers = blob.content_settings
     return FileEntry(
         path=blob.name[len(folder) + 1 :],
         size=blob.size,
-        content_md5=md5_hex_of(blob.content_settings),
-        content_type=blob.content_settings.content_type,
+        content_md5=md5_hex_of(headers),
+        content_type=headers.content_type,
         last_modified=blob.last_modified,
         etag=quoted_etag(blob.etag),
+        content_encoding=headers.content_encoding,
+        content_language=headers.content_language,
+        content_disposition=headers.content_disposition,
+        cache_control=headers.cache_control,
+        metadata=dict(blob.metadata or {}),
     )
 
 

@@ -2,7 +2,6 @@
 failure paths through devhost: a chunk that fails while the rest of its wave is still copying.
 """
 
-import json
 import os
 import time
 from pathlib import Path
@@ -11,15 +10,11 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import orchestrators.delivery as delivery_orchestrator
-from activities import (
-    copy_chunk,
-    discard_partial_delivery,
-    plan_delivery,
-    report_to_website,
-    write_manifest,
-)
-from shared.models import ChunkResult, Plan, ReportOutcome
-from shared.progress import ChunkInput, PlanInput, ReportInput
+from activities import copy_chunk, plan_delivery
+from shared.models import ChunkResult, Plan
+from shared.progress import ChunkInput, PlanInput
+from tests.orchestration.fake_activities import failed_delivery_end
+from tests.orchestration.fake_activities import record as record_event
 
 # one attempt, no waiting: the failure reaches the orchestrator at once
 delivery_orchestrator.ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=50,
@@ -29,11 +24,11 @@ SLOW_CHUNK_SECONDS = 1.5
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(delivery_orchestrator.bp)
+app.register_functions(failed_delivery_end(EVENTS))
 
 
 def record(kind: str, **fields) -> None:
-    with EVENTS.open("a") as events:
-        events.write(json.dumps({"kind": kind, "at": time.time(), **fields}) + "\n")
+    record_event(EVENTS, kind, **fields)
 
 
 @app.function_name(plan_delivery.NAME)
@@ -53,23 +48,3 @@ def fake_copy_chunk(chunk_input: ChunkInput) -> ChunkResult:
     record("chunk-copied", index=index)
     return ChunkResult(index=index, files=1, bytes=1, verified_files=1, verified_bytes=1,
                        failed_files=0)
-
-
-@app.function_name(discard_partial_delivery.NAME)
-@app.activity_trigger(input_name="discard_input")
-def fake_discard(discard_input: PlanInput) -> int:
-    record("discarded")
-    return 2
-
-
-@app.function_name(write_manifest.NAME)
-@app.activity_trigger(input_name="manifest_input")
-def fake_manifest(manifest_input: PlanInput) -> None:
-    raise AssertionError("a failed delivery writes no manifest")
-
-
-@app.function_name(report_to_website.NAME)
-@app.activity_trigger(input_name="report_input")
-def fake_report(report_input: ReportInput) -> ReportOutcome:
-    record("reported", error_message=report_input.error_message)
-    return ReportOutcome(status="recorded", http_status=200, attempts=1)

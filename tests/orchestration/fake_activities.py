@@ -1,0 +1,48 @@
+"""Fake activities under the real NAMEs, for the apps that run the real `delivery` orchestrator
+in devhost: the end of a failed delivery (record failures, discard, report), each writing what
+it was asked to do as one JSON line to an events file the test reads."""
+
+import json
+import time
+from pathlib import Path
+
+import azure.durable_functions as df
+
+from activities import discard_partial_delivery, record_failures, report_to_website, write_manifest
+from shared.models import ReportOutcome
+from shared.progress import FailuresInput, ManifestInput, PlanInput, ReportInput
+
+
+def record(events: Path, kind: str, **fields) -> None:
+    with events.open("a") as lines:
+        lines.write(json.dumps({"kind": kind, "at": time.time(), **fields}) + "\n")
+
+
+def failed_delivery_end(events: Path) -> df.Blueprint:
+    """The activities a failed delivery calls after copying; writing a manifest is an error."""
+    bp = df.Blueprint()
+
+    @bp.function_name(record_failures.NAME)
+    @bp.activity_trigger(input_name="failures_input")
+    def fake_record_failures(failures_input: FailuresInput) -> int:
+        record(events, "failures-recorded")
+        return 0
+
+    @bp.function_name(discard_partial_delivery.NAME)
+    @bp.activity_trigger(input_name="discard_input")
+    def fake_discard(discard_input: PlanInput) -> int:
+        record(events, "discarded")
+        return 2
+
+    @bp.function_name(write_manifest.NAME)
+    @bp.activity_trigger(input_name="manifest_input")
+    def fake_manifest(manifest_input: ManifestInput) -> None:
+        raise AssertionError("a failed delivery writes no manifest")
+
+    @bp.function_name(report_to_website.NAME)
+    @bp.activity_trigger(input_name="report_input")
+    def fake_report(report_input: ReportInput) -> ReportOutcome:
+        record(events, "reported", error_message=report_input.error_message)
+        return ReportOutcome(status="recorded", http_status=200, attempts=1)
+
+    return bp
