@@ -20,7 +20,7 @@ NAME = "delivery_status"
 ROUTE_PREFIX = "deliveries"
 # what this service's instance ids are made of (`shared.progress.instance_id_for`), and at most
 # the 256 characters Durable Functions allows an instance id
-INSTANCE_ID = re.compile(r"[A-Za-z0-9._:-]{1,256}")
+INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,255}")
 bp = df.Blueprint()
 
 
@@ -44,7 +44,7 @@ async def delivery_status(req: func.HttpRequest,
     instance_id = req.route_params.get("id", "")
     if not INSTANCE_ID.fullmatch(instance_id):
         message = "must be a delivery id as the start call answered it: up to 256 letters, " \
-                  "digits, '.', '_', ':' or '-'"
+                  "digits, '.', '_', ':' or '-', starting with a letter or digit"
         return _json({"error": f"id {message}", "errors": [{"field": "id", "message": message}]},
                      400)
     status = await client.get_status(instance_id)

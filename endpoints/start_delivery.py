@@ -11,11 +11,18 @@ import json
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from endpoints import delivery_status
 from orchestrators import delivery
 from shared.config import SettingsError, load_settings
-from shared.progress import DeliveryRun, attempts_prefix, instance_id_for, is_earlier_attempt
+from shared.progress import (
+    DeliveryRun,
+    attempts_prefix,
+    instance_id_for,
+    is_earlier_attempt,
+    is_same_delivery,
+)
 from shared.start_request import RequestRefused, parse_start_request
 
 NAME = "start_delivery"
@@ -29,6 +36,17 @@ bp = df.Blueprint()
 def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
     return func.HttpResponse(json.dumps(body), status_code=status_code,
                              mimetype="application/json", headers=headers)
+
+
+def _input_of(status: DurableOrchestrationStatus) -> object:
+    """The orchestration input as JSON (the status API may give it as a JSON string)."""
+    value = status.input_
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
 
 
 @bp.function_name(NAME)
@@ -52,7 +70,10 @@ async def start_delivery(req: func.HttpRequest,
         earlier = await client.get_status_by(instance_id_prefix=attempts_prefix(request),
                                              runtime_status=STILL_RUNNING)
         for attempt in earlier:
-            if attempt.instance_id and is_earlier_attempt(request, attempt.instance_id):
+            if not attempt.instance_id or not is_earlier_attempt(request, attempt.instance_id):
+                continue
+            shown = await client.get_status(attempt.instance_id, show_input=True)
+            if shown and is_same_delivery(request, _input_of(shown)):
                 await client.terminate(attempt.instance_id,
                                        f"superseded by the website's attempt {instance_id}")
         run = DeliveryRun(request=request, run_id=instance_id,

@@ -44,7 +44,8 @@ class Claim:
 
     def is_same_delivery(self, request: DeliveryRequest) -> bool:
         """An attempt of the delivery `request` is, from the same source folder."""
-        return self.delivery_id == request.delivery_id and self.source == source_of(request)
+        return (str(self.delivery_id) == str(request.delivery_id)
+                and self.source == source_of(request))
 
 
 def _claim_document(request: DeliveryRequest, run_id: str) -> bytes:

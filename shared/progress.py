@@ -45,6 +45,19 @@ def is_earlier_attempt(request: DeliveryRequest, instance_id: str) -> bool:
             and TRANSFER_UUID.fullmatch(instance_id[len(prefix):]) is not None)
 
 
+def is_same_delivery(request: DeliveryRequest, earlier_input: Any) -> bool:
+    """True when an earlier attempt's orchestration input (a DeliveryRun) is the same delivery:
+    same delivery id, source and sink. Only such an attempt is stopped by a new one, whose plan
+    can then adopt its folder."""
+    if not isinstance(earlier_input, dict) or not isinstance(earlier_input.get("request"), dict):
+        return False
+    earlier = earlier_input["request"]
+    return str(earlier.get("delivery_id")) == str(request.delivery_id) and all(
+        earlier.get(name) == getattr(request, name)
+        for name in ("source_account", "source_container", "source_folder",
+                     "sink_account", "sink_container", "sink_folder"))
+
+
 def instance_id_for(request: DeliveryRequest) -> str:
     """One Durable instance per (delivery id, transfer UUID): the same POST twice is one run.
 

@@ -7,6 +7,7 @@ from shared.claim import adopt_claim, claim_destination, claim_owner, claim_path
 from shared.cleanup import discard_partial_delivery
 from shared.config import Settings
 from shared.planner import build_plan
+from shared.progress import is_same_delivery
 from tests.core.delivery_setup import Delivery
 
 
@@ -69,3 +70,20 @@ def test_cleanup_removes_only_a_folder_this_run_claimed(
     assert list(delivery.sink.list_blobs(name_starts_with=folder + "/")) == []
     assert not delivery.sink.get_blob_client(claim_path(delivery.request)).exists()
     assert discard_partial_delivery(delivery.request, "run-x", settings) == 0  # idempotent
+
+
+def test_only_an_attempt_of_the_same_delivery_source_and_sink_is_stopped(
+        delivery: Delivery) -> None:
+    """The start call stops an earlier running attempt only when the new one can adopt its
+    folder: same delivery id (as text: 12 and "12" are one delivery), source and sink."""
+    request = delivery.request
+    earlier = {"request": request.to_json(), "run_id": "attempt-1"}
+    assert is_same_delivery(request, earlier)
+    as_text = {**earlier, "request": {**request.to_json(),
+                                      "delivery_id": str(request.delivery_id)}}
+    assert is_same_delivery(request, as_text)
+    for name, value in (("source_folder", "jdoe/another-run"), ("sink_container", "elsewhere"),
+                        ("delivery_id", 999)):
+        other = {**earlier, "request": {**request.to_json(), name: value}}
+        assert not is_same_delivery(request, other), name
+    assert not is_same_delivery(request, None) and not is_same_delivery(request, {"x": 1})
