@@ -6,8 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
+import shared.file_copy
+import shared.storage
 from devhost.azurite import AzuriteServer
 from shared.config import MIB, Settings, load_settings
+from shared.storage import RetryTiming
 from tests.core.delivery_setup import (
     SINK_ACCOUNT,
     SOURCE_ACCOUNT,
@@ -15,6 +18,7 @@ from tests.core.delivery_setup import (
     fresh_delivery,
 )
 from tests.core.scripted_website import ScriptedWebsite, running_website
+from tests.fault_proxy import FaultProxy
 
 BLOCK_SIZE = MIB  # DDD_BLOCK_SIZE_BYTES in these tests
 SMALL_FILE_MAX = 2 * MIB
@@ -49,3 +53,24 @@ def delivery(azurite: AzuriteServer) -> Iterator[Delivery]:
 def website() -> Iterator[ScriptedWebsite]:
     with running_website() as stand_in:
         yield stand_in
+
+
+@pytest.fixture
+def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's and the copier's waits between retries, zeroed: tests never wait for real."""
+    monkeypatch.setattr(shared.storage, "STORAGE_RETRY",
+                        RetryTiming(initial_backoff=0, increment_base=0, jitter=0))
+    monkeypatch.setattr(shared.file_copy, "FILE_RETRY_WAIT_SECONDS", 0.0)
+
+
+@pytest.fixture
+def proxy(azurite: AzuriteServer) -> Iterator[FaultProxy]:
+    """A fault-injecting proxy in front of Azurite's blob port (no faults until a test asks)."""
+    with FaultProxy(azurite.blob_port, seed=20261122) as running:
+        yield running
+
+
+@pytest.fixture
+def proxied(core_environ: dict[str, str], proxy: FaultProxy) -> Settings:
+    """The app's settings with every storage request going through the proxy."""
+    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 
 import pytest
 from azure.core.exceptions import HttpResponseError
@@ -17,7 +16,6 @@ from azure.storage.blob import ContentSettings, StorageErrorCode
 
 import shared.file_copy
 import shared.storage
-from devhost.azurite import AzuriteServer
 from shared.config import Settings, load_settings
 from shared.copier import (
     FILE_ATTEMPTS,
@@ -28,32 +26,13 @@ from shared.copier import (
 )
 from shared.models import ChunkResult, CopyTotals, Plan
 from shared.planner import build_plan
-from shared.storage import RetryTiming, SourceSas, StorageClients
+from shared.storage import SourceSas, StorageClients
 from shared.storage_errors import StorageFault, fault_label, has_code
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import Delivery
 from tests.fault_proxy import Exchange, FaultProxy
 
-# the SDK's and the copier's waits between retries, zeroed: these tests never wait for real
-NO_WAITS = RetryTiming(initial_backoff=0, increment_base=0, jitter=0)
-
-
-@pytest.fixture
-def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shared.storage, "STORAGE_RETRY", NO_WAITS)
-    monkeypatch.setattr(shared.file_copy, "FILE_RETRY_WAIT_SECONDS", 0.0)
-
-
-@pytest.fixture
-def proxy(azurite: AzuriteServer) -> Iterator[FaultProxy]:
-    with FaultProxy(azurite.blob_port, seed=20261122) as running:
-        yield running
-
-
-@pytest.fixture
-def proxied(core_environ: dict[str, str], proxy: FaultProxy, no_waits: None) -> Settings:
-    """The app's settings with every storage request going through the proxy."""
-    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
+pytestmark = pytest.mark.usefixtures("no_waits")
 
 
 def seed_and_plan(delivery: Delivery, settings: Settings, files: dict[str, bytes]) -> Plan:

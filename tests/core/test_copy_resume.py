@@ -8,22 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
 
 import pytest
 from azure.storage.blob import ContentSettings
 
-import shared.file_copy
-import shared.storage
-from devhost.azurite import AzuriteServer
-from shared.config import Settings, load_settings
+from shared.config import Settings
 from shared.copier import CopyInfrastructureError, copy_chunk
 from shared.models import ChunkResult, FileResult, Plan
 from shared.planner import build_plan
-from shared.storage import RetryTiming, StorageClients, WorkStore, result_page_name
+from shared.storage import StorageClients, WorkStore, result_page_name
 from tests.core.conftest import BLOCK_SIZE
 from tests.core.delivery_setup import Delivery
 from tests.fault_proxy import Exchange, FaultProxy
+
+pytestmark = pytest.mark.usefixtures("no_waits")
 
 FILES = {
     "SampleSheet.csv": b"Sample_ID,index\nA,ACGT\n",
@@ -37,19 +35,6 @@ FILES = {
 }
 
 
-@pytest.fixture
-def proxy(azurite: AzuriteServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
-    monkeypatch.setattr(
-        shared.storage, "STORAGE_RETRY", RetryTiming(initial_backoff=0, increment_base=0, jitter=0)
-    )
-    monkeypatch.setattr(shared.file_copy, "FILE_RETRY_WAIT_SECONDS", 0.0)
-    with FaultProxy(azurite.blob_port) as running:
-        yield running
-
-
-@pytest.fixture
-def proxied(core_environ: dict[str, str], proxy: FaultProxy) -> Settings:
-    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
 
 
 @pytest.fixture

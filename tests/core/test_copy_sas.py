@@ -4,14 +4,12 @@ no delivered blob keeps a source SAS in its properties. Bounded requests on the 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from devhost.azurite import AzuriteServer
-from shared.config import Settings, load_settings
+from shared.config import Settings
 from shared.copier import copy_chunk
 from shared.models import CopyTotals
 from shared.planner import build_plan
@@ -27,16 +25,6 @@ FILES = {
     "without_md5.bin": (os.urandom(BLOCK_SIZE + 1), False),
 }
 
-
-@pytest.fixture
-def proxy(azurite: AzuriteServer) -> Iterator[FaultProxy]:
-    with FaultProxy(azurite.blob_port) as running:
-        yield running
-
-
-@pytest.fixture
-def proxied(core_environ: dict[str, str], proxy: FaultProxy) -> Settings:
-    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
 
 
 def deliver(delivery: Delivery, settings: Settings) -> CopyTotals:

@@ -6,13 +6,11 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from azure.storage.blob import ContentSettings
 
-from devhost.azurite import AzuriteServer
 from shared.config import Settings, load_settings
 from shared.copier import copy_chunk
 from shared.manifest import (
@@ -233,15 +231,6 @@ def test_report_posts_the_stored_callback_or_the_error(
 
 
 # ----- verified writes of manifest.json and md5sums.txt -----------------------------------------
-@pytest.fixture
-def proxy(azurite: AzuriteServer) -> Iterator[FaultProxy]:
-    with FaultProxy(azurite.blob_port) as running:
-        yield running
-
-
-@pytest.fixture
-def proxied(core_environ: dict[str, str], proxy: FaultProxy) -> Settings:
-    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
 
 
 def is_manifest(exchange: Exchange, *, method: str, comp: str | None = None) -> bool:
