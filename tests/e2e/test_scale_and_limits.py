@@ -7,6 +7,7 @@ import re
 import time
 
 from shared.progress import STATUS_BUDGET_CHARS
+from tests.e2e.conftest import E2E_SETTINGS
 
 KIB = 1024
 
@@ -27,10 +28,14 @@ def test_history_of_2000_files_is_as_small_as_of_200(delivery_app):
         final = delivery_app.host.status(delivery.instance_id, history=True)["historyEvents"]
         sizes = _episode_history_sizes(delivery_app.host, delivery.instance_id)
         runs[count] = (len(final), max(sizes))
-    # the last generation's history, and the largest history any episode replayed, are the
-    # same for 10x the files: each wave of chunks ends with continue-as-new
+    # the last generation's history is the same for 10x the files, and so is the largest
+    # history any episode replayed (each wave of chunks ends with continue-as-new), up to how
+    # a wave's completions happen to arrive: together in one episode, or one per episode, each
+    # extra episode adding an OrchestratorStarted/Completed pair. Without continue-as-new the
+    # 2,000 files (20 chunks) would replay well over 100 events.
     assert runs[2000][0] == runs[200][0]
-    assert runs[2000][1] <= runs[200][1]
+    parallel_chunks = int(E2E_SETTINGS["DDD_PARALLEL_CHUNKS"])
+    assert runs[2000][1] <= runs[200][1] + 2 * parallel_chunks
 
 
 def test_manifest_over_the_body_limit_is_sent_compact_and_kept_in_full(small_callback_app):
