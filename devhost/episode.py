@@ -103,10 +103,12 @@ def admit(current: Instance, history: list[JsonObject],
     for item in items:
         message = item.event
         kind = message["EventType"]
+        if kind == EventType.ExecutionTerminated:
+            # names the instance, not an execution (DTFx sends it with no ExecutionId), so it
+            # stops whichever execution is current
+            return [], message
         if item.generation != current.generation and kind != EventType.EventRaised:
             continue  # a completion for an execution that continued as new
-        if kind == EventType.ExecutionTerminated:
-            return [], message
         if kind == EventType.ExecutionStarted and history:
             continue
         target = message.get("TaskScheduledId", message.get("TimerId"))

@@ -89,3 +89,36 @@ def test_status_api_shows_the_new_execution_running(sample):
     assert instance_id not in [s["instanceId"] for s in statuses]
     sample.op("raise", id=instance_id, event="go", data="now")
     assert sample.host.wait_for(instance_id)["output"] == {"generation": 1, "went": "now"}
+
+
+def test_a_terminate_sent_while_an_execution_continues_as_new_reaches_the_next_one(
+        tmp_path, sample_index, monkeypatch):
+    """A terminate names the instance, not an execution: DTFx sends it with no ExecutionId
+    (durabletask ``AzureStorageOrchestrationService.ForceTerminateTaskOrchestrationAsync``) and
+    ``OrchestrationSessionManager`` delivers such "management operations" to whatever execution
+    is current. So a terminate that arrives while an execution continues as new stops the next
+    one; it is not dropped as a message for the old execution."""
+    import devhost.engine as engine_module
+
+    store = Store(tmp_path / "state.sqlite3")
+    engine = DurableEngine(sample_index, store)
+    real_run_episode = engine_module.run_episode
+    sent: list[str] = []
+
+    def terminate_during_the_first_episode(*args, **kwargs):
+        if not sent:
+            sent.append("terminate")
+            engine.terminate("can-2", "a newer attempt started")
+        return real_run_episode(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module, "run_episode", terminate_during_the_first_episode)
+    try:
+        engine.start_new("restarts_then_waits", "can-2", json.dumps(0))
+        engine.run_work_item("can-2")  # execution 0 continues as new; the terminate is waiting
+        assert sent and engine.instance("can-2").generation == 1  # type: ignore[union-attr]
+        engine.run_work_item("can-2")
+        stopped = engine.instance("can-2")
+        assert stopped is not None and stopped.runtime_status == "Terminated"
+        assert json.loads(stopped.output or "null") == "a newer attempt started"
+    finally:
+        store.close()
