@@ -6,6 +6,7 @@ import azure.functions as func
 from activities import (
     copy_chunk,
     discard_partial_delivery,
+    measure_progress,
     plan_delivery,
     record_failures,
     report_to_website,
@@ -21,6 +22,7 @@ app.register_functions(delivery_status.bp)
 app.register_functions(delivery.bp)
 app.register_functions(plan_delivery.bp)
 app.register_functions(copy_chunk.bp)
+app.register_functions(measure_progress.bp)
 app.register_functions(discard_partial_delivery.bp)
 app.register_functions(record_failures.bp)
 app.register_functions(write_manifest.bp)

@@ -77,7 +77,8 @@ async def start_delivery(req: func.HttpRequest,
                 await client.terminate(attempt.instance_id,
                                        f"superseded by the website's attempt {instance_id}")
         run = DeliveryRun(request=request, run_id=instance_id,
-                          parallel_chunks=settings.parallel_chunks)
+                          parallel_chunks=settings.parallel_chunks,
+                          progress_seconds=settings.progress_seconds)
         try:
             await client.start_new(delivery.NAME, instance_id, run.to_json())
         except Exception:

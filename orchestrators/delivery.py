@@ -1,8 +1,10 @@
-"""The `delivery` orchestrator: plan, copy and verify by chunks, write the manifest, report.
+"""The `delivery` orchestrator: plan, copy and verify by work units, write the manifest, report.
 
-Deterministic: no I/O, clock or randomness here; activities do the work. Each wave of chunk
-copies ends with continue-as-new, so one generation's history holds at most one wave
-(`DDD_PARALLEL_CHUNKS` chunks) whatever the number of files. No SAS, key or token is ever
+Deterministic: no I/O, clock or randomness here; activities do the work. Copying keeps
+`DDD_PARALLEL_CHUNKS` work units in flight (a sliding window: the next starts as one ends, and
+the status moves at every end and every `DDD_PROGRESS_SECONDS` while units run). A generation ends
+with continue-as-new after `GENERATION_EVENTS` completions and ticks, so one generation's
+history is bounded whatever the number of files or their size. No SAS, key or token is ever
 an input, output or status here. A delivery that failed, was refused or went stale tells the
 website once and then ends with runtime status Failed (its custom status keeps the counts), so
 the portal's Failed view and alerts see it.
@@ -17,11 +19,13 @@ import azure.durable_functions as df
 from activities import (
     copy_chunk,
     discard_partial_delivery,
+    measure_progress,
     plan_delivery,
     record_failures,
     report_to_website,
     write_manifest,
 )
+from shared.models import ChunkRef
 from shared.progress import (
     MESSAGE_CHARS,
     ChunkInput,
@@ -32,6 +36,7 @@ from shared.progress import (
     ReportInput,
     cut_end,
 )
+from shared.unit_progress import ProgressInput
 
 NAME = "delivery"
 bp = df.Blueprint()
@@ -42,6 +47,8 @@ ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000,
 REPORT_ROUNDS = 50
 REPORT_FIRST_WAIT = timedelta(minutes=1)
 REPORT_LONGEST_WAIT = timedelta(minutes=60)
+# unit completions and progress ticks in one generation: its history stays bounded
+GENERATION_EVENTS = 64
 
 
 class DeliveryEndedBadly(Exception):
@@ -74,19 +81,8 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
         if not run.copying_done:
             run.phase = "copying"
             context.set_custom_status(run.progress())
-            wave = [context.call_activity_with_retry(copy_chunk.NAME, ACTIVITY_RETRY,
-                                                     ChunkInput(request=run.request, chunk=chunk))
-                    for chunk in run.next_wave()]
-            try:
-                results = yield context.task_all(wave)
-            except Exception:
-                # task_all fails at the first failure; let the rest of the wave finish before
-                # anything is cleaned up, so no copy lands after the clean-up
-                yield from _settle(wave)
-                raise
-            run.add_wave(results)
-            context.set_custom_status(run.progress())
-            # every wave ends the generation: the next one starts with a two-event history
+            yield from _copy_window(context, run)
+            # every generation ends here: the next one starts with a two-event history
             context.continue_as_new(run.to_json())
             return None
 
@@ -126,13 +122,60 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
         return run.outcome()
 
 
-def _settle(tasks):
-    """Wait until every task has finished, whatever each one's outcome."""
-    for task in tasks:
-        try:
-            yield task
-        except Exception:
+def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun):
+    """Keep `parallel_chunks` work units in flight, starting the next as one finishes, until
+    `GENERATION_EVENTS` completions and progress ticks; then let those in flight finish (a
+    file's next segment is carried to the next generation) and return. Raises the first
+    unit's failure once nothing is in flight any more, so no copy lands after a clean-up."""
+    in_flight: list[tuple[df.Task, ChunkRef]] = []
+    events = 0
+    failure: Exception | None = None
+
+    def start_units() -> None:
+        while (failure is None and events < GENERATION_EVENTS
+               and len(in_flight) < run.parallel_chunks):
+            unit = run.take_next()
+            if unit is None:
+                return
+            in_flight.append((context.call_activity_with_retry(
+                copy_chunk.NAME, ACTIVITY_RETRY, ChunkInput(request=run.request, chunk=unit)),
+                unit))
+
+    start_units()
+    tick = None
+    while in_flight:
+        if tick is None:
+            # while units run, read how far they have got (they write it 3 times as often)
+            tick = context.create_timer(context.current_utc_datetime
+                                        + timedelta(seconds=run.progress_seconds))
+        finished = yield context.task_any([task for task, _ in in_flight] + [tick])
+        events += 1
+        if finished is tick:
+            tick = None
+            if failure is None:
+                units = [unit for _, unit in in_flight]
+                try:
+                    moving = yield context.call_activity(
+                        measure_progress.NAME, ProgressInput(run_id=run.run_id, units=units))
+                    run.moving = moving.bytes_by_unit
+                except Exception:  # the status waits for the next tick; the copy goes on
+                    pass
+                context.set_custom_status(run.progress())
             continue
+        position = next(at for at, (task, _) in enumerate(in_flight) if task is finished)
+        _, unit = in_flight.pop(position)
+        if isinstance(finished.result, Exception):
+            failure = failure or finished.result
+            continue
+        following = run.add_result(unit, finished.result)
+        if following is not None:
+            run.carried.insert(0, following)  # a file's next segment goes first
+        start_units()
+        context.set_custom_status(run.progress())
+    if tick is not None:
+        tick.cancel()
+    if failure is not None:
+        raise failure
 
 
 def _discard_partial_copy(context: df.DurableOrchestrationContext, run: DeliveryRun):

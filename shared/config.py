@@ -80,9 +80,14 @@ class Settings(BaseModel):
     website_url: str = Field(alias="DDD_WEBSITE_URL")
     website_token: SecretStr = Field(alias="DDD_WEBSITE_TOKEN")
     chunk_max_files: PositiveInt = Field(500, alias="DDD_CHUNK_MAX_FILES")
-    chunk_max_bytes: PositiveInt = Field(100 * GIB, alias="DDD_CHUNK_MAX_BYTES")
+    # a work unit (a chunk of whole files, or one segment of a larger file) moves at most this
+    # many bytes, so that every copy activity ends within minutes (see README, "Work units")
+    chunk_max_bytes: PositiveInt = Field(4 * GIB, alias="DDD_CHUNK_MAX_BYTES")
+    # work units in flight at once (a sliding window)
     parallel_chunks: int = Field(16, ge=1, le=256, alias="DDD_PARALLEL_CHUNKS")
     copy_threads: int = Field(16, ge=1, le=256, alias="DDD_COPY_THREADS")
+    # while work units run, the status shows how far they have got at least this often
+    progress_seconds: int = Field(30, ge=1, le=300, alias="DDD_PROGRESS_SECONDS")
     small_file_max_bytes: int = Field(
         64 * MIB, ge=0, le=COPY_FROM_URL_MAX_BYTES, alias="DDD_SMALL_FILE_MAX_BYTES"
     )

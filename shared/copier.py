@@ -22,10 +22,13 @@ retry resumes where this attempt stopped.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from azure.core.exceptions import AzureError
 
+from shared.block_copy import block_size_for
 from shared.config import Settings
 from shared.file_copy import (
     BLOCK_MD5_REFUSED,
@@ -35,7 +38,6 @@ from shared.file_copy import (
     Breaker,
     ChunkAbort,
     FileCopier,
-    block_size_for,
 )
 from shared.models import (
     FAILURES_KEPT,
@@ -47,6 +49,7 @@ from shared.models import (
     FileResult,
 )
 from shared.resume import verified_destinations
+from shared.segments import SegmentOrderError, copy_segment, segment_count
 from shared.storage import (
     SourceSas,
     StorageClients,
@@ -55,7 +58,9 @@ from shared.storage import (
     describe_error,
     plan_page_name,
     result_page_name,
+    shared_clients,
 )
+from shared.unit_progress import UnitProgress
 
 __all__ = [
     "BLOCK_MD5_REFUSED",
@@ -77,63 +82,73 @@ class CopyInfrastructureError(RuntimeError):
 
 def copy_chunk(chunk_ref: ChunkRef, request: DeliveryRequest, settings: Settings) -> ChunkResult:
     """Copy and verify every file of one plan page not verified by an earlier attempt; write the
-    per-file results page. Returns counts and the first failures only. Raises
+    per-file results page. Returns counts and the first failures only. A page holding one file
+    larger than a work unit is copied one segment per call (`shared.segments`). Raises
     CopyInfrastructureError (redacted) when storage fails in a way that is not about one file.
     """
     where = f"chunk {chunk_ref.index} of run {chunk_ref.run_id}"
-    with StorageClients(settings) as clients:
-        work = WorkStore(clients)
-        try:
-            entries = [
-                FileEntry.model_validate(record)
-                for record in work.read_lines(plan_page_name(chunk_ref.run_id, chunk_ref.index))
-            ]
-            first_attempt = work.create_once(
-                attempt_marker_name(chunk_ref.run_id, chunk_ref.index)
-            )
-            sink = clients.container(request.sink_account, request.sink_container)
-            resumed = (
-                {} if first_attempt else verified_destinations(sink, request, entries, settings)
-            )
-            to_copy = [entry for entry in entries if entry.path not in resumed]
-            copied = _copy_files(clients, request, settings, to_copy)
-            file_results = [resumed.get(entry.path) or copied[entry.path] for entry in entries]
-            work.write_lines(result_page_name(chunk_ref.run_id, chunk_ref.index), file_results)
-        except ChunkAbort as abort:
-            raise CopyInfrastructureError(
-                f"{where}: {abort.what}: {describe_error(abort.error)}"
-            ) from None
-        except AzureError as error:
-            raise CopyInfrastructureError(f"{where}: {describe_error(error)}") from None
+    clients = shared_clients(settings)
+    work = WorkStore(clients)
+    try:
+        entries = [
+            FileEntry.model_validate(record)
+            for record in work.read_lines(plan_page_name(chunk_ref.run_id, chunk_ref.index))
+        ]
+        if len(entries) == 1 and segment_count(entries[0], settings) > 1:
+            with _file_copier(clients, work, request, chunk_ref, files=1) as copier:
+                return copy_segment(copier, work, chunk_ref, entries[0])
+        if chunk_ref.segment:
+            raise SegmentOrderError(f"{where} is not copied in segments")
+        first_attempt = work.create_once(attempt_marker_name(chunk_ref.run_id, chunk_ref.index))
+        sink = clients.container(request.sink_account, request.sink_container)
+        resumed = {} if first_attempt else verified_destinations(sink, request, entries, settings)
+        to_copy = [entry for entry in entries if entry.path not in resumed]
+        copied = _copy_files(clients, work, request, chunk_ref, to_copy)
+        file_results = [resumed.get(entry.path) or copied[entry.path] for entry in entries]
+        work.write_lines(result_page_name(chunk_ref.run_id, chunk_ref.index), file_results)
+    except ChunkAbort as abort:
+        raise CopyInfrastructureError(
+            f"{where}: {abort.what}: {describe_error(abort.error)}"
+        ) from None
+    except AzureError as error:
+        raise CopyInfrastructureError(f"{where}: {describe_error(error)}") from None
     return _chunk_result(chunk_ref.index, file_results, resumed_files=len(resumed))
 
 
-def _copy_files(
-    clients: StorageClients,
-    request: DeliveryRequest,
-    settings: Settings,
-    entries: list[FileEntry],
-) -> dict[str, FileResult]:
-    if not entries:
-        return {}
-    threads = max(1, min(settings.copy_threads, len(entries)))
+@contextmanager
+def _file_copier(clients: StorageClients, work: WorkStore, request: DeliveryRequest,
+                 chunk_ref: ChunkRef, *, files: int) -> Iterator[FileCopier]:
+    """A FileCopier with its thread pools: `files` files at once, each staging blocks."""
+    settings = clients.settings
     with (
-        ThreadPoolExecutor(threads, thread_name_prefix="copy-file") as file_pool,
+        ThreadPoolExecutor(max(1, min(settings.copy_threads, files)),
+                           thread_name_prefix="copy-file") as file_pool,
         ThreadPoolExecutor(settings.copy_threads, thread_name_prefix="stage-block") as stage_pool,
     ):
-        copier = FileCopier(
+        yield FileCopier(
             request=request,
             settings=settings,
             source=clients.container(request.source_account, request.source_container),
             sink=clients.container(request.sink_account, request.sink_container),
-            source_sas=SourceSas(
-                clients.service(request.source_account),
-                settings,
-            ),
+            source_sas=SourceSas(clients.service(request.source_account), settings),
             stage_pool=stage_pool,
+            file_pool=file_pool,
             breaker=Breaker(BREAKER_FILES_IN_A_ROW),
+            progress=UnitProgress(work, chunk_ref, every_seconds=settings.progress_seconds / 3),
         )
-        futures = [file_pool.submit(copier.copy_file, entry) for entry in entries]
+
+
+def _copy_files(
+    clients: StorageClients,
+    work: WorkStore,
+    request: DeliveryRequest,
+    chunk_ref: ChunkRef,
+    entries: list[FileEntry],
+) -> dict[str, FileResult]:
+    if not entries:
+        return {}
+    with _file_copier(clients, work, request, chunk_ref, files=len(entries)) as copier:
+        futures = [copier.file_pool.submit(copier.copy_file, entry) for entry in entries]
         try:
             return {
                 entry.path: future.result()

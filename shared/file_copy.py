@@ -37,13 +37,13 @@ row failing after all their attempts (storage is down, not one file).
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 import time
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -55,19 +55,21 @@ from azure.storage.blob import (
     StorageErrorCode,
 )
 
-from shared.checksum import EMPTY_MD5_HEX, reading_blob
-from shared.config import MIB, Settings
+from shared.block_copy import BlockLayout, FileFailed, Mismatch, commit_blocks, stage_blocks
+from shared.checksum import EMPTY_MD5_HEX
+from shared.config import Settings
 from shared.models import DeliveryRequest, FileEntry, FileResult
 from shared.resume import block_id, copied_in_one_block, verification_for
-from shared.storage import SourceSas, describe_error, md5_hex_of
+from shared.storage import SourceSas, describe_error
 from shared.storage_errors import StorageFault, fault_label, has_code
+from shared.unit_progress import UnitProgress
 
-MAX_BLOCKS = 50_000  # per block blob
-BLOCKS_IN_FLIGHT_PER_FILE = 4
 FILE_ATTEMPTS = 3
 # before the 2nd attempt; twice that before the 3rd (the SDK has already retried each request)
 FILE_RETRY_WAIT_SECONDS = 2.0
 MISMATCH_TRIES = 2  # a mismatch is final the second time
+
+T = TypeVar("T")
 
 SOURCE_CHANGED = "the source changed after planning (its ETag differs); deliver again"
 SOURCE_DELETED = "the source was deleted after planning; deliver again"
@@ -83,21 +85,6 @@ class ChunkAbort(Exception):
         super().__init__(what)
         self.what = what
         self.error = error
-
-
-class _FileFailed(Exception):
-    """A per-file failure: becomes a FileResult with this reason."""
-
-
-class _Mismatch(_FileFailed):
-    """An MD5 or size mismatch: tried once more before it is final."""
-
-
-def block_size_for(file_size: int, block_size_setting: int) -> int:
-    """The setting, grown (to whole MiB) when the file would need more than 50,000 blocks."""
-    if file_size <= block_size_setting * MAX_BLOCKS:
-        return block_size_setting
-    return math.ceil(file_size / MAX_BLOCKS / MIB) * MIB
 
 
 def _not_about_one_file(error: BaseException, fault: StorageFault) -> bool:
@@ -145,23 +132,31 @@ class FileCopier:
     sink: ContainerClient
     source_sas: SourceSas  # one SAS per copy request, valid COPY_REQUEST_SAS_LIFETIME
     stage_pool: ThreadPoolExecutor
+    file_pool: ThreadPoolExecutor
     breaker: Breaker
+    progress: UnitProgress  # bytes moved, for the status while the unit runs
 
     def copy_file(self, entry: FileEntry) -> FileResult:
         """Copy and verify one file; a per-file failure is a FileResult with `error`."""
+        destination_path = self.request.sink_path(entry.path)
+        return self.attempts(entry, lambda: self._copy_once(entry, destination_path))
+
+    def attempts(self, entry: FileEntry, action: Callable[[], T]) -> T | FileResult:
+        """`action` on one file (a whole copy, or one segment), retried in place; its result,
+        or a FileResult with `error` when it failed for this file."""
         destination_path = self.request.sink_path(entry.path)
         mismatches = 0
         last_error: BaseException | None = None
         for attempt in range(1, FILE_ATTEMPTS + 1):
             self.breaker.check()
             try:
-                result = self._copy_once(entry, destination_path)
-            except _Mismatch as mismatch:
+                result = action()
+            except Mismatch as mismatch:
                 mismatches += 1
                 if mismatches < MISMATCH_TRIES and attempt < FILE_ATTEMPTS:
                     continue
                 return self._failed(entry, destination_path, str(mismatch))
-            except _FileFailed as failure:
+            except FileFailed as failure:
                 return self._failed(entry, destination_path, str(failure))
             except (AzureError, OSError) as error:
                 fault = StorageFault.of(error)
@@ -209,25 +204,20 @@ class FileCopier:
         blocks = []
         if entry.size:
             # the copy request's source ETag condition catches a source changed since planning
-            self._stage_block(destination, entry, source_path, 0, 0, entry.size, md5_digest)
+            self.stage_block(destination, entry, source_path, 0, 0, entry.size, md5_digest)
             blocks.append(BlobBlock(block_id(0, entry.etag)))
         else:
-            # nothing to copy: check the empty source is still the one planned
-            try:
-                self.source.get_blob_client(source_path).get_blob_properties(
-                    etag=entry.etag, match_condition=MatchConditions.IfNotModified
-                )
-            except HttpResponseError as error:
-                raise self._source_failure(error, entry) from None
+            self._check_unchanged(entry)  # nothing to copy: is the empty source the planned one?
             if entry.content_md5 != EMPTY_MD5_HEX:
-                raise _FileFailed(
+                raise FileFailed(
                     f"MD5 mismatch: the source is empty, its Content-MD5 is {entry.content_md5}"
                 )
         committed = destination.commit_block_list(
             blocks,
-            content_settings=_headers(entry, md5_digest),
+            content_settings=self.headers(entry, md5_digest),
             metadata=entry.metadata or None,
         )
+        self.progress.add(entry.size)
         last_modified, etag = committed["last_modified"], committed["etag"]
         assert isinstance(last_modified, datetime) and isinstance(etag, str)
         return FileResult(
@@ -243,98 +233,22 @@ class FileCopier:
 
     # ----- large files, and files without a source Content-MD5 -------------------------------
     def _copy_in_blocks(self, entry: FileEntry, destination_path: str) -> FileResult:
-        source_path = self.request.source_path(entry.path)
-        source_blob = self.source.get_blob_client(source_path)
-        destination = self.sink.get_blob_client(destination_path)
-        block_size = block_size_for(entry.size, self.settings.block_size_bytes)
-
+        layout = BlockLayout.of(entry.size, self.settings)
+        if entry.size == 0:
+            self._check_unchanged(entry)  # no read carries the ETag condition
         whole_md5 = hashlib.md5()
-        block_md5 = hashlib.md5()
-        block_bytes = 0
-        size = 0
-        blocks: list[BlobBlock] = []
-        in_flight: deque[Future[None]] = deque()
+        stage_blocks(self, entry, layout, range(layout.block_count), whole_md5)
+        return commit_blocks(self, entry, layout, whole_md5.hexdigest())
 
-        def finish_block() -> None:
-            nonlocal block_md5, block_bytes
-            index = len(blocks)
-            blocks.append(BlobBlock(block_id(index, entry.etag)))
-            in_flight.append(
-                self.stage_pool.submit(
-                    self._stage_block,
-                    destination,
-                    entry,
-                    source_path,
-                    index,
-                    index * block_size,
-                    block_bytes,
-                    block_md5.digest(),
-                )
-            )
-            block_md5 = hashlib.md5()
-            block_bytes = 0
-            if len(in_flight) >= BLOCKS_IN_FLIGHT_PER_FILE:
-                in_flight.popleft().result()
-
+    def _check_unchanged(self, entry: FileEntry) -> None:
         try:
-            try:
-                with reading_blob(source_blob, etag=entry.etag) as (_, pieces):
-                    for piece in pieces:
-                        view = memoryview(piece)
-                        while view:
-                            taken = view[: block_size - block_bytes]
-                            whole_md5.update(taken)
-                            block_md5.update(taken)
-                            block_bytes += len(taken)
-                            size += len(taken)
-                            view = view[len(taken) :]
-                            if block_bytes == block_size:
-                                finish_block()
-                        # Release the piece before the next is fetched: one held, not two.
-                        view = taken = memoryview(b"")
-                        del piece
-            except HttpResponseError as error:
-                raise self._source_failure(error, entry) from None
-            if block_bytes:
-                finish_block()
-            while in_flight:
-                in_flight.popleft().result()
-        finally:
-            for pending in in_flight:
-                pending.cancel()
-
-        md5_hex = whole_md5.hexdigest()
-        if size != entry.size:
-            raise _Mismatch(f"read {size} bytes from the source, planned {entry.size}")
-        if entry.content_md5 is not None and md5_hex != entry.content_md5:
-            raise _Mismatch(
-                f"MD5 mismatch: the source's bytes hash to {md5_hex}, its Content-MD5 is "
-                f"{entry.content_md5}"
+            self.source.get_blob_client(self.request.source_path(entry.path)).get_blob_properties(
+                etag=entry.etag, match_condition=MatchConditions.IfNotModified
             )
-        destination.commit_block_list(
-            blocks,
-            content_settings=_headers(entry, whole_md5.digest()),
-            metadata=entry.metadata or None,
-        )
-        properties = destination.get_blob_properties()
-        if properties.size != size or md5_hex_of(properties.content_settings) != md5_hex:
-            properties = destination.get_blob_properties()  # one re-read before it is final
-        if properties.size != size:
-            raise _FileFailed(f"the destination holds {properties.size} bytes, the source {size}")
-        if md5_hex_of(properties.content_settings) != md5_hex:
-            raise _FileFailed("the destination's Content-MD5 is not the MD5 of the source's bytes")
-        return FileResult(
-            path=entry.path,
-            destination_path=destination_path,
-            size=size,
-            content_md5=md5_hex,
-            content_type=properties.content_settings.content_type,
-            last_modified=properties.last_modified,
-            etag=properties.etag,
-            verification=verification_for(entry, self.settings),
-        )
+        except HttpResponseError as error:
+            raise self.source_failure(error, entry) from None
 
-    def _stage_block(
+    def stage_block(
         self,
         destination: BlobClient,
         entry: FileEntry,
@@ -355,10 +269,22 @@ class FileCopier:
                 headers={"x-ms-source-if-match": entry.etag},
             )
         except HttpResponseError as error:
-            raise self._source_failure(error, entry) from None
+            raise self.source_failure(error, entry) from None
+
+    @staticmethod
+    def headers(entry: FileEntry, md5_digest: bytes) -> ContentSettings:
+        """The source's headers as planned (as a copy would carry them) and the verified MD5."""
+        return ContentSettings(
+            content_type=entry.content_type,
+            content_encoding=entry.content_encoding,
+            content_language=entry.content_language,
+            content_disposition=entry.content_disposition,
+            cache_control=entry.cache_control,
+            content_md5=bytearray(md5_digest),
+        )
 
     # ----- telling a changed source from a broken service ------------------------------------
-    def _source_failure(self, error: HttpResponseError, entry: FileEntry) -> Exception:
+    def source_failure(self, error: HttpResponseError, entry: FileEntry) -> Exception:
         """The per-file failure an error means, or the error itself to raise.
 
         Condition failures, MD5 refusals and a missing blob (or copy source) are told apart by
@@ -375,26 +301,15 @@ class FileCopier:
         except ResourceNotFoundError as missing:
             if has_code(missing, StorageErrorCode.CONTAINER_NOT_FOUND):
                 return missing
-            return _FileFailed(SOURCE_DELETED)
+            return FileFailed(SOURCE_DELETED)
         if current_etag != entry.etag or fault is StorageFault.CONDITION_FAILED:
-            return _FileFailed(SOURCE_CHANGED)
+            return FileFailed(SOURCE_CHANGED)
         if fault is StorageFault.MD5_MISMATCH:
             if copied_in_one_block(entry, self.settings):
-                return _Mismatch(
+                return Mismatch(
                     f"MD5 mismatch: the source's bytes do not hash to its Content-MD5 "
                     f"{entry.content_md5} (the storage service refused the copy)"
                 )
-            return _Mismatch(BLOCK_MD5_REFUSED)
+            return Mismatch(BLOCK_MD5_REFUSED)
         return error
 
-
-def _headers(entry: FileEntry, md5_digest: bytes) -> ContentSettings:
-    """The source's headers as planned (as a copy would carry them) and the verified MD5."""
-    return ContentSettings(
-        content_type=entry.content_type,
-        content_encoding=entry.content_encoding,
-        content_language=entry.content_language,
-        content_disposition=entry.content_disposition,
-        cache_control=entry.cache_control,
-        content_md5=bytearray(md5_digest),
-    )

@@ -185,6 +185,8 @@ class Plan(DurableModel):
     bytes: int = 0
     files_without_md5: int = 0
     chunk_count: int = 0
+    # work units: one per chunk of whole files, one per segment of a file copied in segments
+    unit_count: int = 0
     # Set when the destination folder already holds anything (in the website's own wording).
     destination_conflict: str | None = None
     # Set when a container or the source folder is missing, empty or unusable.
@@ -201,10 +203,12 @@ class Plan(DurableModel):
 
 
 class ChunkRef(DurableModel):
-    """Which plan page a copy activity works on."""
+    """Which plan page a copy activity works on, and which segment of it: a page holding one
+    file larger than a work unit is copied one segment after the other (`shared.segments`)."""
 
     run_id: RunId
     index: int = Field(ge=0)
+    segment: Annotated[int, Field(ge=0)] = 0
 
 
 # ----- copy results ----------------------------------------------------------------------------
@@ -262,6 +266,11 @@ class ChunkResult(DurableModel):
     failures: list[FileFailure] = Field(default_factory=list)
     # verified by an earlier attempt of the chunk (found at the destination, not copied again)
     resumed_files: int = 0
+    # a file copied in segments: the segment this result is of, and the one to copy next (None
+    # once the file has an outcome). `files` counts the file at its last segment only; `bytes`
+    # counts each segment's bytes as it is copied.
+    segment: int = 0
+    next_segment: int | None = None
 
 
 class CopyTotals(DurableModel):

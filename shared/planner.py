@@ -19,6 +19,7 @@ from shared.claim import adopt_claim, claim_destination, read_claim
 from shared.config import Settings
 from shared.models import DeliveryRequest, FileEntry, Plan
 from shared.naming import BLOB_NAME_MAX_CHARS, RESERVED_FOLDER
+from shared.segments import segment_count
 from shared.storage import (
     StorageClients,
     WorkStore,
@@ -30,6 +31,7 @@ from shared.storage import (
     plan_pages_prefix,
     plan_summary_name,
     quoted_etag,
+    shared_clients,
 )
 from shared.storage_errors import StorageFault, error_code_of
 
@@ -95,22 +97,34 @@ def file_entry(blob: BlobProperties, folder: str) -> FileEntry:
 
 
 class _ChunkWriter:
-    """Collects entries into chunks bounded by file count and bytes; writes each as a page."""
+    """Collects entries into chunks bounded by file count and bytes (a work unit); writes each
+    as a page. A file larger than a unit is a page of its own, copied in segments."""
 
     def __init__(self, work: WorkStore, run_id: str, settings: Settings) -> None:
         self._work = work
         self._run_id = run_id
         self._max_files = settings.chunk_max_files
         self._max_bytes = settings.chunk_max_bytes
+        self._settings = settings
         self._entries: list[FileEntry] = []
         self._bytes = 0
         self.chunk_count = 0
+        self.unit_count = 0
 
     def add(self, entry: FileEntry) -> None:
+        segments = segment_count(entry, self._settings)
+        if segments > 1:  # a file larger than a unit: a page of its own, copied by segments
+            self.flush()
+            self._entries.append(entry)
+            self.flush()
+            self.unit_count += segments
+            return
         if self._entries and (
             len(self._entries) >= self._max_files or self._bytes + entry.size > self._max_bytes
         ):
             self.flush()
+        if not self._entries:
+            self.unit_count += 1
         self._entries.append(entry)
         self._bytes += entry.size
 
@@ -128,11 +142,10 @@ def build_plan(request: DeliveryRequest, run_id: str, settings: Settings) -> Pla
     cannot start: destination already holds anything, a container is missing, the source folder
     holds no files, a name cannot be delivered, or storage refuses the app in a way no retry
     can change (no permission, no such account). Transient storage errors are raised."""
-    with StorageClients(settings) as clients:
-        try:
-            return _build_plan(clients, request, run_id, settings)
-        except StorageRefusal as refusal:
-            return Plan(run_id=run_id, storage_problem=str(refusal))
+    try:
+        return _build_plan(shared_clients(settings), request, run_id, settings)
+    except StorageRefusal as refusal:
+        return Plan(run_id=run_id, storage_problem=str(refusal))
 
 
 def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
@@ -209,6 +222,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
         bytes=total_bytes,
         files_without_md5=files_without_md5,
         chunk_count=chunks.chunk_count,
+        unit_count=chunks.unit_count,
         adopted_from=adopted_from,
     )
     work.write_json(plan_summary_name(run_id), {"request": request.to_json(), **plan.to_json()})

@@ -24,6 +24,7 @@ from shared.models import (
     Plan,
     ReportOutcome,
 )
+from shared.unit_progress import unit_key
 
 Phase = Literal[
     "planning", "copying", "writing-manifest", "reporting", "delivered", "refused", "failed",
@@ -106,28 +107,47 @@ class DeliveryRun(DurableModel):
 
     request: DeliveryRequest
     run_id: str
-    parallel_chunks: int = Field(16, ge=1)
+    parallel_chunks: int = Field(16, ge=1)  # work units in flight at once
+    progress_seconds: int = Field(30, ge=1)  # how often the status reads the units in flight
     plan: Plan | None = None
-    next_chunk: int = 0
+    next_chunk: int = 0  # the first chunk not started yet
+    # segments to start first in the next generation: the files whose segment ended while
+    # the generation was draining (at most `parallel_chunks`)
+    carried: list[ChunkRef] = Field(default_factory=list)
+    chunks_done: int = 0
+    units_done: int = 0
+    # bytes moved so far by the units in flight, by `unit_key` (read while they run)
+    moving: dict[str, int] = Field(default_factory=dict)
     totals: CopyTotals = Field(default_factory=CopyTotals)
     phase: Phase = "planning"
     message: str | None = None
     manifest: ManifestOutcome | None = None
     report: ReportOutcome | None = None
 
-    def next_wave(self) -> list[ChunkRef]:
-        """The chunks to copy next, at most `parallel_chunks` of them."""
+    def take_next(self) -> ChunkRef | None:
+        """The next work unit to start: a carried segment first, then the next chunk."""
+        if self.carried:
+            return self.carried.pop(0)
         assert self.plan is not None
-        last = min(self.plan.chunk_count, self.next_chunk + self.parallel_chunks)
-        return [ChunkRef(run_id=self.run_id, index=i) for i in range(self.next_chunk, last)]
+        if self.next_chunk >= self.plan.chunk_count:
+            return None
+        self.next_chunk += 1
+        return ChunkRef(run_id=self.run_id, index=self.next_chunk - 1)
 
-    def add_wave(self, results: list[ChunkResult]) -> None:
-        self.totals = CopyTotals.of([self.totals, *results])
-        self.next_chunk += len(results)
+    def add_result(self, unit: ChunkRef, result: ChunkResult) -> ChunkRef | None:
+        """Count a finished unit; returns the segment that follows it, if any."""
+        self.totals = CopyTotals.of([self.totals, result])
+        self.units_done += 1
+        self.moving.pop(unit_key(unit), None)
+        if result.next_segment is None:
+            self.chunks_done += 1
+            return None
+        return ChunkRef(run_id=self.run_id, index=unit.index, segment=result.next_segment)
 
     @property
     def copying_done(self) -> bool:
-        return self.plan is not None and self.next_chunk >= self.plan.chunk_count
+        return (self.plan is not None and self.next_chunk >= self.plan.chunk_count
+                and not self.carried)
 
     def progress(self) -> dict[str, Any]:
         """The custom status: what the portal and the status endpoint show while it runs.
@@ -144,9 +164,12 @@ class DeliveryRun(DurableModel):
             "files_planned": plan.files if plan else None,
             "bytes_planned": plan.bytes if plan else None,
             "chunks_planned": plan.chunk_count if plan else None,
-            "chunks_done": self.next_chunk,
+            "chunks_done": self.chunks_done,
+            "units_planned": plan.unit_count if plan else None,
+            "units_done": self.units_done,
             "files_copied": self.totals.files,
-            "bytes_copied": self.totals.bytes,
+            # finished units' bytes, and what the units in flight have moved so far
+            "bytes_copied": self.totals.bytes + sum(self.moving.values()),
             "files_verified": self.totals.verified_files,
             "bytes_verified": self.totals.verified_bytes,
             "files_failed": self.totals.failed_files,
@@ -240,9 +263,10 @@ def status_view(status: dict[str, Any]) -> dict[str, Any]:
         "lastUpdatedTime": status.get("lastUpdatedTime"),
         "planned": {"files": progress.get("files_planned"),
                     "bytes": progress.get("bytes_planned"),
-                    "chunks": progress.get("chunks_planned")},
+                    "chunks": progress.get("chunks_planned"),
+                    "units": progress.get("units_planned")},
         "copied": {"files": progress.get("files_copied"), "bytes": progress.get("bytes_copied"),
-                   "chunks": progress.get("chunks_done")},
+                   "chunks": progress.get("chunks_done"), "units": progress.get("units_done")},
         "verified": {"files": progress.get("files_verified"),
                      "bytes": progress.get("bytes_verified")},
         "failed": {"files": progress.get("files_failed")},

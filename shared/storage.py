@@ -3,6 +3,7 @@
 - Accounts are named by the website; `Settings.account_url` maps a name to its endpoint.
 - `StorageClients` builds one `BlobServiceClient` per account on first use (key or Azure AD, see
   `shared.identity`), with a connection pool sized for the copy threads; close it when done.
+  `shared_clients` keeps one per process, reused by every activity.
   Every request is bounded: 20 s to connect, 60 s between bytes read (the storage SDK's own
   defaults, which a transport we supply would otherwise replace with 300 s), at most 3 retries
   about 2, 4 and 8 s apart (`STORAGE_RETRY`); proxy settings are not re-read from the environment
@@ -90,6 +91,9 @@ STORAGE_RETRY = RetryTiming()
 COPY_REQUEST_SAS_LIFETIME = timedelta(
     minutes=math.ceil((STORAGE_RETRY.longest_request() + timedelta(minutes=1)).total_seconds() / 60)
 )
+# Connections per account kept by the process's shared clients: the copy threads of several
+# activities at once, and the range readers (`shared.ranged_read`).
+SHARED_CONNECTIONS = 128
 # Where the app keeps its own files in the work container.
 PLANS_PREFIX = "plans"
 RESULTS_PREFIX = "results"
@@ -228,6 +232,25 @@ class StorageClients:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+_shared_clients: dict[str, StorageClients] = {}
+_shared_clients_lock = threading.Lock()
+
+
+def shared_clients(settings: Settings) -> StorageClients:
+    """The process's StorageClients for these settings: built on first use, then reused by
+    every activity in the process, so connections stay open from one activity to the next.
+    Never closed (they live as long as the worker)."""
+    keys = ";".join(f"{account}:{key.get_secret_value()}"
+                    for account, key in sorted(settings.storage_account_keys.items()))
+    identity = hashlib.sha256(f"{settings.model_dump_json()}|{keys}".encode()).hexdigest()
+    with _shared_clients_lock:
+        clients = _shared_clients.get(identity)
+        if clients is None:
+            clients = StorageClients(settings, connections=SHARED_CONNECTIONS)
+            _shared_clients[identity] = clients
+        return clients
 
 
 class SourceSas:

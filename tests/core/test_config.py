@@ -28,7 +28,7 @@ def test_defaults() -> None:
     assert settings.work_container == "ddd-transfer-work"
     assert settings.website_url == "https://d4s2.example.org"
     assert settings.chunk_max_files == 500
-    assert settings.chunk_max_bytes == 100 * GIB
+    assert settings.chunk_max_bytes == 4 * GIB
     assert settings.copy_threads == 16
     assert settings.small_file_max_bytes == 64 * MIB
     assert settings.block_size_bytes == 32 * MIB

@@ -244,3 +244,26 @@ def test_the_manifest_names_every_file_the_service_left_in_the_delivered_folder(
             for blob in sink.list_blobs(name_starts_with=f"{folder}/_ddd_transfer/")}
     assert left == service_files == {"_ddd_transfer/manifest.json", "_ddd_transfer/md5sums.txt",
                                      "_ddd_transfer/run.json"}
+
+
+def test_the_status_advances_before_the_last_chunk_finishes(one_file_chunks_app):
+    """One file per chunk, one unit in flight: the status moves at every unit's end, not once
+    for the whole copy."""
+    app = one_file_chunks_app
+    files = {f"reads/file-{n:03d}.txt": f"read {n}".encode() for n in range(20)}
+    delivery = app.start(app.new_delivery(files))
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    while True:
+        view = app.status(delivery.instance_id)
+        if view["phase"] != "copying" and seen:
+            break
+        assert time.monotonic() < deadline, view
+        if view["phase"] == "copying" and view["copied"]["units"]:
+            seen.add(view["copied"]["units"])
+        time.sleep(0.02)
+    app.wait(delivery)
+    assert delivery.view["phase"] == "delivered"
+    # counts between the first and the last unit were shown while copying
+    assert any(0 < units < len(files) for units in seen), seen
+    assert len(seen) >= 3, seen

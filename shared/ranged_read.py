@@ -1,0 +1,100 @@
+"""Read a span of a blob as several ranged GETs in flight, handed back in order.
+
+One GET stream is limited by one connection's throughput; a file's bytes arrive faster as a
+few ranges read at once (measured in issue 9: 8 parallel 32 MiB ranges were 1.16x a single
+stream). The reader hashes them in order, so the ranges come back in order.
+
+Memory is bounded per process: a range in flight holds up to `RANGE_BYTES`, and at most
+`PROCESS_RANGES` ranges are in flight in the process (`RANGES_PER_READ` per read), whatever
+the number of activities. A read that finds the process budget used waits only when it holds
+no range itself, so reads never wait on each other in a circle.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from azure.core import MatchConditions
+from azure.storage.blob import BlobClient
+
+from shared.checksum import FILE_BYTES_READ
+from shared.config import MIB
+
+RANGE_BYTES = 8 * MIB
+RANGES_PER_READ = 4
+PROCESS_RANGES = 16
+
+Span = tuple[int, int]  # (offset, length)
+
+
+class _RangePool:
+    """The process's range-reading threads and its budget of ranges in flight (built on
+    first use, never at import)."""
+
+    _lock = threading.Lock()
+    _pool: ThreadPoolExecutor | None = None
+    budget = threading.BoundedSemaphore(PROCESS_RANGES)
+
+    @classmethod
+    def pool(cls) -> ThreadPoolExecutor:
+        with cls._lock:
+            if cls._pool is None:
+                cls._pool = ThreadPoolExecutor(PROCESS_RANGES, thread_name_prefix="read-range")
+            return cls._pool
+
+
+def spans_of(offset: int, length: int, range_bytes: int = RANGE_BYTES) -> list[Span]:
+    """`length` bytes from `offset`, cut into ranges of at most `range_bytes`."""
+    return [(start, min(range_bytes, offset + length - start))
+            for start in range(offset, offset + length, range_bytes)]
+
+
+def _read_span(blob: BlobClient, span: Span, etag: str | None) -> bytes:
+    offset, length = span
+    downloader = blob.download_blob(
+        offset=offset, length=length, max_concurrency=1, etag=etag,
+        match_condition=MatchConditions.IfNotModified if etag else None)
+    content = downloader.readall()
+    FILE_BYTES_READ.add(len(content))
+    return content
+
+
+def read_in_order(blob: BlobClient, spans: Sequence[Span], *, etag: str | None = None,
+                  in_flight: int = RANGES_PER_READ) -> Iterator[bytes]:
+    """The bytes of each span, in order, with up to `in_flight` spans read at once. With
+    `etag`, every range is read under that condition (ResourceModifiedError if it changed).
+    A span is yielded as read: a short read means the blob is shorter than the span."""
+    pool = _RangePool.pool()
+    budget = _RangePool.budget
+    pending: deque[Future[bytes]] = deque()
+    following = iter(spans)
+    more = True
+    try:
+        while True:
+            while more and len(pending) < in_flight:
+                # block for the budget only while holding no range: no circular wait
+                if not budget.acquire(blocking=not pending):
+                    break
+                span = next(following, None)
+                if span is None:
+                    budget.release()
+                    more = False
+                    break
+                pending.append(pool.submit(_read_span, blob, span, etag))
+            if not pending:
+                return
+            future = pending.popleft()
+            try:
+                content = future.result()
+            finally:
+                budget.release()
+            yield content
+            del content
+    finally:
+        for future in pending:
+            if not future.cancel():
+                future.exception()  # wait: its bytes and its connection are released
+            budget.release()

@@ -1,0 +1,82 @@
+"""How far the work units in flight have got, between their completions.
+
+A unit (a chunk of files, or a segment of a large file) can run for minutes; the orchestrator
+hears of it only when it ends. So a running unit writes the bytes it has moved to the work
+container, three times per `DDD_PROGRESS_SECONDS` at most (one small PUT):
+
+    progress/<run>/chunk-NNNNNN.json  {"segment": S, "bytes": N}
+
+and the orchestrator, woken by a timer while units run, reads those of the units it has in
+flight (`bytes_moving`) and shows them in its status. The file is overwritten by each attempt
+and each segment; a reader keeps it only when it is of the segment asked about.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from azure.core.exceptions import ResourceNotFoundError
+from pydantic import Field
+
+from shared.models import ChunkRef, DurableModel
+from shared.naming import check_run_id
+from shared.storage import WorkStore
+
+PROGRESS_PREFIX = "progress"
+
+
+def unit_key(chunk: ChunkRef) -> str:
+    return f"{chunk.index}.{chunk.segment}"
+
+
+def progress_name(run_id: str, index: int) -> str:
+    return f"{PROGRESS_PREFIX}/{check_run_id(run_id)}/chunk-{index:06d}.json"
+
+
+class UnitsMoving(DurableModel):
+    """Bytes moved so far by each unit in flight (`unit_key`), as last written by the unit."""
+
+    bytes_by_unit: dict[str, int] = Field(default_factory=dict)
+
+
+class ProgressInput(DurableModel):
+    run_id: str
+    units: list[ChunkRef]
+
+
+class UnitProgress:
+    """Counts the bytes one running unit has moved; writes the count now and then."""
+
+    def __init__(self, work: WorkStore | None, chunk: ChunkRef, *, every_seconds: float) -> None:
+        self._work = work
+        self._chunk = chunk
+        self._every = every_seconds
+        self._bytes = 0
+        self._written_at = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, count: int) -> None:
+        with self._lock:
+            self._bytes += count
+            now = time.monotonic()
+            if self._work is None or now - self._written_at < self._every:
+                return
+            self._written_at = now
+            moved = self._bytes
+        # outside the lock: a slow write holds up no other copy thread
+        self._work.write_json(progress_name(self._chunk.run_id, self._chunk.index),
+                              {"segment": self._chunk.segment, "bytes": moved})
+
+
+def bytes_moving(work: WorkStore, progress: ProgressInput) -> UnitsMoving:
+    """What each unit in flight last wrote; a unit that wrote nothing yet is left out."""
+    moving: dict[str, int] = {}
+    for unit in progress.units:
+        try:
+            written = work.read_json(progress_name(progress.run_id, unit.index))
+        except ResourceNotFoundError:
+            continue
+        if isinstance(written, dict) and written.get("segment") == unit.segment:
+            moving[unit_key(unit)] = int(written.get("bytes") or 0)
+    return UnitsMoving(bytes_by_unit=moving)

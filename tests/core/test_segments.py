@@ -1,0 +1,103 @@
+"""The pieces of segment copies: the resumable MD5, block layouts, ranged reads in order, and
+the plan's pages and units for files larger than a unit."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+
+import pytest
+from azure.core.exceptions import ResourceModifiedError
+
+from shared.block_copy import MAX_BLOCKS, BlockLayout
+from shared.config import GIB, MIB, load_settings
+from shared.md5_state import ResumableMd5
+from shared.planner import build_plan
+from shared.ranged_read import PROCESS_RANGES, _RangePool, read_in_order, spans_of
+from shared.storage import StorageClients, WorkStore, plan_page_name
+
+
+def test_an_md5_saved_and_restored_equals_hashlib_over_the_same_bytes():
+    content = os.urandom(3 * MIB + 17)
+    first = ResumableMd5()
+    first.update(content[:MIB + 5])
+    second = ResumableMd5.restored(first.saved())
+    second.update(content[MIB + 5:2 * MIB])
+    third = ResumableMd5.restored(second.saved())
+    third.update(content[2 * MIB:])
+    assert third.hexdigest() == hashlib.md5(content).hexdigest()
+    assert len(first.saved()) <= 120  # 88 bytes, as base64
+
+
+def test_segments_cover_every_block_once_in_whole_blocks(core_environ):
+    settings = load_settings({**core_environ, "DDD_BLOCK_SIZE_BYTES": str(MIB),
+                              "DDD_CHUNK_MAX_BYTES": str(5 * MIB + 1)})
+    layout = BlockLayout.of(23 * MIB + 3, settings)
+    assert (layout.block_count, layout.blocks_per_segment, layout.segment_count) == (24, 5, 5)
+    blocks = [index for segment in range(layout.segment_count)
+              for index in layout.segment_blocks(segment)]
+    assert blocks == list(range(24))
+    assert sum(layout.segment_bytes(s) for s in range(5)) == 23 * MIB + 3
+    # the largest block blob: blocks grow so that 50,000 of them hold the file
+    huge = BlockLayout.of(4 * 1024 * GIB, load_settings(core_environ))
+    assert huge.block_count <= MAX_BLOCKS
+    assert huge.segment_count * huge.blocks_per_segment >= huge.block_count
+
+
+def test_ranged_reads_come_back_in_order_under_the_etag(azurite, delivery):
+    content = os.urandom(5 * MIB + 123)
+    delivery.seed("big.bin", content, with_md5=False)
+    blob = delivery.source.get_blob_client(delivery.request.source_path("big.bin"))
+    etag = blob.get_blob_properties().etag
+    pieces = list(read_in_order(blob, spans_of(0, len(content), 256 * 1024), etag=etag))
+    assert b"".join(pieces) == content
+    assert len(pieces) == 21
+    # a reader that stops early gives its budget back: the whole budget can be taken again
+    reader = read_in_order(blob, spans_of(0, len(content), 256 * 1024), etag=etag)
+    next(reader)
+    reader.close()
+    taken = [_RangePool.budget.acquire(blocking=False) for _ in range(PROCESS_RANGES)]
+    for _ in range(sum(taken)):
+        _RangePool.budget.release()
+    assert all(taken)
+    blob.upload_blob(b"changed", overwrite=True)
+    with pytest.raises(ResourceModifiedError):
+        list(read_in_order(blob, spans_of(0, len(content), MIB), etag=etag))
+
+
+def test_many_readers_at_once_share_the_process_budget_without_waiting_on_each_other(
+        azurite, delivery):
+    content = os.urandom(2 * MIB)
+    delivery.seed("shared.bin", content, with_md5=False)
+    blob = delivery.source.get_blob_client(delivery.request.source_path("shared.bin"))
+    results: list[bytes] = []
+    lock = threading.Lock()
+
+    def read_all() -> None:
+        joined = b"".join(read_in_order(blob, spans_of(0, len(content), 64 * 1024)))
+        with lock:
+            results.append(joined)
+
+    threads = [threading.Thread(target=read_all) for _ in range(3 * PROCESS_RANGES)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)  # no reader waits forever
+    assert results == [content] * len(threads)
+
+
+def test_a_file_larger_than_a_unit_is_a_page_of_its_own(core_environ, delivery):
+    settings = load_settings({**core_environ, "DDD_CHUNK_MAX_BYTES": str(4 * MIB)})
+    delivery.seed("a.txt", b"a")
+    delivery.seed("b/big.bin", os.urandom(9 * MIB), with_md5=False)  # 3 segments
+    delivery.seed("c.txt", b"c")
+    plan = build_plan(delivery.request, "segments-plan", settings)
+    assert plan.refusal is None, plan.refusal
+    assert (plan.chunk_count, plan.unit_count) == (3, 1 + 3 + 1)
+    with StorageClients(settings) as clients:
+        work = WorkStore(clients)
+        pages = [[line["path"] for line in work.read_lines(plan_page_name("segments-plan", i))]
+                 for i in range(plan.chunk_count)]
+    assert pages == [["a.txt"], ["b/big.bin"], ["c.txt"]]
