@@ -107,9 +107,7 @@ def watch(status_url: str, key: str, timeout: float = 600) -> dict:
 
 
 def check_delivery(azurite: AzuriteServer, recorded: dict, seeded: dict[str, bytes]) -> int:
-    manifest = recorded["manifest"]
-    entries = manifest["files"] if isinstance(manifest, dict) else manifest
-    files = [e for e in entries if not e.get("is_directory")]
+    files = [e for e in recorded["manifest"] if not e["is_directory"]]
     say("7. the manifest the website received:")
     say(f"   {'file':<66} {'bytes':>10}  {'md5':<32}  verified by")
     for entry in files:

@@ -10,19 +10,22 @@
    carriage return are escaped and the line starts with '\\'), checked with
    `cd <folder> && md5sum -c _ddd_transfer/md5sums.txt`;
 3. `reports/<run id>/callback.json` in the work container: the body to POST to the website,
-   kept so it can be re-sent. It is at most DDD_CALLBACK_MAX_BYTES once encoded: the full entry
-   list when it fits (the legacy shape: a JSON list), otherwise a compact manifest (an object
-   with `truncated: true`, the summary, the entries that fit, and where the full manifest and the
-   checksum file are).
+   kept so it can be re-sent. Its `manifest` is always a JSON list of path entries (the
+   website's summary code iterates it as one) and the body is at most DDD_CALLBACK_MAX_BYTES
+   once encoded: the full entries when they fit; else every entry shrunk to the keys the
+   website reads (`shrunk_entry`); else the shrunk entries that fit, in manifest order,
+   followed by one entry for the full `_ddd_transfer/manifest.json` (its size and MD5), so a
+   reader of the list finds the rest.
 
-Memory: one results page, the folder names seen, and at most the callback's budget of entries.
+Memory: one results page, the folder names seen, and at most twice the callback's budget of
+entries (full and shrunk).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from shared.claim import CLAIM_FILE
 from shared.config import Settings
@@ -93,62 +96,110 @@ def _encoded(document: Any) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-class _CallbackBudget:
-    """Keeps manifest entries (encoded) while they could still fit in the callback body."""
+def shrunk_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry with only what the website's summary code reads (`name`, `is_directory`,
+    `content_length`) and the MD5 a file is checked against (`content_settings.content_md5`)."""
+    content_settings = entry["content_settings"]
+    return {
+        "name": entry["name"],
+        "is_directory": entry["is_directory"],
+        "content_length": entry["content_length"],
+        "content_settings": (
+            None if content_settings is None
+            else {"content_md5": content_settings["content_md5"]}
+        ),
+    }
+
+
+def manifest_pointer_entry(path: str, size: int, md5_hex: str) -> dict[str, Any]:
+    """The last entry of a callback that leaves entries out: the full manifest file, as any
+    (shrunk) file entry."""
+    return shrunk_entry(
+        {
+            "name": path,
+            "is_directory": False,
+            "content_length": size,
+            "content_settings": {"content_md5": md5_hex},
+        }
+    )
+
+
+class _KeptEntries:
+    """Encoded entries, kept in order while they (and a comma after each) fit in max_bytes."""
+
+    def __init__(self, max_bytes: int, *, keep_prefix: bool) -> None:
+        self.max_bytes = max_bytes
+        self.keep_prefix = keep_prefix  # keep the entries that fit once one does not
+        self.encoded: list[bytes] = []
+        self.total_bytes = 0
+        self.complete = True
+
+    def offer(self, encoded_entry: bytes) -> None:
+        if not self.complete:
+            return
+        if self.total_bytes + len(encoded_entry) + 1 > self.max_bytes:
+            self.complete = False
+            if not self.keep_prefix:
+                self.encoded = []
+            return
+        self.encoded.append(encoded_entry)
+        self.total_bytes += len(encoded_entry) + 1
+
+
+class CallbackBody(NamedTuple):
+    body: dict[str, Any]  # transfer_uuid, delivery_id and manifest: a list of path entries
+    entries_shrunk: bool  # its entries keep only what the website reads (`shrunk_entry`)
+    entries_left_out: int  # manifest entries not in it (then it ends with the manifest file)
+
+
+class CallbackEntries:
+    """The manifest entries the callback body may carry, kept while they could still fit: the
+    full entries (while all of them could), and the same entries shrunk (`shrunk_entry`)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self.kept: list[bytes] = []
-        self.kept_bytes = 0
-        self.all_kept = True
+        self.entry_count = 0
+        self._full = _KeptEntries(max_bytes, keep_prefix=False)
+        self._shrunk = _KeptEntries(max_bytes, keep_prefix=True)
 
-    def offer(self, encoded_entry: bytes) -> None:
-        if not self.all_kept:
-            return
-        if self.kept_bytes + len(encoded_entry) + 1 > self.max_bytes:
-            self.all_kept = False
-            return
-        self.kept.append(encoded_entry)
-        self.kept_bytes += len(encoded_entry) + 1
+    def offer(self, entry: dict[str, Any], encoded_entry: bytes | None = None) -> None:
+        self.entry_count += 1
+        self._full.offer(_encoded(entry) if encoded_entry is None else encoded_entry)
+        if self._shrunk.complete:
+            self._shrunk.offer(_encoded(shrunk_entry(entry)))
 
-
-def _callback_body(
-    request: DeliveryRequest,
-    budget: _CallbackBudget,
-    summary: dict[str, Any],
-    locations: dict[str, Any],
-    max_bytes: int,
-) -> tuple[dict[str, Any], bool]:
-    """The body to POST and whether its manifest is truncated; at most max_bytes encoded."""
-    if budget.all_kept:
-        full_list = [json.loads(encoded_entry) for encoded_entry in budget.kept]
-        body = transfer_result_body(request, manifest=full_list)
-        if len(encode_body(body)) <= max_bytes:
-            return body, False
-    # The count is written with as many digits as it can need before the room is measured.
-    compact: dict[str, Any] = {
-        "truncated": True,
-        "summary": summary,
-        **locations,
-        "files_included": len(budget.kept),
-        "files": [],
-    }
-    room = max_bytes - len(encode_body(transfer_result_body(request, manifest=compact)))
-    if room < 0:
-        raise ManifestError(
-            f"DDD_CALLBACK_MAX_BYTES ({max_bytes}) is too small for even a compact manifest"
+    def body(self, request: DeliveryRequest, manifest_entry: dict[str, Any]) -> CallbackBody:
+        """The body to POST, at most max_bytes encoded. Its manifest is the full entries if
+        they fit, else the shrunk ones if they fit, else the shrunk entries that fit followed
+        by `manifest_entry` (the full manifest file)."""
+        empty_list_bytes = len(encode_body(transfer_result_body(request, manifest=[])))
+        for kept, shrunk in ((self._full, False), (self._shrunk, True)):
+            # total_bytes counts a comma after each entry; a list has one fewer
+            list_bytes = empty_list_bytes + max(kept.total_bytes - 1, 0)
+            if kept.complete and list_bytes <= self.max_bytes:
+                return CallbackBody(_body_of(request, kept.encoded), shrunk, 0)
+        encoded_manifest_entry = _encoded(manifest_entry)
+        room = self.max_bytes - empty_list_bytes - len(encoded_manifest_entry)
+        if room < 0:
+            raise ManifestError(
+                f"DDD_CALLBACK_MAX_BYTES ({self.max_bytes}) is too small for even one entry"
+            )
+        kept_count = 0
+        for encoded_entry in self._shrunk.encoded:
+            if len(encoded_entry) + 1 > room:  # the entry and the comma after it
+                break
+            room -= len(encoded_entry) + 1
+            kept_count += 1
+        encoded_entries = [*self._shrunk.encoded[:kept_count], encoded_manifest_entry]
+        return CallbackBody(
+            _body_of(request, encoded_entries), True, self.entry_count - kept_count
         )
-    kept_count = 0
-    for encoded_entry in budget.kept:
-        needed = len(encoded_entry) + (1 if kept_count else 0)  # a comma between entries
-        if needed > room:
-            break
-        room -= needed
-        kept_count += 1
-    compact["files_included"] = kept_count
-    compact["files"] = [json.loads(encoded_entry) for encoded_entry in budget.kept[:kept_count]]
-    body = transfer_result_body(request, manifest=compact)
-    return body, True
+
+
+def _body_of(request: DeliveryRequest, encoded_entries: list[bytes]) -> dict[str, Any]:
+    return transfer_result_body(
+        request, manifest=[json.loads(encoded_entry) for encoded_entry in encoded_entries]
+    )
 
 
 def _results(work: WorkStore, run_id: str, chunk_count: int) -> Iterator[FileResult]:
@@ -171,7 +222,7 @@ def write_manifest(
         checksum_writer = BlockWriter(
             sink.get_blob_client(checksum_path(request)), content_type="text/plain; charset=utf-8"
         )
-        budget = _CallbackBudget(settings.callback_max_bytes)
+        callback_entries = CallbackEntries(settings.callback_max_bytes)
         folders_seen: set[str] = set()
         root_folder_count = file_count = total_size = 0
 
@@ -211,7 +262,7 @@ def write_manifest(
             encoded_entry = _encoded(entry)
             manifest_writer.write((b"," if entries_written else b"") + encoded_entry)
             entries_written += 1
-            budget.offer(encoded_entry)
+            callback_entries.offer(entry, encoded_entry)
 
         for result in _results(work, run_id, chunk_count):
             if not result.verified or result.content_md5 is None:
@@ -239,7 +290,7 @@ def write_manifest(
             "root_folder": request.sink_folder,
         }
         manifest_writer.write(b'],"summary":' + _encoded(summary) + b"}")
-        manifest_writer.close()
+        manifest_md5 = manifest_writer.close()
         checksum_writer.close()
 
         manifest_location = BlobLocation(
@@ -252,18 +303,11 @@ def write_manifest(
             container=request.sink_container,
             path=checksum_path(request),
         )
-        body, truncated = _callback_body(
+        callback = callback_entries.body(
             request,
-            budget,
-            summary,
-            {
-                "full_manifest": manifest_location.to_json(),
-                "checksum_file": checksum_location.to_json(),
-            },
-            settings.callback_max_bytes,
+            manifest_pointer_entry(manifest_location.path, manifest_writer.size, manifest_md5),
         )
-        callback_bytes = len(encode_body(body))
-        work.write_json(callback_name(run_id), body)
+        callback_bytes = work.write_json(callback_name(run_id), callback.body)
         return ManifestOutcome(
             file_count=file_count,
             folder_count=len(folders_seen),
@@ -274,5 +318,6 @@ def write_manifest(
                 account=work.account, container=work.container_name, path=callback_name(run_id)
             ),
             callback_bytes=callback_bytes,
-            truncated=truncated,
+            truncated=callback.entries_shrunk or callback.entries_left_out > 0,
+            entries_left_out=callback.entries_left_out,
         )

@@ -330,7 +330,10 @@ class ManifestOutcome(DurableModel):
     checksums: BlobLocation  # the md5sum -c file, in the delivered folder
     callback: BlobLocation  # the body to POST to the website, in the work container
     callback_bytes: int
-    truncated: bool  # True when the callback carries a compact manifest
+    # the callback's manifest is a list of path entries; truncated: they were shrunk to the keys
+    # the website reads, or some left out (then the list ends with the manifest file's entry)
+    truncated: bool
+    entries_left_out: int = 0
 
 
 ReportStatus = Literal[

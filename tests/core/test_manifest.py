@@ -27,6 +27,7 @@ from shared.website import encode_body, read_callback_body, report_result
 from tests.core.delivery_setup import Delivery
 from tests.core.scripted_website import ScriptedWebsite
 from tests.fault_proxy import Exchange, FaultProxy
+from tests.website_summary import project_summary
 
 FILES = {
     "SampleSheet.csv": b"[Header]\nIEMFileVersion,5\n",
@@ -55,7 +56,7 @@ def test_manifest_with_the_websites_legacy_keys(delivery: Delivery, settings: Se
     assert (outcome.file_count, outcome.total_size) == (len(FILES), plan.bytes)
     # Data, Data/Intensities, .../BaseCalls, .../L001, .../L002, Fastq
     assert outcome.folder_count == 6
-    assert outcome.truncated is False
+    assert (outcome.truncated, outcome.entries_left_out) == (False, 0)
     body = read_callback_body(delivery.run_id, settings)
     assert len(encode_body(body)) == outcome.callback_bytes <= settings.callback_max_bytes
     assert body["transfer_uuid"] == str(delivery.request.transfer_uuid)
@@ -92,6 +93,9 @@ def test_manifest_with_the_websites_legacy_keys(delivery: Delivery, settings: Se
         if entry["is_directory"] and len(entry["name"].split("/")) == 3
     ]
     assert sorted(root_folders) == ["jdoe/mouse-rnaseq/Data", "jdoe/mouse-rnaseq/Fastq"]
+    summary = project_summary(entries)
+    assert (summary.file_count, summary.total_size) == (len(FILES), plan.bytes)
+    assert (summary.root_folder_count, summary.sub_folder_count) == (2, 4)
 
     # The full manifest lies in the delivered folder, with its own Content-MD5.
     manifest_blob = delivery.sink.get_blob_client(manifest_path(delivery.request))
@@ -151,47 +155,6 @@ def test_md5sum_lines_escape_names_as_gnu_md5sum_does(tmp_path: Path) -> None:
     # Our lines are exactly what md5sum itself writes.
     produced = subprocess.run(["md5sum", *names], cwd=tmp_path, capture_output=True, check=True)
     assert produced.stdout.decode("utf-8") == "".join(lines)
-
-
-def test_a_large_manifest_is_sent_compact_under_the_limit(
-    delivery: Delivery, core_environ: dict[str, str]
-) -> None:
-    limit = 8 * 1024
-    settings = load_settings({**core_environ, "DDD_CALLBACK_MAX_BYTES": str(limit)})
-    files = {
-        f"reads/lane{index % 4}/sample_{index:04d}.fastq.gz": b"x" * index for index in range(120)
-    }
-    plan = deliver(delivery, settings, files)
-
-    outcome = write_manifest(delivery.request, delivery.run_id, plan.chunk_count, settings)
-
-    assert outcome.truncated is True
-    body = read_callback_body(delivery.run_id, settings)
-    encoded = encode_body(body)
-    assert len(encoded) == outcome.callback_bytes <= limit
-    assert len(encoded) > limit - 600  # it sends what fits, not just the summary
-    compact = body["manifest"]
-    assert compact["truncated"] is True
-    assert compact["summary"] == {
-        "file_count": 120,
-        "folder_count": 5,
-        "root_folder_count": 1,
-        "sub_folder_count": 4,
-        "total_size": sum(range(120)),
-        "root_folder": "jdoe/mouse-rnaseq",
-    }
-    assert compact["full_manifest"] == {
-        "account": "labsmith",
-        "container": delivery.sink.container_name,
-        "path": "jdoe/mouse-rnaseq/_ddd_transfer/manifest.json",
-    }
-    assert compact["checksum_file"]["path"] == "jdoe/mouse-rnaseq/_ddd_transfer/md5sums.txt"
-    assert 0 < compact["files_included"] == len(compact["files"]) < 120 + 5
-    full = json.loads(
-        delivery.sink.get_blob_client(compact["full_manifest"]["path"]).download_blob().readall()
-    )
-    assert compact["files"] == full["files"][: compact["files_included"]]
-    assert sum(not entry["is_directory"] for entry in full["files"]) == 120
 
 
 def test_no_manifest_when_a_file_failed(delivery: Delivery, settings: Settings) -> None:

@@ -67,8 +67,7 @@ def delivered_exactly(app: DeliveryApp, delivery) -> None:
     assert delivery.view["verified"]["files"] == len(delivery.seeded)
     posts = app.posts_for(delivery)
     assert [post["status"] for post in posts] == [200]
-    manifest = posts[0]["body"]["manifest"]
-    entries = manifest["files"] if isinstance(manifest, dict) else manifest
+    entries = posts[0]["body"]["manifest"]
     folder = delivery.payload["Sink_TopLevelFolder"]
     by_name = {entry["name"]: entry for entry in entries if not entry["is_directory"]}
     assert set(by_name) == {f"{folder}/{relative}" for relative in delivery.seeded}

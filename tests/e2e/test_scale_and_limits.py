@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
 
 from shared.progress import STATUS_BUDGET_CHARS
 from tests.e2e.conftest import E2E_SETTINGS
+from tests.website_summary import project_summary
 
 KIB = 1024
 
@@ -38,7 +40,8 @@ def test_history_of_2000_files_is_as_small_as_of_200(delivery_app):
     assert runs[2000][1] <= runs[200][1] + 2 * parallel_chunks
 
 
-def test_manifest_over_the_body_limit_is_sent_compact_and_kept_in_full(small_callback_app):
+def test_manifest_over_the_body_limit_is_a_list_the_website_reads_and_kept_in_full(
+        small_callback_app):
     app = small_callback_app
     files = {f"sample-{n:03d}/reads_R1_001.fastq.gz": f"reads {n}".encode() * 10
              for n in range(120)}
@@ -47,13 +50,27 @@ def test_manifest_over_the_body_limit_is_sent_compact_and_kept_in_full(small_cal
     posts = app.posts_for(delivery)
     assert [p["status"] for p in posts] == [200]
     assert posts[0]["bytes"] <= 8 * KIB
-    manifest = posts[0]["body"]["manifest"]
-    assert manifest["truncated"] is True
-    full_location = manifest.get("full_manifest")
-    assert full_location, manifest.keys()
-    sink = app.container("labsmith", "incoming")
-    full = sink.download_blob(full_location["path"]).readall()
-    assert all(name.encode() in full for name in files)
+    entries = posts[0]["body"]["manifest"]
+    assert isinstance(entries, list)
+    assert all(set(entry) == {"name", "is_directory", "content_length", "content_settings"}
+               for entry in entries)  # shrunk, as some had to be left out
+    # the website's summary code reads what it stored: no error, each entry counted
+    summary = project_summary(app.website.recorded(delivery.payload["Webhook_DeliveryID"])
+                              ["manifest"])
+    assert summary.file_count + summary.folder_count == len(entries)
+    # the last entry is the full manifest in the delivered folder, with its size and MD5
+    folder = delivery.payload["Sink_TopLevelFolder"]
+    last = entries[-1]
+    assert last["name"] == f"{folder}/_ddd_transfer/manifest.json"
+    full = app.container("labsmith", "incoming").download_blob(last["name"]).readall()
+    assert (last["content_length"], last["content_settings"]["content_md5"]) == (
+        len(full), hashlib.md5(full).hexdigest())
+    full_names = [entry["name"] for entry in json.loads(full)["files"]]
+    assert [entry["name"] for entry in entries[:-1]] == full_names[: len(entries) - 1]
+    assert {f"{folder}/{name}" for name in files} <= set(full_names)
+    # and the status endpoint says how many were left out
+    assert delivery.view["manifest"]["truncated"] is True
+    assert delivery.view["manifest"]["entries_left_out"] == len(full_names) - (len(entries) - 1)
 
 
 def test_40_failing_files_with_long_paths_are_reported_and_the_status_fits(one_file_chunks_app):
