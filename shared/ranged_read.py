@@ -54,9 +54,12 @@ def spans_of(offset: int, length: int, range_bytes: int = RANGE_BYTES) -> list[S
 
 def _read_span(blob: BlobClient, span: Span, etag: str | None) -> bytes:
     offset, length = span
-    downloader = blob.download_blob(
-        offset=offset, length=length, max_concurrency=1, etag=etag,
-        match_condition=MatchConditions.IfNotModified if etag else None)
+    # the SDK hands an `etag` of None on to the transport: give the condition only with one
+    if etag:
+        downloader = blob.download_blob(offset=offset, length=length, max_concurrency=1,
+                                        etag=etag, match_condition=MatchConditions.IfNotModified)
+    else:
+        downloader = blob.download_blob(offset=offset, length=length, max_concurrency=1)
     content = downloader.readall()
     FILE_BYTES_READ.add(len(content))
     return content

@@ -7,8 +7,11 @@ import json
 import re
 import time
 
+import pytest
+
+from orchestrators.delivery import GENERATION_EVENTS
 from shared.progress import STATUS_BUDGET_CHARS
-from tests.e2e.conftest import E2E_SETTINGS
+from tests.e2e.conftest import E2E_SETTINGS, start_app
 from tests.website_summary import project_summary
 
 KIB = 1024
@@ -19,25 +22,37 @@ def _episode_history_sizes(host, instance_id: str) -> list[int]:
     return [int(m.group(1)) for m in pattern.finditer(host.logs())]
 
 
-def test_history_of_2000_files_is_as_small_as_of_200(delivery_app):
+@pytest.fixture
+def two_file_chunks_app(azurite, tmp_path):
+    app = start_app(azurite, tmp_path / "host", {"DDD_CHUNK_MAX_FILES": "2"})
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+def test_history_of_600_files_is_as_small_as_of_200(two_file_chunks_app):
+    """200 and 600 files in chunks of 2: 100 and 300 work units, each more than one generation
+    holds (GENERATION_EVENTS unit ends and ticks, then continue-as-new)."""
+    app = two_file_chunks_app
     runs = {}
-    for count in (200, 2000):
-        delivery = delivery_app.new_delivery(
+    for count in (200, 600):
+        delivery = app.new_delivery(
             {f"lane{n % 4}/read-{n:05d}.txt": f"read {n}".encode() for n in range(count)})
-        delivery_app.deliver(delivery, timeout=600)
+        app.deliver(delivery, timeout=600)
         assert delivery.view["phase"] == "delivered", delivery.view
         assert delivery.view["verified"]["files"] == count
-        final = delivery_app.host.status(delivery.instance_id, history=True)["historyEvents"]
-        sizes = _episode_history_sizes(delivery_app.host, delivery.instance_id)
+        final = app.host.status(delivery.instance_id, history=True)["historyEvents"]
+        sizes = _episode_history_sizes(app.host, delivery.instance_id)
         runs[count] = (len(final), max(sizes))
-    # the last generation's history is the same for 10x the files, and so is the largest
-    # history any episode replayed (each wave of chunks ends with continue-as-new), up to how
-    # a wave's completions happen to arrive: together in one episode, or one per episode, each
-    # extra episode adding an OrchestratorStarted/Completed pair. Without continue-as-new the
-    # 2,000 files (20 chunks) would replay well over 100 events.
-    assert runs[2000][0] == runs[200][0]
+    # the last generation's history is the same for 3x the files
+    assert runs[600][0] == runs[200][0], runs
+    # the largest history any episode replayed is bounded by a constant: one generation holds
+    # at most GENERATION_EVENTS unit ends and ticks, plus the units still in flight, each a
+    # scheduled and a completed event and, at worst, an episode's OrchestratorStarted/Completed
+    # pair. Without continue-as-new the 300 units would replay over 1,200 events.
     parallel_chunks = int(E2E_SETTINGS["DDD_PARALLEL_CHUNKS"])
-    assert runs[2000][1] <= runs[200][1] + 2 * parallel_chunks
+    bound = 4 * (GENERATION_EVENTS + parallel_chunks) + 8
+    assert runs[200][1] <= bound and runs[600][1] <= bound, runs
 
 
 def test_manifest_over_the_body_limit_is_a_list_the_website_reads_and_kept_in_full(

@@ -116,7 +116,7 @@ def test_killing_the_host_between_segments_resumes_from_the_next_segment(
         assert sink.download_blob(f"{folder}/run/big.bam").readall() == content
         # the kill lost at most the segment in flight
         source = f"{delivery.payload['Source_TopLevelFolder']}/run/big.bam"
-        assert len(content) < source_bytes_read(proxy, source) <= len(content) + SEGMENT_BYTES
+        assert len(content) <= source_bytes_read(proxy, source) <= len(content) + SEGMENT_BYTES
     finally:
         app.host.stop()
         app.website.stop()
@@ -141,4 +141,4 @@ def test_the_status_moves_while_a_segment_runs(segment_app, proxy):
     segment_app.wait(delivery)
     assert delivery.view["phase"] == "delivered", delivery.view
     # before the first segment ended, the status showed its bytes, more than once, growing
-    assert len(set(moving)) >= 2 and moving == sorted(moving), moving
+    assert len(set(moving)) >= 2 and moving == sorted(moving), (moving, segment_app.host.logs()[-6000:])
