@@ -50,8 +50,8 @@ from shared.models import (
 )
 from shared.resume import verified_destinations
 from shared.segments import SegmentOrderError, copy_segment, segment_count
+from shared.source_sas import SourceSas
 from shared.storage import (
-    SourceSas,
     StorageClients,
     WorkStore,
     attempt_marker_name,

@@ -15,11 +15,13 @@ long as that request can take (`COPY_REQUEST_SAS_LIFETIME`, about 7 minutes).
   refuses them unless they match (`x-ms-source-content-md5`:
   https://learn.microsoft.com/rest/api/storageservices/put-block-from-url
   ). Verification `source-md5+copy-md5`; no byte passes through the app.
-- Any other file: the source is read once as a stream (ETag condition) and cut into blocks; each
-  block's MD5 goes with its Put Block From URL, so the service refuses a block whose bytes differ
-  from the bytes hashed; the whole-file MD5 must equal the source's Content-MD5
-  (`source-md5+block-md5`) or becomes the checksum (`computed-from-source+block-md5`); the
-  destination's size and Content-MD5 are read back.
+- Any other file: the source is read once (ranged reads in order, under the plan's ETag) and
+  cut into blocks (`shared.block_copy`); each block's MD5 goes with its Put Block From URL, so
+  the service refuses a block whose bytes differ from the bytes hashed; the whole-file MD5 must
+  equal the source's Content-MD5 (`source-md5+block-md5`) or becomes the checksum
+  (`computed-from-source+block-md5`); the destination's size and Content-MD5 are read back. A
+  file larger than a work unit is copied the same way, one segment per activity
+  (`shared.segments`), retried in place segment by segment.
 
 Put Block List comes last, only once the copy verified: a committed destination is a verified
 one (`shared.resume`). Block ids name the source version, so the committed block list records
@@ -60,7 +62,8 @@ from shared.checksum import EMPTY_MD5_HEX
 from shared.config import Settings
 from shared.models import DeliveryRequest, FileEntry, FileResult
 from shared.resume import block_id, copied_in_one_block, verification_for
-from shared.storage import SourceSas, describe_error
+from shared.source_sas import SourceSas
+from shared.storage import describe_error
 from shared.storage_errors import StorageFault, fault_label, has_code
 from shared.unit_progress import UnitProgress
 

@@ -26,7 +26,8 @@ from shared.copier import (
 )
 from shared.models import ChunkResult, CopyTotals, Plan
 from shared.planner import build_plan
-from shared.storage import SourceSas, StorageClients
+from shared.source_sas import SourceSas
+from shared.storage import StorageClients
 from shared.storage_errors import StorageFault, fault_label, has_code
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import Delivery

@@ -13,7 +13,8 @@ from shared.config import Settings
 from shared.copier import copy_chunk
 from shared.models import CopyTotals
 from shared.planner import build_plan
-from shared.storage import COPY_REQUEST_SAS_LIFETIME, STORAGE_RETRY, StorageClients
+from shared.source_sas import COPY_REQUEST_SAS_LIFETIME
+from shared.storage import STORAGE_RETRY, StorageClients
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import SINK_ACCOUNT, Delivery
 from tests.fault_proxy import FaultProxy

@@ -18,9 +18,8 @@ from devhost.azurite import AzuriteNotInstalledError, AzuriteServer
 from shared.checksum import md5_base64_to_hex, md5_hex_to_base64
 from shared.config import Settings
 from shared.models import ChunkRef, ChunkResult, FileFailure, FileResult, Plan
+from shared.source_sas import COPY_REQUEST_SAS_LIFETIME, SourceSas
 from shared.storage import (
-    COPY_REQUEST_SAS_LIFETIME,
-    SourceSas,
     StorageClients,
     describe_error,
     redact,

@@ -33,10 +33,8 @@ from shared.config import USER_DELEGATION_KEY_MAX_MINUTES, Settings, load_settin
 from shared.copier import CopyInfrastructureError, copy_chunk
 from shared.models import CopyTotals, FileResult, Plan
 from shared.planner import build_plan
+from shared.source_sas import COPY_REQUEST_SAS_LIFETIME, SAS_CLOCK_SKEW, SourceSas
 from shared.storage import (
-    COPY_REQUEST_SAS_LIFETIME,
-    SAS_CLOCK_SKEW,
-    SourceSas,
     StorageClients,
     WorkStore,
     result_page_name,

@@ -141,4 +141,5 @@ def test_the_status_moves_while_a_segment_runs(segment_app, proxy):
     segment_app.wait(delivery)
     assert delivery.view["phase"] == "delivered", delivery.view
     # before the first segment ended, the status showed its bytes, more than once, growing
-    assert len(set(moving)) >= 2 and moving == sorted(moving), (moving, segment_app.host.logs()[-6000:])
+    assert len(set(moving)) >= 2 and moving == sorted(moving), \
+        (moving, segment_app.host.logs()[-6000:])
