@@ -105,21 +105,26 @@ param notifyTo string = ''
 
 // Tuning. The defaults equal the app's own defaults; they are set explicitly so an operator
 // sees (and can change) every knob in one place.
-@description('Most files in one copy chunk (one activity call).')
+@description('Most files in one work unit (one copy activity call).')
 param chunkMaxFiles int = 500
 
-@description('Most bytes in one copy chunk (100 GiB). A string: the value is past the 32-bit range some ARM tooling assumes for integers.')
-param chunkMaxBytes string = '107374182400'
+@description('Most bytes in one work unit (4 GiB): a chunk of files, or one segment of a larger file, so every copy activity ends within minutes. A string: the value is past the 32-bit range some ARM tooling assumes for integers.')
+param chunkMaxBytes string = '4294967296'
 
 @description('Parallel copies inside one activity.')
 param copyThreads int = 16
 
-@description('Chunks copied at once by one delivery (a wave; each wave ends with continue-as-new).')
+@description('Work units in flight at once in one delivery (a sliding window).')
 @minValue(1)
 param parallelChunks int = 16
 
 @description('Files up to this size are copied in one synchronous call; larger ones block by block.')
 param smallFileMaxBytes int = 67108864
+
+@description('While units run, the status shows their bytes at least this often (seconds).')
+@minValue(1)
+@maxValue(300)
+param progressSeconds int = 30
 
 @description('Block size for block-by-block copies.')
 param blockSizeBytes int = 33554432
@@ -165,6 +170,7 @@ var appSettings = {
   DDD_CHUNK_MAX_BYTES: chunkMaxBytes
   DDD_COPY_THREADS: string(copyThreads)
   DDD_PARALLEL_CHUNKS: string(parallelChunks)
+  DDD_PROGRESS_SECONDS: string(progressSeconds)
   DDD_SMALL_FILE_MAX_BYTES: string(smallFileMaxBytes)
   DDD_BLOCK_SIZE_BYTES: string(blockSizeBytes)
   DDD_CALLBACK_MAX_BYTES: string(callbackMaxBytes)

@@ -27,6 +27,7 @@ import requests
 from azure.core.credentials import AccessToken
 
 import shared.identity
+import shared.source_sas
 import shared.storage
 from devhost.azurite import AzuriteServer
 from shared.config import USER_DELEGATION_KEY_MAX_MINUTES, Settings, load_settings
@@ -342,7 +343,7 @@ def test_a_sas_past_its_expiry_is_refused(
             return datetime.now(tz) - shift
 
     with monkeypatch.context() as clock:
-        clock.setattr(shared.storage, "datetime", LateClock)
+        clock.setattr(shared.source_sas, "datetime", LateClock)
         url = source_sas_url(ud_settings, ud_delivery, blob_name)
 
     query = sas_query(url)

@@ -13,7 +13,7 @@ from shared.progress import DeliveryRun
 FAULT_APP = Path(__file__).parent / "fault_app" / "function_app.py"
 
 
-def test_a_failed_chunk_lets_its_wave_finish_before_cleaning_up(tmp_path):
+def test_a_failed_unit_lets_those_in_flight_finish_before_cleaning_up(tmp_path):
     events_file = tmp_path / "events.jsonl"
     request = DeliveryRequest.model_validate({
         "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
@@ -32,7 +32,7 @@ def test_a_failed_chunk_lets_its_wave_finish_before_cleaning_up(tmp_path):
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     kinds = [e["kind"] for e in events]
     assert kinds[0] == "chunk-failed"
-    assert sorted(kinds[1:3]) == ["chunk-copied", "chunk-copied"]  # the wave finished first
+    assert sorted(kinds[1:3]) == ["chunk-copied", "chunk-copied"]  # those in flight finished first
     assert kinds[3:] == ["discarded", "reported"]
     last_copy = max(e["at"] for e in events if e["kind"] == "chunk-copied")
     assert next(e["at"] for e in events if e["kind"] == "discarded") >= last_copy
