@@ -24,23 +24,13 @@ from shared.models import DeliveryRequest
 from shared.website import encode_body, read_callback_body, transfer_result_body
 from tests.core.delivery_setup import Delivery
 from tests.core.test_manifest import deliver
+from tests.core.test_request_validation import website_payload
 from tests.website_summary import project_summary
 
 KIB = 1024
 SHRUNK_KEYS = {"name", "is_directory", "content_length", "content_settings"}
 
-REQUEST = DeliveryRequest.model_validate(
-    {
-        "Source_StorageAccount": "sequencingcore",
-        "Source_FileSystem": "deliveries",
-        "Source_TopLevelFolder": "jdoe/mouse-rnaseq",
-        "Sink_StorageAccount": "labsmith",
-        "Sink_FileSystem": "incoming",
-        "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-        "Webhook_DeliveryID": 4321,
-        "Webhook_TransferUUID": str(uuid.uuid4()),
-    }
-)
+REQUEST = DeliveryRequest.model_validate(website_payload(Webhook_TransferUUID=str(uuid.uuid4())))
 POINTER = manifest_pointer_entry(
     "jdoe/mouse-rnaseq/_ddd_transfer/manifest.json", 123456, hashlib.md5(b"m").hexdigest()
 )
