@@ -77,28 +77,28 @@ safe_path() {  # a relative path with no empty, '.' or '..' part
 handle_file() {  # md5 size path url
   local md5=$1 size=$2 path=$3 url=$4 target part got
   if ! safe_path "$path"; then
-    echo "REFUSED   $path: not a safe relative path" >&2; failed=$((failed + 1)); return
+    echo "REFUSED   $path: not a safe relative path" >&2; failed=$((failed + 1)); return 0
   fi
   target="$download_path/$path"
   if [ -e "$target" ] || [ -L "$target" ]; then
     if [ "$skip_existing" = 1 ]; then
       skipped=$((skipped + 1)); skipped_bytes=$((skipped_bytes + size))
-      [ "$dry_run" = 1 ] && echo "would skip $path (exists)"
-      return
+      if [ "$dry_run" = 1 ]; then echo "would skip $path (exists)"; fi
+      return 0
     fi
     if [ "$check_size_only" = 1 ] && [ -f "$target" ] && [ "$(size_of "$target")" = "$size" ]; then
       skipped=$((skipped + 1)); skipped_bytes=$((skipped_bytes + size))
-      [ "$dry_run" = 1 ] && echo "would skip $path (same size)"
-      return
+      if [ "$dry_run" = 1 ]; then echo "would skip $path (same size)"; fi
+      return 0
     fi
   fi
   planned=$((planned + 1)); planned_bytes=$((planned_bytes + size))
   if [ "$dry_run" = 1 ]; then
     case "$path" in */*) [ -d "${target%/*}" ] || echo "would create folder ${target%/*}" ;; esac
     echo "would download $path ($size bytes) to $target"
-    return
+    return 0
   fi
-  [ "$print_summary" = 1 ] && return
+  if [ "$print_summary" = 1 ]; then return 0; fi
   case "$path" in */*) mkdir -p -- "${target%/*}" ;; esac
   part="$target.ddd-part"
   # the link goes to curl on its standard input, never on its command line (ps shows that)
@@ -106,13 +106,13 @@ handle_file() {  # md5 size path url
       --location --retry 3 --retry-delay 2 --output "$part"; then
     rm -f -- "$part"
     echo "FAILED    $path: the download was refused or broke off (expired link?)" >&2
-    failed=$((failed + 1)); return
+    failed=$((failed + 1)); return 0
   fi
   got=$(md5_of "$part")
   if [ "$got" != "$md5" ]; then
     rm -f -- "$part"
     echo "MISMATCH  $path: MD5 $got, expected $md5; the download was removed" >&2
-    failed=$((failed + 1)); return
+    failed=$((failed + 1)); return 0
   fi
   mv -f -- "$part" "$target"
   downloaded=$((downloaded + 1)); downloaded_bytes=$((downloaded_bytes + size))
