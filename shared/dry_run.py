@@ -68,8 +68,10 @@ class DryRunReport(DurableModel):
     files_without_md5: int = 0  # their MD5 is computed from the source's bytes when copied
     folders: int = 0  # folders the delivery creates (the manifest's folder_count)
     largest_file: LargestFile | None = None
-    # the copy activities the delivery runs (one per plan chunk)
+    # the work units the delivery runs: one per chunk of whole files, one per segment of a file
+    # larger than a unit (the planner's own count)
     work_units: int = 0
+    chunks: int = 0  # plan pages: the chunks of whole files, and each file copied by segments
     destination_outlook: DestinationOutlook
     # what the delivery would answer the website instead of copying (None: it would copy)
     refusal: str | None = None
@@ -116,7 +118,8 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
         folders=len(tally.folders) if plan.files else 0,
         largest_file=(LargestFile(path=tally.largest.path, size=tally.largest.size)
                       if tally.largest is not None and plan.files else None),
-        work_units=plan.chunk_count,
+        work_units=plan.unit_count,
+        chunks=plan.chunk_count,
         destination_outlook=DestinationOutlook(
             free=None if plan.storage_problem else conflict is None,
             adopts_from=plan.adopted_from, conflict=conflict),

@@ -41,9 +41,9 @@ from shared.share_script import ScriptFile, render_script, unshareable_path
 from shared.source_request import ShareRequest
 from shared.storage import (
     SAS_CLOCK_SKEW,
-    StorageClients,
     WorkStore,
     list_folder_files,
+    shared_clients,
 )
 
 SHARES_PREFIX = "shares"
@@ -150,46 +150,46 @@ def create_share(request: ShareRequest, settings: Settings, *,
     share_id = f"share-{uuid.uuid4().hex}"
     source_location = BlobLocation(account=request.source_account,
                                    container=request.source_container, path=request.source_folder)
-    with StorageClients(settings, connections=8) as clients:
-        source = clients.container(request.source_account, request.source_container)
-        try:
-            with refusing("source", request.source_account, request.source_container):
-                if not source.exists():
-                    raise ShareRefused(404, "Source_FileSystem", (
-                        f"The container '{request.source_container}' does not exist in storage "
-                        f"account '{request.source_account}'."))
-                entries, hashed = _list_files(source, request, settings)
-                links = ReadLinks(clients.service(request.source_account), settings,
-                                  start=start, expiry=expires)
-        except StorageRefusal as refusal:
-            raise ShareRefused(409, "Source_StorageAccount", str(refusal)) from None
-        script = render_script(
-            share_id, f"{request.source_account}/{request.source_container}/"
-                      f"{request.source_folder}", expires,
-            (ScriptFile(md5_hex=entry.content_md5 or "", size=entry.size, path=entry.path,
-                        url=links.url(request.source_container,
-                                      f"{request.source_folder}/{entry.path}"))
-             for entry in entries))
-        work = WorkStore(clients)
-        work.ensure_container()
-        location = BlobLocation(account=work.account, container=work.container_name, path="")
-        record = ShareRecord(
-            id=share_id, source=source_location, files=len(entries),
-            bytes=sum(entry.size for entry in entries), files_hashed=hashed, created=now,
-            expires=expires, signed_with=links.kind,
-            script=location.model_copy(update={"path": _name(share_id, "download.sh")}),
-            manifest=location.model_copy(update={"path": _name(share_id, "manifest.json")}))
-        _upload(work, record.script.path, script.encode("utf-8"),
-                "text/x-shellscript; charset=utf-8", "download.sh")
-        _upload(work, record.manifest.path, _manifest(record, entries),
-                "application/json", "manifest.json")
-        work.write_json(_name(share_id, "share.json"), record.model_dump(mode="json"))
-        work_links = ReadLinks(clients.service(work.account), settings, start=start,
-                               expiry=expires)
-        return ShareCreated(
-            share=record,
-            script_url=work_links.url(work.container_name, record.script.path),
-            manifest_url=work_links.url(work.container_name, record.manifest.path))
+    clients = shared_clients(settings)
+    source = clients.container(request.source_account, request.source_container)
+    try:
+        with refusing("source", request.source_account, request.source_container):
+            if not source.exists():
+                raise ShareRefused(404, "Source_FileSystem", (
+                    f"The container '{request.source_container}' does not exist in storage "
+                    f"account '{request.source_account}'."))
+            entries, hashed = _list_files(source, request, settings)
+            links = ReadLinks(clients.service(request.source_account), settings,
+                              start=start, expiry=expires)
+    except StorageRefusal as refusal:
+        raise ShareRefused(409, "Source_StorageAccount", str(refusal)) from None
+    script = render_script(
+        share_id, f"{request.source_account}/{request.source_container}/"
+                  f"{request.source_folder}", expires,
+        (ScriptFile(md5_hex=entry.content_md5 or "", size=entry.size, path=entry.path,
+                    url=links.url(request.source_container,
+                                  f"{request.source_folder}/{entry.path}"))
+         for entry in entries))
+    work = WorkStore(clients)
+    work.ensure_container()
+    location = BlobLocation(account=work.account, container=work.container_name, path="")
+    record = ShareRecord(
+        id=share_id, source=source_location, files=len(entries),
+        bytes=sum(entry.size for entry in entries), files_hashed=hashed, created=now,
+        expires=expires, signed_with=links.kind,
+        script=location.model_copy(update={"path": _name(share_id, "download.sh")}),
+        manifest=location.model_copy(update={"path": _name(share_id, "manifest.json")}))
+    _upload(work, record.script.path, script.encode("utf-8"),
+            "text/x-shellscript; charset=utf-8", "download.sh")
+    _upload(work, record.manifest.path, _manifest(record, entries),
+            "application/json", "manifest.json")
+    work.write_json(_name(share_id, "share.json"), record.model_dump(mode="json"))
+    work_links = ReadLinks(clients.service(work.account), settings, start=start,
+                           expiry=expires)
+    return ShareCreated(
+        share=record,
+        script_url=work_links.url(work.container_name, record.script.path),
+        manifest_url=work_links.url(work.container_name, record.manifest.path))
 
 
 def _manifest(record: ShareRecord, entries: list[FileEntry]) -> bytes:
@@ -217,29 +217,29 @@ def _upload(work: WorkStore, name: str, content: bytes, content_type: str,
 
 
 def read_share(share_id: str, settings: Settings) -> ShareRecord | None:
-    with StorageClients(settings, connections=4) as clients:
-        try:
-            document = WorkStore(clients).read_json(_name(share_id, "share.json"))
-        except ResourceNotFoundError:
-            return None
-        return ShareRecord.model_validate(document)
+    clients = shared_clients(settings)
+    try:
+        document = WorkStore(clients).read_json(_name(share_id, "share.json"))
+    except ResourceNotFoundError:
+        return None
+    return ShareRecord.model_validate(document)
 
 
 def revoke_share(share_id: str, settings: Settings, *,
                  now: datetime | None = None) -> ShareRecord | None:
     """Delete the share's script and manifest and record the revocation (again: the same).
     None when there is no such share."""
-    with StorageClients(settings, connections=4) as clients:
-        work = WorkStore(clients)
-        try:
-            record = ShareRecord.model_validate(work.read_json(_name(share_id, "share.json")))
-        except ResourceNotFoundError:
-            return None
-        for location in (record.script, record.manifest):
-            with contextlib.suppress(ResourceNotFoundError):
-                work.container.delete_blob(location.path)
-        if record.state != "revoked":
-            record = record.model_copy(update={"state": "revoked",
-                                               "revoked": now or datetime.now(UTC)})
-            work.write_json(_name(share_id, "share.json"), record.model_dump(mode="json"))
-        return record
+    clients = shared_clients(settings)
+    work = WorkStore(clients)
+    try:
+        record = ShareRecord.model_validate(work.read_json(_name(share_id, "share.json")))
+    except ResourceNotFoundError:
+        return None
+    for location in (record.script, record.manifest):
+        with contextlib.suppress(ResourceNotFoundError):
+            work.container.delete_blob(location.path)
+    if record.state != "revoked":
+        record = record.model_copy(update={"state": "revoked",
+                                           "revoked": now or datetime.now(UTC)})
+        work.write_json(_name(share_id, "share.json"), record.model_dump(mode="json"))
+    return record

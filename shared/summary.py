@@ -21,7 +21,7 @@ from azure.storage.blob import ContainerClient
 from pydantic import BaseModel
 
 from shared.config import Settings
-from shared.storage import StorageClients, describe_error, is_directory_marker
+from shared.storage import describe_error, is_directory_marker, shared_clients
 from shared.storage_errors import StorageFault
 
 PERMISSION_LIMITATIONS = "Unable to determine due to permission limitations."
@@ -64,27 +64,27 @@ def project_summary(account: str, container: str, folder: str,
                     settings: Settings) -> ProjectSummary:
     """The summary of `folder` (a normalized folder path) in one container. Storage problems
     no retry can fix are the summary's `error_msg`; transient ones are raised."""
-    with StorageClients(settings, connections=4) as clients:
-        client = clients.container(account, container)
-        try:
-            return _count(client, folder, settings.summary_max_entries)
-        except AzureError as error:
-            fault = StorageFault.of(error)
-            if fault.retryable:
-                raise
-            if fault is StorageFault.NO_PERMISSION:
-                return ProjectSummary.unknown(
-                    f"{PERMISSION_LIMITATIONS} This service's identity needs Storage Blob Data "
-                    f"Reader on '{account}'.")
-            if fault is StorageFault.NOT_FOUND:
-                return ProjectSummary.unknown(not_found_message(folder))
-            if fault is StorageFault.ACCOUNT_UNREACHABLE:
-                return ProjectSummary.unknown(
-                    f"The storage account '{account}' could not be found (its name does not "
-                    "resolve).")
+    clients = shared_clients(settings)
+    client = clients.container(account, container)
+    try:
+        return _count(client, folder, settings.summary_max_entries)
+    except AzureError as error:
+        fault = StorageFault.of(error)
+        if fault.retryable:
+            raise
+        if fault is StorageFault.NO_PERMISSION:
             return ProjectSummary.unknown(
-                f"The storage account '{account}' refused to list {folder}: "
-                f"{describe_error(error)}")
+                f"{PERMISSION_LIMITATIONS} This service's identity needs Storage Blob Data "
+                f"Reader on '{account}'.")
+        if fault is StorageFault.NOT_FOUND:
+            return ProjectSummary.unknown(not_found_message(folder))
+        if fault is StorageFault.ACCOUNT_UNREACHABLE:
+            return ProjectSummary.unknown(
+                f"The storage account '{account}' could not be found (its name does not "
+                "resolve).")
+        return ProjectSummary.unknown(
+            f"The storage account '{account}' refused to list {folder}: "
+            f"{describe_error(error)}")
 
 
 def _count(client: ContainerClient, folder: str, max_entries: int) -> ProjectSummary:

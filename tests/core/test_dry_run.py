@@ -7,7 +7,7 @@ import os
 import pytest
 
 from shared.claim import claim_destination, claim_path
-from shared.config import Settings
+from shared.config import MIB, Settings
 from shared.dry_run import ListingTooLong, dry_run, dry_run_id_for
 from shared.planner import build_plan, destination_conflict_message
 from shared.storage import StorageClients, WorkStore, plan_page_name
@@ -21,6 +21,8 @@ FILES = {
     "Data/Intensities/BaseCalls/A_S1_R2.fastq.gz": (os.urandom(700_000), True),
     "Data/Intensities/s.locs": (os.urandom(1000), True),
     "Notes/Résumé du run.txt": ("Qualität über Q30\n".encode(), False),
+    # three blocks of 1 MiB, no stored MD5: three segments, three work units
+    "Data/Intensities/BaseCalls/Undetermined_S0_R1.fastq.gz": (os.urandom(2 * MIB + 5), False),
 }
 
 
@@ -34,7 +36,9 @@ def sink_names(delivery: Delivery) -> list[str]:
 
 
 def small_chunks(settings: Settings) -> Settings:
-    return settings.model_copy(update={"chunk_max_files": 3})
+    """Units of at most 3 files or 1 MiB (the block size here): a file of more blocks is
+    copied by segments, one unit each."""
+    return settings.model_copy(update={"chunk_max_files": 3, "chunk_max_bytes": MIB})
 
 
 def test_a_dry_run_counts_what_the_delivery_plans_and_writes_nothing_there(
@@ -45,19 +49,22 @@ def test_a_dry_run_counts_what_the_delivery_plans_and_writes_nothing_there(
 
     assert sink_names(delivery) == []  # nothing written to the destination, not even a claim
     plan = build_plan(delivery.request, delivery.run_id, settings)  # the real delivery's plan
-    assert (report.files, report.bytes, report.files_without_md5, report.work_units) == (
-        plan.files, plan.bytes, plan.files_without_md5, plan.chunk_count)
-    assert (report.files, report.files_without_md5, report.work_units) == (7, 2, 3)
+    assert (report.files, report.bytes, report.files_without_md5, report.work_units,
+            report.chunks) == (plan.files, plan.bytes, plan.files_without_md5, plan.unit_count,
+                               plan.chunk_count)
+    # 7 whole files in units of 3 (3 chunks), and the big one alone on a page in 3 segments
+    assert (report.files, report.files_without_md5, report.chunks, report.work_units) == (
+        8, 3, 4, 6)
     assert report.bytes == sum(len(content) for content, _ in FILES.values())
     # folders as the manifest counts them: Data, Data/Intensities, .../BaseCalls, Notes
     assert report.folders == 4
     assert report.largest_file is not None
-    assert report.largest_file.path == "Data/Intensities/BaseCalls/A_S1_R2.fastq.gz"
-    assert report.largest_file.size == 700_000
+    assert report.largest_file.path == "Data/Intensities/BaseCalls/Undetermined_S0_R1.fastq.gz"
+    assert report.largest_file.size == 2 * MIB + 5
     assert report.destination_outlook.free is True and report.refusal is None
     # the file list is the plan's pages, in the work container, as the delivery's are
     with StorageClients(settings) as clients:
-        listed = [line["path"] for index in range(report.work_units) for line in
+        listed = [line["path"] for index in range(report.chunks) for line in
                   WorkStore(clients).read_lines(plan_page_name(report.run_id, index))]
     assert sorted(listed) == sorted(FILES)
 
@@ -104,9 +111,10 @@ def test_a_folder_past_the_instant_bound_stops_the_listing(
         delivery: Delivery, settings: Settings) -> None:
     seed(delivery)
     with pytest.raises(ListingTooLong):
-        dry_run(delivery.request, dry_run_id_for(delivery.request), settings, max_files=6)
+        dry_run(delivery.request, dry_run_id_for(delivery.request), settings,
+                max_files=len(FILES) - 1)
     assert dry_run(delivery.request, dry_run_id_for(delivery.request), settings,
-                   max_files=7).files == 7
+                   max_files=len(FILES)).files == len(FILES)
 
 
 def test_the_dry_run_id_is_apart_from_the_delivery_s() -> None:

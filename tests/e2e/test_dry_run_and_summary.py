@@ -53,7 +53,8 @@ def delivered_counts(app: DeliveryApp, delivery) -> dict:  # type: ignore[no-unt
     largest = max(files, key=lambda entry: entry["content_length"])
     return {
         "files": delivery.view["planned"]["files"], "bytes": delivery.view["planned"]["bytes"],
-        "work_units": delivery.view["planned"]["chunks"],
+        "work_units": delivery.view["planned"]["units"],
+        "chunks": delivery.view["planned"]["chunks"],
         "files_without_md5": sum(entry["verification"] == "computed-from-source+block-md5"
                                  for entry in files),
         "folders": sum(entry["is_directory"] for entry in manifest),
@@ -65,6 +66,7 @@ def dry_run_counts(result: dict, source_folder: str, sink_folder: str) -> dict:
     largest = result["largest_file"]
     return {
         "files": result["files"], "bytes": result["bytes"], "work_units": result["work_units"],
+        "chunks": result["chunks"],
         "files_without_md5": result["files_without_md5"], "folders": result["folders"],
         # the manifest names destination paths: the same relative path under the sink folder
         "largest": (f"{sink_folder}/{largest['path']}", largest["size"]),
