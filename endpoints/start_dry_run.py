@@ -5,7 +5,8 @@ started), then the delivery's own planner without the delivery (`shared.dry_run`
 written to the destination. A folder of at most `DDD_DRY_RUN_INSTANT_FILES` files is answered
 at once (200, the result); a larger one is planned by the `dry_run` orchestration (202, with
 `dryRunStatusUri`: `GET /api/dry-runs/{id}` carries the result once it is done). One dry run
-per (delivery id, transfer UUID): while one runs, asking again answers its status URL.
+per (delivery id, transfer UUID): while one runs, asking again answers its status URL; a
+later answer at once forgets an earlier background one (its status is not kept).
 """
 
 import asyncio
@@ -72,4 +73,6 @@ async def start_dry_run(req: func.HttpRequest,
     except AzureError as error:
         status, body, headers = storage_failure_answer(error)
         return _json(body, status, headers)
+    if running:  # an earlier background dry run of this id is out of date now: forget it
+        await client.purge_instance_history(run_id)
     return _json({"id": run_id, "runtimeStatus": "Completed", "result": report.to_json()}, 200)

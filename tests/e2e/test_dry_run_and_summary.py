@@ -149,3 +149,21 @@ def test_the_summary_of_the_demo_run_is_what_the_website_s_rules_give(
                                   "Source_TopLevelFolder": "jdoe/no-such-project"})
     assert missing.status_code == 200
     assert missing.json()["error_msg"] == "No project found at jdoe/no-such-project."
+
+
+def test_an_answer_at_once_forgets_an_earlier_background_dry_run_of_the_same_id(
+        delivery_app: DeliveryApp) -> None:
+    delivery = delivery_app.new_delivery({f"f{n}.txt": b"x" * n for n in range(1, 8)})
+    first = post_dry_run(delivery_app, delivery.payload)
+    assert first.status_code == 202, first.text
+    assert wait_dry_run(delivery_app, first.json()["dryRunStatusUri"])["result"]["files"] == 7
+    source = delivery_app.container(SOURCE_ACCOUNT, "deliveries")
+    for n in (1, 2, 3):
+        source.delete_blob(f"{delivery.payload['Source_TopLevelFolder']}/f{n}.txt")
+
+    second = post_dry_run(delivery_app, delivery.payload)
+
+    assert second.status_code == 200 and second.json()["result"]["files"] == 4
+    stale = requests.get(first.json()["dryRunStatusUri"],
+                         params={"code": delivery_app.host.function_key}, timeout=30)
+    assert stale.status_code == 404
