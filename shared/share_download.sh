@@ -66,6 +66,7 @@ download_path=${download_path%/}
 
 planned=0; planned_bytes=0; skipped=0; skipped_bytes=0
 downloaded=0; downloaded_bytes=0; failed=0
+folders_shown="|"
 
 safe_path() {  # a relative path with no empty, '.' or '..' part
   case "/$1/" in
@@ -75,7 +76,7 @@ safe_path() {  # a relative path with no empty, '.' or '..' part
 }
 
 handle_file() {  # md5 size path url
-  local md5=$1 size=$2 path=$3 url=$4 target part got
+  local md5=$1 size=$2 path=$3 url=$4 target part got folder
   if ! safe_path "$path"; then
     echo "REFUSED   $path: not a safe relative path" >&2; failed=$((failed + 1)); return 0
   fi
@@ -94,7 +95,15 @@ handle_file() {  # md5 size path url
   fi
   planned=$((planned + 1)); planned_bytes=$((planned_bytes + size))
   if [ "$dry_run" = 1 ]; then
-    case "$path" in */*) [ -d "${target%/*}" ] || echo "would create folder ${target%/*}" ;; esac
+    case "$path" in
+      */*)
+        folder=${target%/*}
+        case "$folders_shown" in
+          *"|$folder|"*) ;;
+          *) folders_shown="$folders_shown|$folder|"
+             [ -d "$folder" ] || echo "would create folder $folder" ;;
+        esac ;;
+    esac
     echo "would download $path ($size bytes) to $target"
     return 0
   fi

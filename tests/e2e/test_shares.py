@@ -156,6 +156,8 @@ def test_a_share_downloads_every_file_verified_in_each_mode(share_app: ShareApp,
     assert tree(target) == {} and list(target.iterdir()) == []
     assert all(f"would download {path} ({len(content)} bytes)" in dry.stdout
                for path, content in FILES.items())
+    basecalls = target / "Data/Intensities/BaseCalls"
+    assert dry.stdout.count(f"would create folder {basecalls}\n") == 1  # two files in it
 
     # --print-summary: the totals, nothing downloaded
     summary = run(share_app, script, target, "--print-summary")
