@@ -1,36 +1,27 @@
 """The website's project summary against Azurite, checked against the website's own counting.
 
-`website_summary` restates the website's code (its `AzureProjectSummary.apply_path_dict`, fed
-by an ADLS recursive `get_paths` of the folder): the oracle the service's answer must equal.
+The oracle is the website's code (`AzureProjectSummary.apply_path_dict`, restated in
+`tests/website_summary.py`) fed as the website fed it: an ADLS recursive `get_paths` of the
+folder (`adls_paths`). The service's answer must equal it.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from shared.config import Settings
 from shared.summary import ProjectSummary, project_summary
 from tests.core.delivery_setup import Delivery
+from tests.website_summary import project_summary as website_project_summary
 
 FOLDER = "jdoe/mouse-rnaseq"
 
 
 def website_summary(path_dicts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The website's counting, path by path, over what ADLS `get_paths(folder)` lists."""
-    summary = {"total_size": 0, "file_count": 0, "folder_count": 0, "root_folder_count": 0,
-               "sub_folder_count": 0, "error_msg": None}
-    for path_dict in path_dicts:
-        if path_dict["is_directory"]:
-            summary["folder_count"] += 1
-            # Remote paths with three parts are top level directories "netid/projectname/dirname"
-            if len(path_dict["name"].split("/")) == 3:
-                summary["root_folder_count"] += 1
-            else:
-                summary["sub_folder_count"] += 1
-        else:
-            summary["total_size"] += path_dict["content_length"]
-            summary["file_count"] += 1
-    return summary
+    """The website's counting (`tests/website_summary.py`, its code restated), path by path, over
+    what ADLS `get_paths(folder)` lists; with no error."""
+    return {**asdict(website_project_summary(path_dicts)), "error_msg": None}
 
 
 def adls_paths(folder: str, files: dict[str, bytes], empty_dirs: tuple[str, ...] = ()) -> list:
