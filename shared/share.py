@@ -39,12 +39,8 @@ from shared.planner import StorageRefusal, file_entry, refusing
 from shared.share_links import ReadLinks, SigningKind
 from shared.share_script import ScriptFile, render_script, unshareable_path
 from shared.source_request import ShareRequest
-from shared.storage import (
-    SAS_CLOCK_SKEW,
-    WorkStore,
-    list_folder_files,
-    shared_clients,
-)
+from shared.source_sas import SAS_CLOCK_SKEW
+from shared.storage import WorkStore, list_folder_files, shared_clients
 
 SHARES_PREFIX = "shares"
 SHARE_ID = re.compile(r"share-[0-9a-f]{32}")
