@@ -8,12 +8,22 @@ from activities import (
     discard_partial_delivery,
     measure_progress,
     plan_delivery,
+    plan_dry_run,
     record_failures,
     report_to_website,
     write_manifest,
 )
-from endpoints import delivery_status, start_delivery
-from orchestrators import delivery
+from endpoints import (
+    create_share,
+    delivery_status,
+    dry_run_status,
+    project_summary,
+    revoke_share,
+    share_status,
+    start_delivery,
+    start_dry_run,
+)
+from orchestrators import delivery, dry_run
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -27,3 +37,12 @@ app.register_functions(discard_partial_delivery.bp)
 app.register_functions(record_failures.bp)
 app.register_functions(write_manifest.bp)
 app.register_functions(report_to_website.bp)
+# dry runs, the website's project summary, pull-mode shares
+app.register_functions(start_dry_run.bp)
+app.register_functions(dry_run_status.bp)
+app.register_functions(dry_run.bp)
+app.register_functions(plan_dry_run.bp)
+app.register_functions(project_summary.bp)
+app.register_functions(create_share.bp)
+app.register_functions(share_status.bp)
+app.register_functions(revoke_share.bp)

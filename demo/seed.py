@@ -55,22 +55,27 @@ def run_files() -> dict[str, bytes]:
     return files
 
 
-def seed_run(source: BlobServiceClient) -> dict[str, bytes]:
-    """Upload the run; returns every seeded file's relative path and bytes.
+def seed_run(source: BlobServiceClient, container_name: str = SOURCE_CONTAINER,
+             folder: str = SOURCE_FOLDER) -> dict[str, bytes]:
+    """Upload the run into `folder` (the container is created if missing); returns every
+    seeded file's relative path and bytes.
 
     Small files go up with their Content-MD5 set (as azcopy --put-md5 does); the large file is
     uploaded block by block with no Content-MD5, as many tools leave it.
     """
-    container = source.create_container(SOURCE_CONTAINER)
-    container.upload_blob("other-netid/other-project/README.txt", b"another delivery\n")
+    container = source.get_container_client(container_name)
+    if not container.exists():
+        container.create_container()
+    container.upload_blob("other-netid/other-project/README.txt", b"another delivery\n",
+                          overwrite=True)
     files = run_files()
     for relative, content in files.items():
         container.upload_blob(
-            f"{SOURCE_FOLDER}/{relative}", content,
+            f"{folder}/{relative}", content, overwrite=True,
             content_settings=ContentSettings(
                 content_type=_content_type(relative),
                 content_md5=bytearray(hashlib.md5(content).digest())))
-    large = container.get_blob_client(f"{SOURCE_FOLDER}/{LARGE_FILE}")
+    large = container.get_blob_client(f"{folder}/{LARGE_FILE}")
     generator = random.Random(7)
     block_ids, pieces = [], []
     for offset in range(0, LARGE_FILE_BYTES, BLOCK_BYTES):

@@ -31,6 +31,9 @@ GIB = 1024 * MIB
 COPY_FROM_URL_MAX_BYTES = 256 * MIB  # synchronous Copy Blob From URL
 STAGE_BLOCK_MAX_BYTES = 4000 * MIB  # Put Block From URL
 USER_DELEGATION_KEY_MAX_MINUTES = 7 * 24 * 60
+# A share's links are signed with one user delegation key, which lasts at most 7 days (less the
+# clock skew allowance of its start time).
+SHARE_MAX_HOURS_LIMIT = 7 * 24 - 1
 
 PositiveInt = Annotated[int, Field(ge=1)]
 
@@ -97,6 +100,12 @@ class Settings(BaseModel):
     callback_max_bytes: int = Field(MIB, ge=4 * KIB, alias="DDD_CALLBACK_MAX_BYTES")
     website_retry_seconds: float = Field(2.0, gt=0, le=3600, alias="DDD_WEBSITE_RETRY_SECONDS")
     website_attempts: PositiveInt = Field(4, alias="DDD_WEBSITE_ATTEMPTS")
+    # dry runs, summaries and shares (shared.dry_run, shared.summary, shared.share)
+    dry_run_instant_files: PositiveInt = Field(5000, alias="DDD_DRY_RUN_INSTANT_FILES")
+    summary_max_entries: PositiveInt = Field(250_000, alias="DDD_SUMMARY_MAX_ENTRIES")
+    share_max_hours: int = Field(72, ge=1, le=SHARE_MAX_HOURS_LIMIT, alias="DDD_SHARE_MAX_HOURS")
+    share_max_files: PositiveInt = Field(10_000, alias="DDD_SHARE_MAX_FILES")
+    share_hash_max_bytes: int = Field(GIB, ge=0, alias="DDD_SHARE_HASH_MAX_BYTES")
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
     # Seam for a later issue: secrets (the website token, account keys) read from Key Vault.
     key_vault_url: str | None = Field(None, alias="DDD_KEY_VAULT_URL")

@@ -8,7 +8,7 @@ for the same run id rewrites the same pages (and deletes pages an earlier run le
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import Literal
 
@@ -137,19 +137,24 @@ class _ChunkWriter:
         self._bytes = 0
 
 
-def build_plan(request: DeliveryRequest, run_id: str, settings: Settings) -> Plan:
+def build_plan(request: DeliveryRequest, run_id: str, settings: Settings, *,
+               dry_run: bool = False, observe: Callable[[FileEntry], None] | None = None) -> Plan:
     """List the source folder into chunk pages; refuse (a Plan with a reason) when the delivery
     cannot start: destination already holds anything, a container is missing, the source folder
     holds no files, a name cannot be delivered, or storage refuses the app in a way no retry
-    can change (no permission, no such account). Transient storage errors are raised."""
+    can change (no permission, no such account). Transient storage errors are raised.
+
+    `dry_run`: the same plan, but the destination is only looked at, never claimed or adopted
+    (a conflict is reported with the counts); `observe` sees every planned file in order."""
     try:
-        return _build_plan(shared_clients(settings), request, run_id, settings)
+        return _build_plan(shared_clients(settings), request, run_id, settings, dry_run, observe)
     except StorageRefusal as refusal:
         return Plan(run_id=run_id, storage_problem=str(refusal))
 
 
 def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
-                settings: Settings) -> Plan:
+                settings: Settings, dry_run: bool = False,
+                observe: Callable[[FileEntry], None] | None = None) -> Plan:
     source = clients.container(request.source_account, request.source_container)
     sink = clients.container(request.sink_account, request.sink_container)
 
@@ -172,20 +177,20 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
                 f"storage account '{request.sink_account}'."
             )
         claim = read_claim(sink, request)
-        adopted_from = None
+        adopted_from: str | None = None
+        conflict: str | None = None
         if claim is not None and claim.run_id != run_id:
-            if not claim.is_same_delivery(request):  # another delivery's folder
-                return Plan(run_id=run_id,
-                            destination_conflict=destination_conflict_message(request.sink_folder))
-            # an earlier attempt of this delivery (the website's restart): take the folder over,
-            # verify what is there and copy what is missing
-            if not adopt_claim(sink, request, run_id, claim):
-                return Plan(run_id=run_id,
-                            destination_conflict=destination_conflict_message(request.sink_folder))
-            adopted_from = claim.run_id
+            # another delivery's folder is refused; an earlier attempt of this delivery's (the
+            # website's restart) is taken over: what is there is verified, the rest copied
+            if not claim.is_same_delivery(request) or not (
+                    dry_run or adopt_claim(sink, request, run_id, claim)):
+                conflict = destination_conflict_message(request.sink_folder)
+            else:
+                adopted_from = claim.run_id
         elif claim is None and folder_holds_anything(sink, request.sink_folder):
-            return Plan(run_id=run_id,
-                        destination_conflict=destination_conflict_message(request.sink_folder))
+            conflict = destination_conflict_message(request.sink_folder)
+        if conflict is not None and not dry_run:
+            return Plan(run_id=run_id, destination_conflict=conflict)
 
     work = WorkStore(clients)
     work.ensure_container()
@@ -199,6 +204,8 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
             if problem:
                 raise StorageRefusal(problem)
             chunks.add(entry)
+            if observe is not None:
+                observe(entry)
             files += 1
             total_bytes += entry.size
             files_without_md5 += entry.content_md5 is None
@@ -212,7 +219,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
             "holds no files."
         )
     with on_sink():
-        if claim is None and not claim_destination(sink, request, run_id):
+        if claim is None and not dry_run and not claim_destination(sink, request, run_id):
             # another run claimed the (then empty) folder between our check and now
             return Plan(run_id=run_id,
                         destination_conflict=destination_conflict_message(request.sink_folder))
@@ -224,6 +231,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
         chunk_count=chunks.chunk_count,
         unit_count=chunks.unit_count,
         adopted_from=adopted_from,
+        destination_conflict=conflict,
     )
     work.write_json(plan_summary_name(run_id), {"request": request.to_json(), **plan.to_json()})
     return plan

@@ -117,7 +117,13 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
 
 
 def _surrogate_problems(payload: dict[str, Any]) -> list[dict[str, str]]:
-    fields = {field.alias for field in DeliveryRequest.model_fields.values()}
+    return surrogate_problems(payload, {field.alias or name for name, field
+                                        in DeliveryRequest.model_fields.items()})
+
+
+def surrogate_problems(payload: dict[str, Any], fields: set[str]) -> list[dict[str, str]]:
+    """One problem per key of `payload` holding a lone surrogate (named when it is one of
+    `fields`, else `body`)."""
     problems = []
     for key, value in payload.items():
         if not all(_is_unicode(text) for text in _strings({key: value})):

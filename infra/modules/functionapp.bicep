@@ -138,6 +138,27 @@ param websiteRetrySeconds int = 2
 @description('Attempts per website call before the orchestration backs off.')
 param websiteAttempts int = 4
 
+@description('A dry run of at most this many files is answered while the caller waits; a larger one runs as an orchestration.')
+@minValue(1)
+param dryRunInstantFiles int = 5000
+
+@description('Most files and folders a project summary lists while the caller waits.')
+@minValue(1)
+param summaryMaxEntries int = 250000
+
+@description('Longest a share may last, in hours (its links are signed with one user delegation key: at most 7 days).')
+@minValue(1)
+@maxValue(167)
+param shareMaxHours int = 72
+
+@description('Most files in one share (one line of its download script each).')
+@minValue(1)
+param shareMaxFiles int = 10000
+
+@description('Most bytes a share reads to hash files that have no stored MD5 (1 GiB).')
+@minValue(0)
+param shareHashMaxBytes int = 1073741824
+
 var notificationsEnabled = !empty(notifyTo)
 
 var appSettings = {
@@ -176,6 +197,12 @@ var appSettings = {
   DDD_CALLBACK_MAX_BYTES: string(callbackMaxBytes)
   DDD_WEBSITE_RETRY_SECONDS: string(websiteRetrySeconds)
   DDD_WEBSITE_ATTEMPTS: string(websiteAttempts)
+  // Dry runs, project summaries and pull-mode shares.
+  DDD_DRY_RUN_INSTANT_FILES: string(dryRunInstantFiles)
+  DDD_SUMMARY_MAX_ENTRIES: string(summaryMaxEntries)
+  DDD_SHARE_MAX_HOURS: string(shareMaxHours)
+  DDD_SHARE_MAX_FILES: string(shareMaxFiles)
+  DDD_SHARE_HASH_MAX_BYTES: string(shareHashMaxBytes)
 }
 
 // Set only when notifications are enabled (main.bicep deploys notifications.bicep then).

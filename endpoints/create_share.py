@@ -1,0 +1,63 @@
+"""POST /api/shares: a pull-mode share of a source folder, for a recipient without storage.
+
+Body: `Source_StorageAccount`, `Source_FileSystem`, `Source_TopLevelFolder` (an allowed source)
+and `Share_ExpiresInSeconds` (at most `DDD_SHARE_MAX_HOURS` hours). Answer 201: the share's
+record, `script_url` (the download script) and `manifest_url` (sizes and MD5s), read-only links
+valid until the share expires (`shared.share`). The links are in this answer only (and the file
+links in the stored script): nothing of a share passes through Durable Functions.
+"""
+
+import asyncio
+import json
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from endpoints import share_status
+from shared.config import SettingsError, load_settings
+from shared.share import ShareRefused
+from shared.share import create_share as make_share
+from shared.source_request import ShareRequest, check_share_expiry, parse_source_request
+from shared.start_request import RequestRefused
+from shared.storage_answer import storage_failure_answer
+
+NAME = "create_share"
+ROUTE = "shares"
+bp = df.Blueprint()
+# the answer holds links: no cache may keep it
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status_code,
+                             mimetype="application/json", headers={**NO_STORE, **(headers or {})})
+
+
+@bp.function_name(NAME)
+@bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def create_share(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        return _json({"error": "The transfer service is misconfigured.",
+                      "settings": error.problems}, 500)
+    try:
+        request = parse_source_request(req.headers.get("content-type"), req.get_body(),
+                                       ShareRequest, settings.access)
+        check_share_expiry(request, settings.share_max_hours)
+    except RequestRefused as refused:
+        return _json(refused.body(), refused.status)
+    try:
+        created = await asyncio.to_thread(make_share, request, settings)
+    except ShareRefused as refused:
+        return _json(refused.body(), refused.status)
+    except AzureError as error:
+        status, body, headers = storage_failure_answer(error)
+        return _json(body, status, headers)
+    share = created.share
+    location = share_status.status_url(req.url, share.id)
+    return _json({"id": share.id, "expires": share.expires.isoformat(),
+                  "script_url": created.script_url, "manifest_url": created.manifest_url,
+                  "shareStatusUri": location, "share": share.model_dump(mode="json")},
+                 201, {"Location": location})

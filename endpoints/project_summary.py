@@ -1,0 +1,53 @@
+"""POST /api/summary: the website's project summary of a source folder.
+
+Body: `Source_StorageAccount`, `Source_FileSystem`, `Source_TopLevelFolder` (the website's key
+names; an allowed source only). Answer: exactly the website's summary shape, `total_size`,
+`file_count`, `folder_count`, `root_folder_count`, `sub_folder_count`, `error_msg`, counted by
+the website's own rules (`shared.summary`). What storage refuses is the `error_msg` (200), as
+the website shows it; only a transient storage failure is 503.
+"""
+
+import asyncio
+import json
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from shared.config import SettingsError, load_settings
+from shared.source_request import SourceFolderRequest, parse_source_request
+from shared.start_request import RequestRefused
+from shared.storage_answer import storage_failure_answer
+from shared.summary import project_summary as summarize
+
+NAME = "project_summary"
+ROUTE = "summary"
+bp = df.Blueprint()
+
+
+def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status_code,
+                             mimetype="application/json", headers=headers)
+
+
+@bp.function_name(NAME)
+@bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+async def project_summary(req: func.HttpRequest) -> func.HttpResponse:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        return _json({"error": "The transfer service is misconfigured.",
+                      "settings": error.problems}, 500)
+    try:
+        request = parse_source_request(req.headers.get("content-type"), req.get_body(),
+                                       SourceFolderRequest, settings.access)
+    except RequestRefused as refused:
+        return _json(refused.body(), refused.status)
+    try:
+        summary = await asyncio.to_thread(summarize, request.source_account,
+                                          request.source_container, request.source_folder,
+                                          settings)
+    except AzureError as error:
+        status, body, headers = storage_failure_answer(error)
+        return _json(body, status, headers)
+    return _json(summary.model_dump(), 200)

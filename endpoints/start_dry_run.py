@@ -1,0 +1,78 @@
+"""POST /api/dry-runs: the website's payload, planned but not delivered.
+
+The same door as `POST /api/deliveries` (`shared.start_request`: 4xx naming the field, nothing
+started), then the delivery's own planner without the delivery (`shared.dry_run`): nothing is
+written to the destination. A folder of at most `DDD_DRY_RUN_INSTANT_FILES` files is answered
+at once (200, the result); a larger one is planned by the `dry_run` orchestration (202, with
+`dryRunStatusUri`: `GET /api/dry-runs/{id}` carries the result once it is done). One dry run
+per (delivery id, transfer UUID): while one runs, asking again answers its status URL; a
+later answer at once forgets an earlier background one (its status is not kept).
+"""
+
+import asyncio
+import json
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from endpoints import dry_run_status
+from orchestrators import dry_run as dry_run_orchestrator
+from shared.config import SettingsError, load_settings
+from shared.dry_run import DryRunInput, ListingTooLong, dry_run, dry_run_id_for
+from shared.start_request import RequestRefused, parse_start_request
+from shared.storage_answer import storage_failure_answer
+
+NAME = "start_dry_run"
+ROUTE = "dry-runs"
+RETRY_AFTER_SECONDS = 5
+STILL_RUNNING = [df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
+                 df.OrchestrationRuntimeStatus.ContinuedAsNew]
+bp = df.Blueprint()
+
+
+def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status_code,
+                             mimetype="application/json", headers=headers)
+
+
+@bp.function_name(NAME)
+@bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@bp.durable_client_input(client_name="client")
+async def start_dry_run(req: func.HttpRequest,
+                        client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        return _json({"error": "The transfer service is misconfigured.",
+                      "settings": error.problems}, 500)
+    try:
+        request = parse_start_request(req.headers.get("content-type"), req.get_body(),
+                                      settings.access)
+    except RequestRefused as refused:
+        return _json(refused.body(), refused.status)
+
+    run_id = dry_run_id_for(request)
+    status_url = dry_run_status.status_url(req.url, run_id)
+    accepted = ({"id": run_id, "dryRunStatusUri": status_url}, 202,
+                {"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})
+    running = await client.get_status(run_id)
+    if running and running.runtime_status in STILL_RUNNING:
+        return _json(*accepted)
+    try:
+        report = await asyncio.to_thread(dry_run, request, run_id, settings,
+                                         max_files=settings.dry_run_instant_files)
+    except ListingTooLong:
+        try:
+            await client.start_new(dry_run_orchestrator.NAME, run_id,
+                                   DryRunInput(request=request, run_id=run_id).to_json())
+        except Exception:
+            if not await client.get_status(run_id):  # not a concurrent duplicate: a fault
+                raise
+        return _json(*accepted)
+    except AzureError as error:
+        status, body, headers = storage_failure_answer(error)
+        return _json(body, status, headers)
+    if running:  # an earlier background dry run of this id is out of date now: forget it
+        await client.purge_instance_history(run_id)
+    return _json({"id": run_id, "runtimeStatus": "Completed", "result": report.to_json()}, 200)

@@ -1,0 +1,131 @@
+"""Dry runs against Azurite: the delivery's own plan, with nothing written to the destination."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from shared.claim import claim_destination, claim_path
+from shared.config import MIB, Settings
+from shared.dry_run import ListingTooLong, dry_run, dry_run_id_for
+from shared.planner import build_plan, destination_conflict_message
+from shared.storage import StorageClients, WorkStore, plan_page_name
+from tests.core.delivery_setup import Delivery
+
+FILES = {
+    "SampleSheet.csv": (b"[Header]\n" * 30, True),
+    "RunInfo.xml": (b"<RunInfo/>\n", True),
+    "CopyComplete.txt": (b"", True),
+    "Data/Intensities/BaseCalls/A_S1_R1.fastq.gz": (os.urandom(300_000), False),
+    "Data/Intensities/BaseCalls/A_S1_R2.fastq.gz": (os.urandom(700_000), True),
+    "Data/Intensities/s.locs": (os.urandom(1000), True),
+    "Notes/Résumé du run.txt": ("Qualität über Q30\n".encode(), False),
+    # three blocks of 1 MiB, no stored MD5: three segments, three work units
+    "Data/Intensities/BaseCalls/Undetermined_S0_R1.fastq.gz": (os.urandom(2 * MIB + 5), False),
+}
+
+
+def seed(delivery: Delivery) -> None:
+    for path, (content, with_md5) in FILES.items():
+        delivery.seed(path, content, with_md5=with_md5)
+
+
+def sink_names(delivery: Delivery) -> list[str]:
+    return [blob.name for blob in delivery.sink.list_blobs()]
+
+
+def small_chunks(settings: Settings) -> Settings:
+    """Units of at most 3 files or 1 MiB (the block size here): a file of more blocks is
+    copied by segments, one unit each."""
+    return settings.model_copy(update={"chunk_max_files": 3, "chunk_max_bytes": MIB})
+
+
+def test_a_dry_run_counts_what_the_delivery_plans_and_writes_nothing_there(
+        delivery: Delivery, settings: Settings) -> None:
+    seed(delivery)
+    settings = small_chunks(settings)
+    report = dry_run(delivery.request, dry_run_id_for(delivery.request), settings)
+
+    assert sink_names(delivery) == []  # nothing written to the destination, not even a claim
+    plan = build_plan(delivery.request, delivery.run_id, settings)  # the real delivery's plan
+    assert (report.files, report.bytes, report.files_without_md5, report.work_units,
+            report.chunks) == (plan.files, plan.bytes, plan.files_without_md5, plan.unit_count,
+                               plan.chunk_count)
+    # 7 whole files in units of 3 (3 chunks), and the big one alone on a page in 3 segments
+    assert (report.files, report.files_without_md5, report.chunks, report.work_units) == (
+        8, 3, 4, 6)
+    assert report.bytes == sum(len(content) for content, _ in FILES.values())
+    # folders as the manifest counts them: Data, Data/Intensities, .../BaseCalls, Notes
+    assert report.folders == 4
+    assert report.largest_file is not None
+    assert report.largest_file.path == "Data/Intensities/BaseCalls/Undetermined_S0_R1.fastq.gz"
+    assert report.largest_file.size == 2 * MIB + 5
+    assert report.destination_outlook.free is True and report.refusal is None
+    # the file list is the plan's pages, in the work container, as the delivery's are
+    with StorageClients(settings) as clients:
+        listed = [line["path"] for index in range(report.chunks) for line in
+                  WorkStore(clients).read_lines(plan_page_name(report.run_id, index))]
+    assert sorted(listed) == sorted(FILES)
+
+
+def test_a_dry_run_reports_a_taken_destination_with_the_counts(
+        delivery: Delivery, settings: Settings) -> None:
+    seed(delivery)
+    delivery.sink.upload_blob(delivery.request.sink_path("someone-else.txt"), b"theirs")
+    report = dry_run(delivery.request, dry_run_id_for(delivery.request), settings)
+
+    expected = destination_conflict_message(delivery.request.sink_folder)
+    assert report.destination_outlook.free is False
+    assert report.destination_outlook.conflict == expected and report.refusal == expected
+    assert report.files == len(FILES)  # still counted
+    assert sink_names(delivery) == [delivery.request.sink_path("someone-else.txt")]
+    # the delivery itself refuses with the same words and lists nothing
+    plan = build_plan(delivery.request, delivery.run_id, settings)
+    assert plan.refusal == expected and plan.files == 0
+
+
+def test_a_dry_run_says_the_delivery_would_take_over_an_earlier_attempt_and_leaves_its_claim(
+        delivery: Delivery, settings: Settings) -> None:
+    seed(delivery)
+    assert claim_destination(delivery.sink, delivery.request, "delivery-4321-earlier")
+    claim = delivery.sink.get_blob_client(claim_path(delivery.request))
+    etag_before = claim.get_blob_properties().etag
+
+    report = dry_run(delivery.request, dry_run_id_for(delivery.request), settings)
+
+    assert report.destination_outlook.free is True
+    assert report.destination_outlook.adopts_from == "delivery-4321-earlier"
+    assert claim.get_blob_properties().etag == etag_before  # not adopted by the dry run
+
+
+def test_a_missing_source_folder_is_the_delivery_s_refusal(
+        delivery: Delivery, settings: Settings) -> None:
+    report = dry_run(delivery.request, dry_run_id_for(delivery.request), settings)
+    assert report.refusal is not None and "holds no files" in report.refusal
+    assert report.files == 0 and report.destination_outlook.free is None
+    assert report.largest_file is None and report.file_list is None
+
+
+def test_a_folder_past_the_instant_bound_stops_the_listing(
+        delivery: Delivery, settings: Settings) -> None:
+    seed(delivery)
+    with pytest.raises(ListingTooLong):
+        dry_run(delivery.request, dry_run_id_for(delivery.request), settings,
+                max_files=len(FILES) - 1)
+    assert dry_run(delivery.request, dry_run_id_for(delivery.request), settings,
+                   max_files=len(FILES)).files == len(FILES)
+
+
+def test_the_dry_run_id_is_apart_from_the_delivery_s() -> None:
+    from shared.models import DeliveryRequest
+    from shared.progress import instance_id_for, is_earlier_attempt
+
+    request = DeliveryRequest.model_validate({
+        "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
+        "Source_TopLevelFolder": "a/b", "Sink_StorageAccount": "labsmith",
+        "Sink_FileSystem": "incoming", "Sink_TopLevelFolder": "a/b",
+        "Webhook_DeliveryID": 12, "Webhook_TransferUUID": "9F1C4B9E-3C1A-4B1E-9D61-2B0F8D7E5A10"})
+    run_id = dry_run_id_for(request)
+    assert run_id == "dryrun-12-9f1c4b9e-3c1a-4b1e-9d61-2b0f8d7e5a10"
+    assert run_id != instance_id_for(request) and not is_earlier_attempt(request, run_id)
