@@ -5,7 +5,9 @@ import azure.functions as func
 
 from activities import (
     copy_chunk,
+    create_folders,
     discard_partial_delivery,
+    grant_access,
     measure_progress,
     plan_delivery,
     plan_dry_run,
@@ -35,7 +37,9 @@ app.register_functions(copy_chunk.bp)
 app.register_functions(measure_progress.bp)
 app.register_functions(discard_partial_delivery.bp)
 app.register_functions(record_failures.bp)
+app.register_functions(create_folders.bp)
 app.register_functions(write_manifest.bp)
+app.register_functions(grant_access.bp)
 app.register_functions(report_to_website.bp)
 # dry runs, the website's project summary, pull-mode shares
 app.register_functions(start_dry_run.bp)

@@ -18,13 +18,17 @@ import azure.durable_functions as df
 
 from activities import (
     copy_chunk,
+    create_folders,
     discard_partial_delivery,
+    grant_access,
     measure_progress,
     plan_delivery,
     record_failures,
     report_to_website,
     write_manifest,
 )
+from shared.acl import AccessInput
+from shared.folders import FoldersInput
 from shared.models import ChunkRef
 from shared.progress import (
     MESSAGE_CHARS,
@@ -96,12 +100,29 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
             yield from _report(context, run, error_message=run.message)
             return run.outcome()
 
+        run.phase = "creating-folders"
+        context.set_custom_status(run.progress())
+        yield context.call_activity_with_retry(
+            create_folders.NAME, ACTIVITY_RETRY,
+            FoldersInput(request=run.request, run_id=run.run_id,
+                         folder_pages=run.plan.folder_pages))
         run.phase = "writing-manifest"
         context.set_custom_status(run.progress())
         run.manifest = yield context.call_activity_with_retry(
             write_manifest.NAME, ACTIVITY_RETRY,
             ManifestInput(request=run.request, run_id=run.run_id,
                           chunk_count=run.plan.chunk_count))
+        # read access on the delivered folder, when configured: after every file is verified,
+        # before the website is told; each call does a bounded part and says where to go on
+        run.phase = "granting-access"
+        context.set_custom_status(run.progress())
+        access = AccessInput(request=run.request)
+        while True:
+            granted = yield context.call_activity_with_retry(grant_access.NAME, ACTIVITY_RETRY,
+                                                             access)
+            if granted.continuation is None:
+                break
+            access = AccessInput(request=run.request, continuation=granted.continuation)
         run.phase = "reporting"
         yield from _report(context, run, error_message=None)
         if run.report is not None and run.report.status == "stale":

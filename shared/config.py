@@ -22,6 +22,7 @@ from pydantic import (
 
 from shared.access import AccessList, AccessPolicy
 from shared.naming import check_account_name, check_container_name
+from shared.readers import FolderReaders
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -72,6 +73,10 @@ class Settings(BaseModel):
     storage_endpoint_template: str = Field(
         "https://{account}.blob.core.windows.net", alias="DDD_STORAGE_ENDPOINT_TEMPLATE"
     )
+    # the accounts' Data Lake endpoints (directories and ACLs on hierarchical-namespace accounts)
+    dfs_endpoint_template: str = Field(
+        "https://{account}.dfs.core.windows.net", alias="DDD_DFS_ENDPOINT_TEMPLATE"
+    )
     storage_account_keys: dict[str, SecretStr] = Field(
         default_factory=dict, alias="DDD_STORAGE_ACCOUNT_KEYS"
     )
@@ -79,6 +84,10 @@ class Settings(BaseModel):
     # the storage accounts (or account/container) a delivery may read from and write to
     source_accounts: AccessList = Field(alias="DDD_SOURCE_ACCOUNTS")
     sink_accounts: AccessList = Field(alias="DDD_SINK_ACCOUNTS")
+    # who is granted read (r-x, recursive, default ACL) on the delivered folder, per sink
+    delivered_folder_readers: FolderReaders = Field(
+        default_factory=FolderReaders, alias="DDD_DELIVERED_FOLDER_READERS"
+    )
     work_container: str = Field("ddd-transfer-work", alias="DDD_WORK_CONTAINER")
     website_url: str = Field(alias="DDD_WEBSITE_URL")
     website_token: SecretStr = Field(alias="DDD_WEBSITE_TOKEN")
@@ -110,7 +119,7 @@ class Settings(BaseModel):
     # Seam for a later issue: secrets (the website token, account keys) read from Key Vault.
     key_vault_url: str | None = Field(None, alias="DDD_KEY_VAULT_URL")
 
-    @field_validator("storage_endpoint_template")
+    @field_validator("storage_endpoint_template", "dfs_endpoint_template")
     @classmethod
     def _check_template(cls, template: str) -> str:
         if "{account}" not in template:
@@ -145,11 +154,29 @@ class Settings(BaseModel):
     def _parse_access_list(cls, value: Any) -> Any:
         return AccessList.parse(value) if isinstance(value, str) else value
 
+    @field_validator("delivered_folder_readers", mode="before")
+    @classmethod
+    def _parse_readers(cls, value: Any) -> Any:
+        return FolderReaders.parse(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check_readers_name_sinks(self) -> Settings:
+        """Grants configured for a place no delivery can go to are a typo: say so at start."""
+        for account, container in self.delivered_folder_readers.scopes:
+            allowed = (self.sink_accounts.allows(account, container) if container
+                       else self.sink_accounts.allows_account(account))
+            if not allowed:
+                where = f"{account}/{container}" if container else account
+                raise ValueError(f"DDD_DELIVERED_FOLDER_READERS: '{where}' is not an allowed "
+                                 "sink (DDD_SINK_ACCOUNTS)")
+        return self
+
     @model_validator(mode="after")
     def _check_credentials_reach_every_account(self) -> Settings:
         """Azure AD tokens go only over https: on an http:// endpoint (Azurite) every account
         the app may touch needs a key, or its first request would fail deep in a delivery."""
-        if self.storage_endpoint_template.startswith("https://"):
+        if self.storage_endpoint_template.startswith("https://") and \
+                self.dfs_endpoint_template.startswith("https://"):
             return self
         accounts = {self.work_account} | self.source_accounts.accounts \
             | self.sink_accounts.accounts
@@ -194,6 +221,10 @@ class Settings(BaseModel):
     def account_url(self, account: str) -> str:
         """The blob endpoint of a storage account, from the endpoint template."""
         return self.storage_endpoint_template.format(account=check_account_name(account))
+
+    def dfs_account_url(self, account: str) -> str:
+        """The Data Lake endpoint of a storage account, from its endpoint template."""
+        return self.dfs_endpoint_template.format(account=check_account_name(account))
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 from shared.claim import CLAIM_FILE
 from shared.config import Settings
+from shared.listing import planned_folders
 from shared.models import BlobLocation, DeliveryRequest, FileResult, ManifestOutcome
 from shared.naming import RESERVED_FOLDER
 from shared.storage import StorageClients, WorkStore, callback_name, result_page_name
@@ -280,6 +281,12 @@ def write_manifest(
             checksum_writer.write(md5sum_line(result.content_md5, result.path).encode("utf-8"))
             file_count += 1
             total_size += result.size
+        # folders no file implies (empty ones, or holding only empty ones), as the plan listed
+        for folder_path in planned_folders(work, run_id):
+            if folder_path not in folders_seen:
+                folders_seen.add(folder_path)
+                root_folder_count += "/" not in folder_path
+                add_entry(manifest_folder_entry(request.sink_path(folder_path)))
 
         summary = {
             "file_count": file_count,

@@ -187,6 +187,9 @@ class Plan(DurableModel):
     chunk_count: int = 0
     # work units: one per chunk of whole files, one per segment of a file copied in segments
     unit_count: int = 0
+    # every folder under the source folder (empty ones included), in pages (shared.listing)
+    folders: int = 0
+    folder_pages: int = 0
     # Set when the destination folder already holds anything (in the website's own wording).
     destination_conflict: str | None = None
     # Set when a container or the source folder is missing, empty or unusable.

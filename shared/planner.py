@@ -15,8 +15,11 @@ from typing import Literal
 from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobProperties
 
+from shared.acl import grant_refusal
 from shared.claim import adopt_claim, claim_destination, read_claim
 from shared.config import Settings
+from shared.datalake import account_kind
+from shared.listing import SourceListing, write_folder_pages
 from shared.models import DeliveryRequest, FileEntry, Plan
 from shared.naming import BLOB_NAME_MAX_CHARS, RESERVED_FOLDER
 from shared.segments import segment_count
@@ -25,7 +28,6 @@ from shared.storage import (
     WorkStore,
     describe_error,
     folder_holds_anything,
-    list_folder_files,
     md5_hex_of,
     plan_page_name,
     plan_pages_prefix,
@@ -191,6 +193,9 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
             conflict = destination_conflict_message(request.sink_folder)
         if conflict is not None and not dry_run:
             return Plan(run_id=run_id, destination_conflict=conflict)
+        grants_impossible = grant_refusal(sink, request, settings)
+        if grants_impossible:
+            raise StorageRefusal(grants_impossible)
 
     work = WorkStore(clients)
     work.ensure_container()
@@ -198,7 +203,9 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
     files = total_bytes = files_without_md5 = 0
     longest_name_allowed = BLOB_NAME_MAX_CHARS - len(request.sink_folder) - 1
     with on_source():
-        for blob in list_folder_files(source, request.source_folder):
+        listing = SourceListing(source, request.source_account, request.source_folder,
+                                account_kind(source, request.source_account, settings), settings)
+        for blob in listing.files():
             entry = file_entry(blob, request.source_folder)
             problem = _unusable_name(entry.path, longest_name_allowed)
             if problem:
@@ -218,6 +225,14 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
             f"'{request.source_container}' of storage account '{request.source_account}' "
             "holds no files."
         )
+
+    def refuse_folder(relative: str) -> None:
+        problem = _unusable_name(relative, longest_name_allowed, what="folder")
+        if problem:
+            raise StorageRefusal(problem)
+
+    with on_source():
+        folders, folder_pages = write_folder_pages(work, run_id, listing.folders(), refuse_folder)
     with on_sink():
         if claim is None and not dry_run and not claim_destination(sink, request, run_id):
             # another run claimed the (then empty) folder between our check and now
@@ -230,6 +245,8 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
         files_without_md5=files_without_md5,
         chunk_count=chunks.chunk_count,
         unit_count=chunks.unit_count,
+        folders=folders,
+        folder_pages=folder_pages,
         adopted_from=adopted_from,
         destination_conflict=conflict,
     )
@@ -237,7 +254,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
     return plan
 
 
-def _unusable_name(path: str, longest_allowed: int) -> str | None:
+def _unusable_name(path: str, longest_allowed: int, what: str = "file") -> str | None:
     if path == RESERVED_FOLDER or path.startswith(RESERVED_FOLDER + "/"):
         return (
             f"The source folder holds '{RESERVED_FOLDER}/', the name this service uses in the "
@@ -245,7 +262,7 @@ def _unusable_name(path: str, longest_allowed: int) -> str | None:
         )
     if len(path) > longest_allowed:
         return (
-            f"The file '{path}' would have a destination name longer than "
+            f"The {what} '{path}' would have a destination name longer than "
             f"{BLOB_NAME_MAX_CHARS} characters."
         )
     return None

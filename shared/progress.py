@@ -27,7 +27,8 @@ from shared.models import (
 from shared.unit_progress import unit_key
 
 Phase = Literal[
-    "planning", "copying", "writing-manifest", "reporting", "delivered", "refused", "failed",
+    "planning", "copying", "creating-folders", "writing-manifest", "granting-access",
+    "reporting", "delivered", "refused", "failed",
     "stale",
     "unreported",  # the website refused the result itself (token, URL, size): fix and re-send
 ]

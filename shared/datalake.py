@@ -1,0 +1,80 @@
+"""The accounts' Data Lake endpoints, and which kind of account each one is.
+
+ADLS Gen2 accounts have a hierarchical namespace: real directories (empty ones too), listed by
+the Data Lake API with `is_directory`, and POSIX ACLs. Plain Blob storage (and Azurite) has
+neither: folders there are only name prefixes, or empty "directory marker" blobs as ADLS tools
+write them. The app asks each account which kind it is, never assumes:
+
+- with an account key (Azurite, local runs): Get Account Information, whose
+  ``x-ms-is-hns-enabled`` says so;
+- with Microsoft Entra ID (Azure: the managed identity): Get Account Information is authorized
+  only by Shared Key or SAS (its REST reference: "This operation doesn't support OAuth-based
+  authorization"), so the Data Lake endpoint is asked for the file system root's access control
+  instead: it answers on a hierarchical account, and refuses on a flat one with 400
+  ``HierarchicalNamespaceNotEnabled`` (or 409 when the account has soft delete), as Apache
+  Arrow's Azure file system detects it.
+
+`lake_file_system` gives a Data Lake client of one container; the service clients are built on
+first use and kept for the process (thread-safe, like the credentials they hold).
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import ContainerClient
+from azure.storage.filedatalake import DataLakeServiceClient, FileSystemClient
+
+from shared.config import Settings
+from shared.identity import storage_credential
+from shared.storage import STORAGE_RETRY
+
+
+class AccountKind(enum.Enum):
+    FLAT = "flat"
+    HIERARCHICAL = "hierarchical"
+
+
+_services: dict[tuple[str, str], DataLakeServiceClient] = {}
+_services_lock = threading.Lock()
+
+
+def lake_service(account: str, settings: Settings) -> DataLakeServiceClient:
+    url = settings.dfs_account_url(account)
+    credential = storage_credential(account, settings)
+    key = (url, type(credential).__name__)
+    with _services_lock:
+        service = _services.get(key)
+        if service is None:
+            timing = STORAGE_RETRY
+            service = DataLakeServiceClient(
+                url, credential=credential,
+                connection_timeout=timing.connect_timeout, read_timeout=timing.read_timeout,
+                retry_total=timing.retries)
+            _services[key] = service
+        return service
+
+
+def lake_file_system(account: str, container: str, settings: Settings) -> FileSystemClient:
+    return lake_service(account, settings).get_file_system_client(container)
+
+
+def account_kind(container: ContainerClient, account: str, settings: Settings) -> AccountKind:
+    """Ask the account which kind it is (see the module doc). Raises what storage raises when it
+    cannot tell (no such container, no permission, storage down)."""
+    if isinstance(storage_credential(account, settings), AzureNamedKeyCredential):
+        information = container.get_account_information()
+        hierarchical = bool(information.get("is_hns_enabled"))
+        return AccountKind.HIERARCHICAL if hierarchical else AccountKind.FLAT
+    root = lake_file_system(account, str(container.container_name), settings) \
+        .get_directory_client("/")
+    try:
+        root.get_access_control()
+    except HttpResponseError as error:
+        if error.status_code in (400, 409):
+            return AccountKind.FLAT
+        raise
+    return AccountKind.HIERARCHICAL

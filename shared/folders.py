@@ -1,0 +1,86 @@
+"""Create the delivered folders in the sink, empty ones included, once every file is copied.
+
+The plan listed every folder of the source (`shared.listing`); this makes each of them, and the
+delivered folder itself, exist in the sink, as its kind of account allows:
+
+- hierarchical namespace: a directory, created through the Data Lake API only if missing
+  (If-None-Match: *). Copying a file already created the directories above it; those answer
+  409 PathAlreadyExists and are left as they are;
+- flat: a directory marker as ADLS tools write one over the Blob API, an empty blob with
+  metadata ``hdi_isfolder=true``, created only if nothing has that name (a file of the same
+  name, possible on a flat account, is left alone).
+
+Idempotent: running it again creates nothing twice. One activity does every folder, a bounded
+thread pool at a time (``DDD_COPY_THREADS``); a delivery's folders are few next to its files.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import ContainerClient
+from azure.storage.filedatalake import FileSystemClient
+
+from shared.config import Settings
+from shared.datalake import AccountKind, account_kind, lake_file_system
+from shared.listing import planned_folders
+from shared.models import DeliveryRequest, DurableModel
+from shared.storage import StorageClients, WorkStore
+
+FOLDER_MARKER_METADATA = {"hdi_isfolder": "true"}
+
+
+class FoldersInput(DurableModel):
+    request: DeliveryRequest
+    run_id: str
+    folder_pages: int
+
+
+class FoldersOutcome(DurableModel):
+    kind: AccountKind
+    folders: int  # the planned folders, plus the delivered folder itself
+    created: int  # of those, how many did not exist yet
+
+
+def create_folders(folders_input: FoldersInput, settings: Settings) -> FoldersOutcome:
+    request = folders_input.request
+    with StorageClients(settings) as clients:
+        work = WorkStore(clients)
+        sink = clients.container(request.sink_account, request.sink_container)
+        kind = account_kind(sink, request.sink_account, settings)
+        names = [request.sink_folder, *(
+            request.sink_path(relative) for relative in planned_folders(
+                work, folders_input.run_id, folders_input.folder_pages))]
+        if kind is AccountKind.HIERARCHICAL:
+            file_system = lake_file_system(request.sink_account, request.sink_container,
+                                           settings)
+            names.sort(key=lambda name: name.count("/"))  # parents first: fewer 409s
+
+            def make(name: str) -> bool:
+                return _make_directory(file_system, name)
+        else:
+            def make(name: str) -> bool:
+                return _make_marker(sink, name)
+
+        threads = max(1, min(settings.copy_threads, len(names)))
+        with ThreadPoolExecutor(threads, thread_name_prefix="create-folder") as pool:
+            created = sum(pool.map(make, names))
+    return FoldersOutcome(kind=kind, folders=len(names), created=created)
+
+
+def _make_directory(file_system: FileSystemClient, name: str) -> bool:
+    try:
+        file_system.create_directory(name, match_condition=MatchConditions.IfMissing)
+    except ResourceExistsError:
+        return False
+    return True
+
+
+def _make_marker(sink: ContainerClient, name: str) -> bool:
+    try:
+        sink.upload_blob(name, b"", metadata=FOLDER_MARKER_METADATA, overwrite=False)
+    except ResourceExistsError:
+        return False
+    return True
