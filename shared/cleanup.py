@@ -20,8 +20,8 @@ from shared.storage import StorageClients
 def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Settings) -> int:
     """Delete every blob under the sink folder this run claimed; returns how many were deleted.
 
-    Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes, and
-    the claim marker last of the files. Idempotent: a blob already gone is skipped; once the
+    Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes (it
+    refuses to delete one that is not), and the claim marker last of the files. Idempotent: a blob already gone is skipped; once the
     claim is gone (an earlier attempt finished), nothing more is deleted.
     """
     with StorageClients(settings) as clients:
@@ -29,12 +29,13 @@ def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Se
         if claim_owner(sink, request) != run_id:
             return 0
         claim = claim_path(request)
+        # on ADLS Gen2 the claim's folder is a directory (listed too): it goes after the claim
+        claim_folder = claim.rpartition("/")[0]
         names = [blob.name for blob in sink.list_blobs(name_starts_with=request.sink_folder + "/")
-                 if blob.name != claim]
+                 if blob.name not in (claim, claim_folder)]
         names.sort(key=lambda name: (-name.count("/"), name))
-        names.append(claim)
         deleted = 0
-        for name in [*names, request.sink_folder]:
+        for name in [*names, claim, claim_folder, request.sink_folder]:
             try:
                 sink.delete_blob(name)
                 deleted += 1
