@@ -15,6 +15,7 @@ import pytest
 import requests
 from azure.storage.blob import ContainerClient, ContentSettings
 
+from devhost.dfs_standin import DfsStandIn
 from devhost.launcher import DevHostProcess
 from devhost.website_standin import WebsiteStandIn
 
@@ -36,6 +37,12 @@ E2E_SETTINGS = {
     "DDD_WEBSITE_ATTEMPTS": "4",
     "DDD_DRY_RUN_INSTANT_FILES": "5",
 }
+# read access granted on folders delivered into labsmith/granted (a user and a group)
+GRANTED_CONTAINER = "granted"
+READER_USER = "0b1e2c3d-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
+READER_GROUP = "7c6d5e4f-3a2b-4c1d-9e8f-7a6b5c4d3e2f"
+READERS_SETTINGS = {"DDD_DELIVERED_FOLDER_READERS":
+                    f"{SINK_ACCOUNT}/{GRANTED_CONTAINER}=user:{READER_USER},group:{READER_GROUP}"}
 
 
 @dataclass
@@ -50,30 +57,36 @@ class Delivery:
 
 
 class DeliveryApp:
-    """The app in a devhost child process, plus the stand-in website it reports to."""
+    """The app in a devhost child process, plus the stand-in website it reports to. Its storage
+    is Azurite itself (flat accounts) or the Data Lake stand-in in front of it (ADLS Gen2)."""
 
-    def __init__(self, host: DevHostProcess, website: WebsiteStandIn, azurite):
+    def __init__(self, host: DevHostProcess, website: WebsiteStandIn, azurite,
+                 dfs: DfsStandIn | None = None):
         self.host = host
         self.website = website
         self.azurite = azurite
+        self.dfs = dfs
+        self.kind = "hierarchical" if dfs is not None else "flat"
 
     def container(self, account: str, name: str) -> ContainerClient:
-        client = self.azurite.blob_service(account).get_container_client(name)
+        storage = self.dfs if self.dfs is not None else self.azurite
+        client = storage.blob_service(account).get_container_client(name)
         if not client.exists():
             client.create_container()
         return client
 
     def new_delivery(self, files: dict[str, bytes | tuple[bytes, bool]], *,
-                     delivery_id=None, folder: str | None = None) -> Delivery:
+                     delivery_id=None, folder: str | None = None,
+                     sink_container: str = "incoming") -> Delivery:
         """Seed files (relative path -> bytes, or (bytes, with_md5)) in a fresh folder."""
         tag = uuid.uuid4().hex[:10]
         folder = folder or f"netid{tag[:4]}/project-{tag}"
         source = self.container(SOURCE_ACCOUNT, "deliveries")
-        self.container(SINK_ACCOUNT, "incoming")
+        self.container(SINK_ACCOUNT, sink_container)
         delivery = Delivery(payload={
             "Source_StorageAccount": SOURCE_ACCOUNT, "Source_FileSystem": "deliveries",
             "Source_TopLevelFolder": folder,
-            "Sink_StorageAccount": SINK_ACCOUNT, "Sink_FileSystem": "incoming",
+            "Sink_StorageAccount": SINK_ACCOUNT, "Sink_FileSystem": sink_container,
             "Sink_TopLevelFolder": folder,
             "Webhook_DeliveryID": delivery_id if delivery_id is not None else int(tag[:6], 16),
             "Webhook_TransferUUID": str(uuid.uuid4()),
@@ -169,19 +182,43 @@ def upload(container: ContainerClient, name: str, content: bytes, with_md5: bool
     assert blob.get_blob_properties().content_settings.content_md5 is None
 
 
-def start_app(azurite, tmp_path: Path, extra: dict[str, str] | None = None):
+def start_app(azurite, tmp_path: Path, extra: dict[str, str] | None = None,
+              dfs: DfsStandIn | None = None):
     website = WebsiteStandIn(token=WEBSITE_TOKEN).start()
     settings = {**azurite.storage_environ(work_account="devstoreaccount1"),
                 "DDD_WEBSITE_URL": website.url, "DDD_WEBSITE_TOKEN": WEBSITE_TOKEN,
                 **E2E_SETTINGS, **(extra or {})}
+    if dfs is not None:  # every account through the stand-in: both endpoints, one port
+        settings["DDD_STORAGE_ENDPOINT_TEMPLATE"] = dfs.endpoint_template
+        settings["DDD_DFS_ENDPOINT_TEMPLATE"] = dfs.endpoint_template
     host = DevHostProcess(REPO / "function_app.py", tmp_path, env=settings, max_activities=4)
     host.start()
-    return DeliveryApp(host, website, azurite)
+    return DeliveryApp(host, website, azurite, dfs)
 
 
 @pytest.fixture(scope="session")
-def delivery_app(azurite, tmp_path_factory):
-    app = start_app(azurite, tmp_path_factory.mktemp("e2e-host"))
+def dfs(azurite):
+    """The core's and the lab's accounts as ADLS Gen2 (hierarchical namespace)."""
+    with DfsStandIn(azurite, hierarchical={SOURCE_ACCOUNT, SINK_ACCOUNT}) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def flat_delivery_app(azurite, tmp_path_factory):
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-host"), READERS_SETTINGS)
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+@pytest.fixture(scope="session")
+def delivery_app(flat_delivery_app):
+    return flat_delivery_app
+
+
+@pytest.fixture(scope="session")
+def hns_delivery_app(azurite, dfs, tmp_path_factory):
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-hns-host"), READERS_SETTINGS, dfs)
     yield app
     app.host.stop()
     app.website.stop()
@@ -196,10 +233,26 @@ def small_callback_app(azurite, tmp_path_factory):
     app.website.stop()
 
 
+ONE_FILE_CHUNKS = {"DDD_CHUNK_MAX_FILES": "1", "DDD_PARALLEL_CHUNKS": "1"}
+
+
 @pytest.fixture(scope="session")
-def one_file_chunks_app(azurite, tmp_path_factory):
-    app = start_app(azurite, tmp_path_factory.mktemp("e2e-one-file-chunks"),
-                    {"DDD_CHUNK_MAX_FILES": "1", "DDD_PARALLEL_CHUNKS": "1"})
+def flat_one_file_chunks_app(azurite, tmp_path_factory):
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-one-file-chunks"), ONE_FILE_CHUNKS)
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+@pytest.fixture(scope="session")
+def one_file_chunks_app(flat_one_file_chunks_app):
+    return flat_one_file_chunks_app
+
+
+@pytest.fixture(scope="session")
+def hns_one_file_chunks_app(azurite, dfs, tmp_path_factory):
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-hns-one-file-chunks"),
+                    ONE_FILE_CHUNKS, dfs)
     yield app
     app.host.stop()
     app.website.stop()

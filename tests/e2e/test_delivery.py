@@ -1,4 +1,6 @@
-"""A website delivery, end to end through devhost over HTTP, against Azurite."""
+"""A website delivery, end to end through devhost over HTTP, against Azurite: every test runs
+once with flat accounts (Azurite itself) and once with ADLS Gen2 accounts (the Data Lake
+stand-in in front of it)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,18 @@ import time
 import pytest
 
 KIB = 1024
+
+
+@pytest.fixture(scope="module", params=["flat", "hierarchical"])
+def delivery_app(request):
+    return request.getfixturevalue(
+        {"flat": "flat_delivery_app", "hierarchical": "hns_delivery_app"}[request.param])
+
+
+@pytest.fixture(scope="module", params=["flat", "hierarchical"])
+def one_file_chunks_app(request):
+    return request.getfixturevalue({"flat": "flat_one_file_chunks_app",
+                                    "hierarchical": "hns_one_file_chunks_app"}[request.param])
 
 
 @pytest.fixture(scope="module")
