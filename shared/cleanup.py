@@ -21,8 +21,9 @@ def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Se
     """Delete every blob under the sink folder this run claimed; returns how many were deleted.
 
     Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes (it
-    refuses to delete one that is not), and the claim marker last of the files. Idempotent: a blob already gone is skipped; once the
-    claim is gone (an earlier attempt finished), nothing more is deleted.
+    refuses to delete one that is not), and the claim marker last of the files. Idempotent: a
+    blob already gone is skipped; once the claim is gone (an earlier attempt finished), nothing
+    more is deleted.
     """
     with StorageClients(settings) as clients:
         sink = clients.container(request.sink_account, request.sink_container)

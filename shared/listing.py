@@ -62,7 +62,7 @@ class SourceListing:
             relative = blob.name[len(prefix):]
             if is_directory_marker(blob):
                 if self.kind is AccountKind.FLAT:
-                    self._implied.add(relative)
+                    self._implied.update([*parents_of(relative), relative])
                 continue
             if self.kind is AccountKind.FLAT:
                 self._implied.update(parents_of(relative))

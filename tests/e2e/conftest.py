@@ -99,6 +99,16 @@ class DeliveryApp:
                             delivery.payload["Webhook_TransferUUID"])
         return delivery
 
+    def make_folder(self, account: str, container: str, path: str) -> None:
+        """An empty folder: a directory on ADLS Gen2, a directory marker blob (as AzCopy and
+        the other ADLS tools leave one, metadata hdi_isfolder=true) on flat storage."""
+        if self.dfs is not None:
+            self.dfs.datalake_service(account).get_file_system_client(container) \
+                .create_directory(path)
+        else:
+            self.container(account, container).upload_blob(
+                path, b"", metadata={"hdi_isfolder": "true"}, overwrite=True)
+
     def retry_of(self, delivery: Delivery) -> Delivery:
         """The website's retry of a delivery: same payload, a new transfer UUID."""
         retry = Delivery(payload={**delivery.payload, "Webhook_TransferUUID": str(uuid.uuid4())},
