@@ -69,10 +69,15 @@ def account_kind(container: ContainerClient, account: str, settings: Settings) -
         information = container.get_account_information()
         hierarchical = bool(information.get("is_hns_enabled"))
         return AccountKind.HIERARCHICAL if hierarchical else AccountKind.FLAT
-    root = lake_file_system(account, str(container.container_name), settings) \
-        .get_directory_client("/")
+    return kind_from_data_lake(
+        lake_file_system(account, str(container.container_name), settings))
+
+
+def kind_from_data_lake(file_system: FileSystemClient) -> AccountKind:
+    """The kind of account, from its Data Lake endpoint: the root's access control is there
+    on a hierarchical account only (a flat one answers 400, or 409 with soft delete on)."""
     try:
-        root.get_access_control()
+        file_system.get_directory_client("/").get_access_control()
     except HttpResponseError as error:
         if error.status_code in (400, 409):
             return AccountKind.FLAT

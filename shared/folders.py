@@ -56,7 +56,6 @@ def create_folders(folders_input: FoldersInput, settings: Settings) -> FoldersOu
         if kind is AccountKind.HIERARCHICAL:
             file_system = lake_file_system(request.sink_account, request.sink_container,
                                            settings)
-            names.sort(key=lambda name: name.count("/"))  # parents first: fewer 409s
 
             def make(name: str) -> bool:
                 return _make_directory(file_system, name)
@@ -64,9 +63,16 @@ def create_folders(folders_input: FoldersInput, settings: Settings) -> FoldersOu
             def make(name: str) -> bool:
                 return _make_marker(sink, name)
 
+        # a level at a time, parents before children: a directory is made by its own request,
+        # not as the missing parent of another one
+        levels: dict[int, list[str]] = {}
+        for name in names:
+            levels.setdefault(name.count("/"), []).append(name)
         threads = max(1, min(settings.copy_threads, len(names)))
+        created = 0
         with ThreadPoolExecutor(threads, thread_name_prefix="create-folder") as pool:
-            created = sum(pool.map(make, names))
+            for depth in sorted(levels):
+                created += sum(pool.map(make, levels[depth]))
     return FoldersOutcome(kind=kind, folders=len(names), created=created)
 
 

@@ -3,6 +3,8 @@
 - `azurite`: an `AzuriteServer` (blob, queue and table) with the accounts `devstoreaccount1`
   (the app's own storage in tests), `sequencingcore` (a sender) and `labsmith` (a recipient).
   `azurite.blob_service(account)` gives a key-authenticated client for seeding and checking.
+- `dfs`: the Data Lake stand-in in front of that Azurite, with `sequencingcore` and `labsmith`
+  as ADLS Gen2 accounts (hierarchical namespace) when reached through it.
 - `app_environ`: the app's settings as environment variables pointing at that Azurite (a fresh
   dict per test: add or override entries, then `load_settings(app_environ)` or hand it to a host
   process).
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 import pytest
 
 from devhost.azurite import AzuriteServer
+from devhost.dfs_standin import DfsStandIn
 
 SOURCE_ACCOUNT = "sequencingcore"
 SINK_ACCOUNT = "labsmith"
@@ -29,6 +32,12 @@ def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]
         location=tmp_path_factory.mktemp("azurite"),
     ) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def dfs(azurite: AzuriteServer) -> Iterator[DfsStandIn]:
+    with DfsStandIn(azurite, hierarchical={SOURCE_ACCOUNT, SINK_ACCOUNT}) as running:
+        yield running
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import pytest
 import shared.file_copy
 import shared.storage
 from devhost.azurite import AzuriteServer
+from devhost.dfs_standin import DfsStandIn
 from shared.config import MIB, Settings, load_settings
 from shared.storage import RetryTiming
 from tests.core.delivery_setup import (
@@ -46,6 +47,22 @@ def delivery(azurite: AzuriteServer) -> Iterator[Delivery]:
     """Fresh source and sink containers, and the website's request between them."""
     with fresh_delivery(azurite.blob_service(SOURCE_ACCOUNT),
                         azurite.blob_service(SINK_ACCOUNT)) as delivery:
+        yield delivery
+
+
+@pytest.fixture
+def hns_settings(core_environ: dict[str, str], dfs: DfsStandIn) -> Settings:
+    """The app's settings with every account reached through the Data Lake stand-in, where the
+    core's and the lab's accounts are ADLS Gen2."""
+    return load_settings({**core_environ, "DDD_STORAGE_ENDPOINT_TEMPLATE": dfs.endpoint_template,
+                          "DDD_DFS_ENDPOINT_TEMPLATE": dfs.endpoint_template})
+
+
+@pytest.fixture
+def hns_delivery(dfs: DfsStandIn) -> Iterator[Delivery]:
+    """Fresh containers on the ADLS Gen2 accounts, and the website's request between them."""
+    with fresh_delivery(dfs.blob_service(SOURCE_ACCOUNT),
+                        dfs.blob_service(SINK_ACCOUNT)) as delivery:
         yield delivery
 
 

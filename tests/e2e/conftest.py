@@ -207,13 +207,6 @@ def start_app(azurite, tmp_path: Path, extra: dict[str, str] | None = None,
 
 
 @pytest.fixture(scope="session")
-def dfs(azurite):
-    """The core's and the lab's accounts as ADLS Gen2 (hierarchical namespace)."""
-    with DfsStandIn(azurite, hierarchical={SOURCE_ACCOUNT, SINK_ACCOUNT}) as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
 def flat_delivery_app(azurite, tmp_path_factory):
     app = start_app(azurite, tmp_path_factory.mktemp("e2e-host"), READERS_SETTINGS)
     yield app
