@@ -30,8 +30,8 @@ param sourceStorageAccountIds string
 @description('Comma-separated resource ids of the storage accounts deliveries are copied TO. Each gets Storage Blob Data Contributor.')
 param sinkStorageAccountIds string
 
-@description('Comma-separated resource ids of sink accounts where the app must also set POSIX ACLs or ownership; these get Storage Blob Data Owner instead. Usually empty.')
-param sinkAclStorageAccountIds string = ''
+@description('Who gets read access (r-x, recursive, default ACL) on each delivered folder, per sink: <sink account>[/<container>]=user:<object id>,group:<object id>;... Only ADLS Gen2 sinks have ACLs. Empty: no grant.')
+param deliveredFolderReaders string = ''
 
 @minLength(1)
 @description('Base URL of the delivery website (D4S2), for example https://ddd.example.edu.')
@@ -92,18 +92,17 @@ var notificationsEnabled = !empty(notificationEmail)
 // after split('/'), index 2 is the subscription, 4 the resource group, 8 the account name.
 var sourceIds = split(replace(sourceStorageAccountIds, ' ', ''), ',')
 var sinkIds = split(replace(sinkStorageAccountIds, ' ', ''), ',')
-var sinkAclIds = empty(sinkAclStorageAccountIds) ? [] : split(replace(sinkAclStorageAccountIds, ' ', ''), ',')
 
 // What the app may copy from and to (app settings DDD_SOURCE_ACCOUNTS and DDD_SINK_ACCOUNTS):
 // the names of exactly the accounts the role modules below grant roles on, taken from the lists
 // they loop over with the same split(id, '/')[8], so an allowed account always has its roles and
-// an account with roles is always allowed. Sinks are both sink lists (an account may be in both).
+// an account with roles is always allowed.
 // Whole accounts only: roles are granted per account, so per-container entries would be a
 // second list that no role assignment backs. Storage account names are lowercase; toLower
 // forgives an id typed with capitals, which ARM accepts. (For-expressions, not map() with a
 // lambda: checkov's Bicep parser cannot read lambdas.)
 var sourceAccountList = [for id in sourceIds: toLower(split(id, '/')[8])]
-var sinkAccountList = [for id in union(sinkIds, sinkAclIds): toLower(split(id, '/')[8])]
+var sinkAccountList = [for id in sinkIds: toLower(split(id, '/')[8])]
 var sourceAccountNames = join(sourceAccountList, ',')
 var sinkAccountNames = join(sinkAccountList, ',')
 
@@ -197,6 +196,7 @@ module functionApp 'modules/functionapp.bicep' = {
     websiteUrl: websiteUrl
     sourceAccounts: sourceAccountNames
     sinkAccounts: sinkAccountNames
+    deliveredFolderReaders: deliveredFolderReaders
     notifyEndpoint: notificationsEnabled ? notifications.outputs.endpoint : ''
     notifySender: notificationsEnabled ? notifications.outputs.senderAddress : ''
     notifyTo: notificationEmail
@@ -300,23 +300,7 @@ module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
       {
         account: split(id, '/')[8]
         role: 'StorageBlobDataContributor'
-        why: 'Create the destination folder, copy files in, read them back to verify MD5s.'
-      }
-    ]
-  }
-}]
-
-// Sink accounts where the app also manages ACLs or ownership.
-module sinkAclRoles 'modules/roles.bicep' = [for (id, i) in sinkAclIds: {
-  name: 'roles-sink-acl-${i}-${resourceToken}'
-  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
-  params: {
-    principalId: identity.outputs.principalId
-    storageRoles: [
-      {
-        account: split(id, '/')[8]
-        role: 'StorageBlobDataOwner'
-        why: 'Set POSIX ACLs or ownership on the delivered folder (ADLS Gen2).'
+        why: 'Create the destination folder and its directories, copy files in, read them back to verify MD5s, grant read ACLs on what it created (an owner may).'
       }
     ]
   }

@@ -94,6 +94,9 @@ param sourceAccounts string
 @description('Comma-separated names of the storage accounts a delivery may be copied TO. main.bicep derives them from the ids that get the sink roles.')
 param sinkAccounts string
 
+@description('Who gets read access (r-x, recursive, default ACL) on each delivered folder: <sink account>[/<container>]=user:<object id>,group:<object id>;... Empty: no grant.')
+param deliveredFolderReaders string = ''
+
 @description('Communication Services endpoint, or empty when notifications are off.')
 param notifyEndpoint string = ''
 
@@ -176,12 +179,15 @@ var appSettings = {
   AZURE_CLIENT_ID: identityClientId
   // Where storage accounts live; {account} is filled in per source or sink account.
   DDD_STORAGE_ENDPOINT_TEMPLATE: 'https://{account}.blob.${environment().suffixes.storage}'
+  DDD_DFS_ENDPOINT_TEMPLATE: 'https://{account}.dfs.${environment().suffixes.storage}'
   DDD_WORK_ACCOUNT: storageAccountName
   DDD_WORK_CONTAINER: workContainerName
   // The only accounts a delivery may read from and write to (the work account never is): the
   // accounts main.bicep grants source and sink roles on, from the same parameters.
   DDD_SOURCE_ACCOUNTS: sourceAccounts
   DDD_SINK_ACCOUNTS: sinkAccounts
+  // Read access granted on delivered folders (ADLS Gen2 sinks only); empty: none.
+  DDD_DELIVERED_FOLDER_READERS: deliveredFolderReaders
   // The delivery website and its token (a Key Vault reference, resolved by the platform).
   DDD_WEBSITE_URL: websiteUrl
   DDD_WEBSITE_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${websiteTokenSecretName}/)'

@@ -259,14 +259,12 @@ def test_allow_lists_are_built_from_the_lists_the_role_modules_loop_over():
     assert loops == {
         "sourceRoles": ("source", {"sourceIds"}),
         "sinkRoles": ("sink", {"sinkIds"}),
-        "sinkAclRoles": ("sink", {"sinkAclIds"}),
     }
-    stop = {"sourceIds", "sinkIds", "sinkAclIds"}
+    stop = {"sourceIds", "sinkIds"}
     assert setting_inputs(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", stop) == {"sourceIds"}
-    assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", stop) == {"sinkIds", "sinkAclIds"}
+    assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", stop) == {"sinkIds"}
     # Followed one step further, they are the deployment parameters of the README.
-    assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", set()) == {
-        "sinkStorageAccountIds", "sinkAclStorageAccountIds"}
+    assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", set()) == {"sinkStorageAccountIds"}
 
 
 @pytest.mark.parametrize(("given", "sources", "sinks"), [
@@ -274,10 +272,9 @@ def test_allow_lists_are_built_from_the_lists_the_role_modules_loop_over():
                   "sinkStorageAccountIds": _ids("labsmith")},
                  "sequencingcore", "labsmith", id="one-each"),
     pytest.param({"sourceStorageAccountIds": _ids("sequencingcore") + " , " + _ids("archive2"),
-                  "sinkStorageAccountIds": _ids("labsmith", "OtherLab"),
-                  "sinkAclStorageAccountIds": _ids("otherlab", "acllab")},
-                 "sequencingcore,archive2", "labsmith,otherlab,otherlab,acllab",
-                 id="spaces-capitals-and-an-acl-sink-in-both-lists"),
+                  "sinkStorageAccountIds": _ids("labsmith", "OtherLab")},
+                 "sequencingcore,archive2", "labsmith,otherlab",
+                 id="spaces-and-capitals"),
 ])
 def test_allow_lists_evaluate_to_exactly_the_accounts_with_roles(given, sources, sinks):
     assert function_app_setting(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", given) == sources
