@@ -734,8 +734,9 @@ def verify_destination(azurite, files: list[SeededFile], sink_folder: str) -> li
     with ThreadPoolExecutor(8) as pool:
         problems += [p for p in pool.map(check, files) if p]
     expected = {f"{sink_folder}/{item.relative}" for item in files}
-    for blob in sink.list_blobs(name_starts_with=sink_folder + "/"):
-        if blob.name not in expected and not blob.name.startswith(
+    for blob in sink.list_blobs(name_starts_with=sink_folder + "/", include=["metadata"]):
+        folder_marker = (blob.metadata or {}).get("hdi_isfolder") == "true"  # a delivered folder
+        if blob.name not in expected and not folder_marker and not blob.name.startswith(
                 f"{sink_folder}/{MANIFEST_FOLDER}/"):
             problems.append(f"unexpected blob at the destination: {blob.name}")
     return problems
