@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from devhost.dfs_acl import AclSyntaxError, PathAccess, parse_acl
+from devhost.dfs_auth import Caller
 from devhost.dfs_paths import Namespace, PathItem, filetime, rfc1123
 
 LIST_PATHS_MAX = 5000  # "If omitted or greater than 5,000, the response will include up to
@@ -30,6 +31,16 @@ class Answer:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+
+
+@dataclass(frozen=True)
+class DfsRequest:
+    account: str
+    container: str
+    path: str  # '' for the file system's root
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lowercase names
+    caller: Caller
 
 
 class DfsError(Exception):
@@ -46,6 +57,9 @@ class DfsError(Exception):
 FILESYSTEM_NOT_FOUND = (404, "FilesystemNotFound", "The specified filesystem does not exist.")
 PATH_NOT_FOUND = (404, "PathNotFound", "The specified path does not exist.")
 INVALID_ACL = (400, "InvaldAccessControlList", "The access control list value is invalid.")
+NOT_AUTHORIZED = (403, "AuthorizationPermissionMismatch",
+                  "This request is not authorized to perform this operation using this "
+                  "permission.")
 
 
 class DataLakeOperations:
@@ -56,7 +70,7 @@ class DataLakeOperations:
         self.hierarchical = hierarchical
 
     def serve(self, method: str, account: str, container: str, path: str,
-              query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
+              query: Mapping[str, str], headers: Mapping[str, str], caller: Caller) -> Answer:
         try:
             if not self.namespace.container_exists(account, container):
                 raise DfsError(*FILESYSTEM_NOT_FOUND)
@@ -66,8 +80,8 @@ class DataLakeOperations:
                                "This Data Lake operation is not served by the devhost stand-in.")
             if account not in self.hierarchical and operation != "filesystem-properties":
                 raise DfsError(400, *NOT_HNS)
-            answer = getattr(self, "_" + operation.replace("-", "_"))(
-                account, container, path, query, headers)
+            request = DfsRequest(account, container, path, query, headers, caller)
+            answer = getattr(self, "_" + operation.replace("-", "_"))(request)
             answer.headers["x-ms-namespace-enabled"] = str(account in self.hierarchical).lower()
             return answer
         except DfsError as error:
@@ -89,15 +103,16 @@ class DataLakeOperations:
         return None
 
     # ----- file system ----------------------------------------------------------------------
-    def _filesystem_properties(self, account: str, container: str, path: str,
-                               query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
+    def _filesystem_properties(self, request: DfsRequest) -> Answer:
+        account, container = request.account, request.container
         properties = self.namespace.container(account, container).get_container_properties()
         return Answer(200, {"ETag": str(properties.etag),
                             "Last-Modified": rfc1123(properties.last_modified),
                             "x-ms-properties": ""})
 
-    def _list_paths(self, account: str, container: str, path: str,
-                    query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
+    def _list_paths(self, request: DfsRequest) -> Answer:
+        account, container = request.account, request.container
+        query = request.query
         recursive = _boolean(query, "recursive", required=True)
         directory = query.get("directory", "").strip("/")
         if directory:
@@ -136,8 +151,9 @@ class DataLakeOperations:
         return entry
 
     # ----- paths ----------------------------------------------------------------------------
-    def _create_directory(self, account: str, container: str, path: str,
-                          query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
+    def _create_directory(self, request: DfsRequest) -> Answer:
+        account, container, path = request.account, request.container, request.path
+        headers, caller = request.headers, request.caller
         with self.namespace.lock:
             existing = self.namespace.item(account, container, path)
             if existing is not None and headers.get("if-none-match") == "*":
@@ -152,7 +168,7 @@ class DataLakeOperations:
                     raise DfsError(409, "PathConflict",
                                    "The specified path, or an element of the path, exists and "
                                    "its resource type is invalid for this operation.")
-            self.namespace.make_directory(account, container, path)
+            self.namespace.make_directory(account, container, path, owner=caller.object_id)
             access = self.namespace.access(account, container, path, is_directory=True)
             permissions = headers.get("x-ms-permissions")
             if permissions and not access.default_entries():
@@ -169,8 +185,8 @@ class DataLakeOperations:
             raise DfsError(*PATH_NOT_FOUND)
         return found
 
-    def _get_access_control(self, account: str, container: str, path: str,
-                            query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
+    def _get_access_control(self, request: DfsRequest) -> Answer:
+        account, container, path = request.account, request.container, request.path
         item = self._existing(account, container, path)
         access = self.namespace.access(account, container, path, is_directory=item.is_directory)
         return Answer(200, {"x-ms-owner": access.owner, "x-ms-group": access.group,
@@ -178,8 +194,9 @@ class DataLakeOperations:
                             "x-ms-acl": access.acl_text(), "ETag": f'"{item.etag}"',
                             "Last-Modified": rfc1123(item.last_modified)})
 
-    def _set_access_control(self, account: str, container: str, path: str,
-                            query: Mapping[str, str], headers: Mapping[str, str]) -> Answer:
+    def _set_access_control(self, request: DfsRequest) -> Answer:
+        account, container, path = request.account, request.container, request.path
+        headers, caller = request.headers, request.caller
         acl, permissions = headers.get("x-ms-acl"), headers.get("x-ms-permissions")
         if acl and permissions:
             raise DfsError(400, "InvalidHeaderValue",
@@ -188,6 +205,10 @@ class DataLakeOperations:
         with self.namespace.lock:
             access = self.namespace.access(account, container, path,
                                            is_directory=item.is_directory)
+            changes_owner = bool(headers.get("x-ms-owner")) or bool(headers.get("x-ms-group"))
+            if not caller.may_change_access(access.owner) or (
+                    changes_owner and not caller.superuser):
+                raise DfsError(*NOT_AUTHORIZED)
             changed = _copy(access)
             if acl:
                 _apply(changed.set_acl, _parsed(acl))
@@ -199,9 +220,9 @@ class DataLakeOperations:
         return Answer(200, {"ETag": f'"{item.etag}"',
                             "Last-Modified": rfc1123(item.last_modified)})
 
-    def _set_access_control_recursive(self, account: str, container: str, path: str,
-                                      query: Mapping[str, str],
-                                      headers: Mapping[str, str]) -> Answer:
+    def _set_access_control_recursive(self, request: DfsRequest) -> Answer:
+        account, container, path = request.account, request.container, request.path
+        query, headers, caller = request.query, request.headers, request.caller
         mode = query.get("mode")
         if mode not in ("set", "modify", "remove"):
             raise DfsError(400, "InvalidQueryParameterValue",
@@ -234,6 +255,8 @@ class DataLakeOperations:
                                                is_directory=item.is_directory)
                 changed = _copy(access)
                 try:
+                    if not caller.may_change_access(access.owner):
+                        raise PermissionError(NOT_AUTHORIZED[2])
                     if mode == "set":
                         changed.set_acl([e for e in entries
                                          if item.is_directory or e.scope == "access"])
@@ -241,9 +264,11 @@ class DataLakeOperations:
                         changed.modify_acl(entries, skip_defaults_on_files=True)
                     else:
                         changed.remove_acl(entries)
-                except AclSyntaxError as error:
+                except (AclSyntaxError, PermissionError) as error:
                     counts["failureCount"] += 1
-                    failed.append({"errorMessage": f"{INVALID_ACL[2]} {error}",
+                    reason = str(error) if isinstance(error, PermissionError) \
+                        else f"{INVALID_ACL[2]} {error}"
+                    failed.append({"errorMessage": reason,
                                    "name": item.name,
                                    "type": "DIRECTORY" if item.is_directory else "FILE"})
                     if not force:

@@ -19,7 +19,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobServiceClient, ContainerClient
 
-from devhost.dfs_acl import PathAccess, new_path_access
+from devhost.dfs_acl import SUPERUSER, PathAccess, new_path_access
 
 FOLDER_METADATA = "hdi_isfolder"
 _FILETIME_EPOCH = datetime(1601, 1, 1, tzinfo=UTC)
@@ -58,9 +58,11 @@ class PathItem:
 class Namespace:
     """Paths and their access records for the accounts the stand-in serves."""
 
-    def __init__(self, blob_endpoint: str, account_keys: dict[str, str]) -> None:
-        self._blob_endpoint = blob_endpoint  # http://127.0.0.1:<azurite port>
+    def __init__(self, blob_endpoint: str, account_keys: dict[str, str],
+                 verify: str | bool = True) -> None:
+        self._blob_endpoint = blob_endpoint  # http(s)://127.0.0.1:<azurite port>
         self._keys = account_keys
+        self._verify = verify
         self._services: dict[str, BlobServiceClient] = {}
         self._access: dict[tuple[str, str, str], PathAccess] = {}
         self.lock = threading.RLock()  # held while an ACL operation reads and changes records
@@ -72,7 +74,8 @@ class Namespace:
             if service is None:
                 service = BlobServiceClient(
                     f"{self._blob_endpoint}/{account}",
-                    credential=AzureNamedKeyCredential(account, self._keys[account]))
+                    credential=AzureNamedKeyCredential(account, self._keys[account]),
+                    connection_verify=self._verify)
                 self._services[account] = service
         return service.get_container_client(container)
 
@@ -124,7 +127,8 @@ class Namespace:
             name_starts_with=path + "/", results_per_page=1)
         return any(True for _ in children)
 
-    def make_directory(self, account: str, container: str, path: str) -> bool:
+    def make_directory(self, account: str, container: str, path: str,
+                       owner: str = SUPERUSER) -> bool:
         """Create the directory and any missing parent as marker blobs; False if it existed."""
         client = self.container(account, container)
         created = False
@@ -134,15 +138,16 @@ class Namespace:
                                    overwrite=False)
             except ResourceExistsError:
                 continue
-            self.created(account, container, name, is_directory=True)
+            self.created(account, container, name, is_directory=True, owner=owner)
             created = name == path
         return created
 
-    def make_parents(self, account: str, container: str, path: str) -> None:
+    def make_parents(self, account: str, container: str, path: str,
+                     owner: str = SUPERUSER) -> None:
         """After a blob was written through the Blob API: its missing parents appear."""
         parent = path.rpartition("/")[0]
         if parent:
-            self.make_directory(account, container, parent)
+            self.make_directory(account, container, parent, owner)
 
     # ----- access records -----------------------------------------------------------------
     def access(self, account: str, container: str, path: str, *,
@@ -156,15 +161,16 @@ class Namespace:
                 self._access[key] = record
             return record
 
-    def created(self, account: str, container: str, path: str, *, is_directory: bool) -> None:
-        """A path was just created: it takes its parent's default ACL."""
+    def created(self, account: str, container: str, path: str, *, is_directory: bool,
+                owner: str = SUPERUSER) -> None:
+        """A path was just created by `owner`: it takes its parent's default ACL."""
         with self.lock:
             key = (account, container, path)
             if key in self._access:
                 return
             parent_path = path.rpartition("/")[0]
             parent = self.access(account, container, parent_path, is_directory=True)
-            self._access[key] = new_path_access(parent, is_directory=is_directory)
+            self._access[key] = new_path_access(parent, is_directory=is_directory, owner=owner)
 
     def forget(self, account: str, container: str, path: str) -> None:
         with self.lock:

@@ -22,8 +22,8 @@ What it serves and how it differs from Azure: devhost/README.md.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import http.client
+import ssl
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
@@ -33,13 +33,11 @@ from types import TracebackType
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.pipeline import PipelineContext, PipelineRequest
-from azure.core.pipeline.transport import HttpRequest
 from azure.storage.blob import BlobServiceClient
-from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
 from azure.storage.filedatalake import DataLakeServiceClient
 
 from devhost.azurite import LOOPBACK, AzuriteServer
+from devhost.dfs_auth import Caller, caller_of, writer_of
 from devhost.dfs_operations import Answer, DataLakeOperations, DfsError
 from devhost.dfs_paths import FOLDER_METADATA, Namespace, rfc1123
 
@@ -59,33 +57,18 @@ def is_data_lake_request(method: str, query: Mapping[str, str]) -> bool:
         method == "DELETE" and "recursive" in query)
 
 
-def shared_key_is_valid(method: str, target: str, headers: Mapping[str, str], account: str,
-                        key: str) -> bool:
-    """Whether `Authorization` is the Shared Key signature of this request: the storage SDK's
-    own signing policy is run on the request as received and the results compared."""
-    given = next((value for name, value in headers.items() if name.lower() == "authorization"),
-                 "")
-    if not given.startswith(f"SharedKey {account}:"):
-        return False
-    request = PipelineRequest(
-        HttpRequest(method, f"http://{LOOPBACK}{target}",
-                    headers={name: value for name, value in headers.items()
-                             if name.lower() != "authorization"}),
-        PipelineContext(None))
-    SharedKeyCredentialPolicy(account, key).on_request(request)
-    return hmac.compare_digest(request.http_request.headers["Authorization"], given)
-
-
 class DfsStandIn:
     """Runs in a thread of the caller; use as a context manager (or start()/stop())."""
 
     def __init__(self, azurite: AzuriteServer, hierarchical: Iterable[str] = ()) -> None:
-        if azurite.oauth:
-            raise ValueError("the Data Lake stand-in fronts a plain-HTTP Azurite only")
+        """With an `oauth=True` Azurite it serves HTTPS with Azurite's certificate and also
+        takes bearer tokens; otherwise plain HTTP and Shared Key only."""
         self.azurite = azurite
         self.hierarchical = frozenset(hierarchical)
-        self.namespace = Namespace(f"http://{LOOPBACK}:{azurite.blob_port}",
-                                   dict(azurite.account_keys))
+        self.tls = azurite.oauth
+        self.verify: str | bool = str(azurite.cert_path) if self.tls else True
+        self.namespace = Namespace(f"{azurite.scheme}://{LOOPBACK}:{azurite.blob_port}",
+                                   dict(azurite.account_keys), self.verify)
         self.operations = DataLakeOperations(self.namespace, self.hierarchical)
         self._server: ThreadingHTTPServer | None = None
 
@@ -98,6 +81,10 @@ class DfsStandIn:
 
         self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self._server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.azurite.cert_path, self.azurite.key_path)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, name="dfs-standin",
                          daemon=True).start()
         return self
@@ -124,7 +111,7 @@ class DfsStandIn:
 
     @property
     def endpoint_template(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}/{{account}}"
+        return f"{self.azurite.scheme}://{LOOPBACK}:{self.port}/{{account}}"
 
     def account_url(self, account: str) -> str:
         return self.endpoint_template.format(account=account)
@@ -132,33 +119,43 @@ class DfsStandIn:
     def blob_service(self, account: str) -> BlobServiceClient:
         """A key-authenticated Blob client of one account, through the stand-in."""
         return BlobServiceClient(self.account_url(account), credential=AzureNamedKeyCredential(
-            account, self.azurite.account_key(account)))
+            account, self.azurite.account_key(account)), connection_verify=self.verify)
 
     def datalake_service(self, account: str) -> DataLakeServiceClient:
         """A key-authenticated Data Lake client of one account, through the stand-in."""
         return DataLakeServiceClient(self.account_url(account), credential={
-            "account_name": account, "account_key": self.azurite.account_key(account)})
+            "account_name": account, "account_key": self.azurite.account_key(account)},
+            connection_verify=self.verify)
+
+    def upstream_connection(self) -> http.client.HTTPConnection:
+        if self.tls:
+            context = ssl.create_default_context(cafile=str(self.azurite.cert_path))
+            return http.client.HTTPSConnection(LOOPBACK, self.azurite.blob_port,
+                                               timeout=SOCKET_TIMEOUT, context=context)
+        return http.client.HTTPConnection(LOOPBACK, self.azurite.blob_port,
+                                          timeout=SOCKET_TIMEOUT)
 
     # ----- the two faces ----------------------------------------------------------------
     def answer_data_lake(self, method: str, target: str, headers: Mapping[str, str],
                          account: str, container: str, path: str,
                          query: Mapping[str, str]) -> Answer:
-        if not self._authenticated(method, target, headers, account):
+        caller = self._caller(method, target, headers, account)
+        if caller is None:
             return AUTHENTICATION_FAILED.answer()
         lowered = {name.lower(): value for name, value in headers.items()}
-        return self.operations.serve(method, account, container, path, query, lowered)
+        return self.operations.serve(method, account, container, path, query, lowered, caller)
 
-    def _authenticated(self, method: str, target: str, headers: Mapping[str, str],
-                       account: str) -> bool:
-        key = self.azurite.account_keys.get(account)
-        return key is not None and shared_key_is_valid(method, target, headers, account, key)
+    def _caller(self, method: str, target: str, headers: Mapping[str, str],
+                account: str) -> Caller | None:
+        return caller_of(method, target, headers, account,
+                         self.azurite.account_keys.get(account), over_tls=self.tls)
 
     def refuse_before_forwarding(self, method: str, target: str, headers: Mapping[str, str],
                                  account: str, container: str, path: str,
                                  query: Mapping[str, str]) -> Answer | None:
         """ADLS refuses, on the Blob API, to delete a directory that holds anything."""
         if (account in self.hierarchical and method == "DELETE" and path and "comp" not in query
-                and self._authenticated(method, target, headers, account)):
+                and self._caller(method, target, headers, account) is not None):
             item = self.namespace.item(account, container, path)
             if item is not None and item.is_directory and self.namespace.has_children(
                     account, container, path):
@@ -180,8 +177,10 @@ class DfsStandIn:
         comp = query.get("comp")
         if method == "PUT" and path and comp in (None, "blocklist") and "restype" not in query:
             is_folder = lowered.get(f"x-ms-meta-{FOLDER_METADATA}", "").lower() == "true"
-            self.namespace.make_parents(account, container, path)
-            self.namespace.created(account, container, path, is_directory=is_folder)
+            writer = writer_of(headers)
+            self.namespace.make_parents(account, container, path, owner=writer)
+            self.namespace.created(account, container, path, is_directory=is_folder,
+                                   owner=writer)
         elif method == "DELETE" and path and comp is None:
             self.namespace.forget(account, container, path)
 
@@ -245,8 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
             forwarded["Content-Length"] = str(len(body))
         for attempt in range(2):
             if self._upstream is None:
-                self._upstream = http.client.HTTPConnection(
-                    LOOPBACK, self.owner.azurite.blob_port, timeout=SOCKET_TIMEOUT)
+                self._upstream = self.owner.upstream_connection()
             try:
                 self._upstream.request(self.command, self.path, body=body, headers=forwarded)
                 response = self._upstream.getresponse()

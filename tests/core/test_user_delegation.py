@@ -30,6 +30,7 @@ import shared.identity
 import shared.source_sas
 import shared.storage
 from devhost.azurite import AzuriteServer
+from devhost.dfs_standin import DfsStandIn
 from shared.config import USER_DELEGATION_KEY_MAX_MINUTES, Settings, load_settings
 from shared.copier import CopyInfrastructureError, copy_chunk
 from shared.models import CopyTotals, FileResult, Plan
@@ -110,12 +111,20 @@ def azure_ad(
     return credential
 
 
+@pytest.fixture(scope="module")
+def oauth_dfs(oauth_azurite: AzuriteServer) -> Iterator[DfsStandIn]:
+    """The Data Lake endpoint of these (flat) accounts, which the app asks for their kind."""
+    with DfsStandIn(oauth_azurite, hierarchical=()) as running:
+        yield running
+
+
 @pytest.fixture
-def ud_environ(oauth_azurite: AzuriteServer) -> dict[str, str]:
+def ud_environ(oauth_azurite: AzuriteServer, oauth_dfs: DfsStandIn) -> dict[str, str]:
     """The app's settings for the OAuth Azurite: no DDD_STORAGE_ACCOUNT_KEYS at all, so every
     account (source, sink and the work account) goes through Azure AD."""
     return {
         "DDD_STORAGE_ENDPOINT_TEMPLATE": oauth_azurite.endpoint_template,
+        "DDD_DFS_ENDPOINT_TEMPLATE": oauth_dfs.endpoint_template,
         "DDD_WORK_ACCOUNT": WORK_ACCOUNT,
         "DDD_WORK_CONTAINER": "ddd-transfer-work",
         "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT,
