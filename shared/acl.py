@@ -30,7 +30,7 @@ from shared.config import Settings
 from shared.datalake import AccountKind, account_kind, lake_file_system
 from shared.models import DeliveryRequest, DurableModel
 from shared.readers import Reader
-from shared.storage import StorageClients, describe_error
+from shared.storage import describe_error, shared_clients
 
 BATCH_SIZE = 2000  # paths per service batch (the service's own default)
 BATCHES_PER_ACTIVITY = 50  # 100,000 paths per activity
@@ -81,9 +81,8 @@ def grant_access(access_input: AccessInput, settings: Settings) -> AccessOutcome
     readers = readers_of(request, settings)
     if not readers:
         return AccessOutcome(readers=0)
-    with StorageClients(settings) as clients:
-        sink = clients.container(request.sink_account, request.sink_container)
-        refusal = grant_refusal(sink, request, settings)
+    sink = shared_clients(settings).container(request.sink_account, request.sink_container)
+    refusal = grant_refusal(sink, request, settings)
     if refusal:
         raise AccessGrantError(refusal)
     directory = lake_file_system(request.sink_account, request.sink_container, settings) \

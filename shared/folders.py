@@ -27,7 +27,7 @@ from shared.config import Settings
 from shared.datalake import AccountKind, account_kind, lake_file_system
 from shared.listing import planned_folders
 from shared.models import DeliveryRequest, DurableModel
-from shared.storage import StorageClients, WorkStore
+from shared.storage import WorkStore, shared_clients
 
 FOLDER_MARKER_METADATA = {"hdi_isfolder": "true"}
 
@@ -46,33 +46,32 @@ class FoldersOutcome(DurableModel):
 
 def create_folders(folders_input: FoldersInput, settings: Settings) -> FoldersOutcome:
     request = folders_input.request
-    with StorageClients(settings) as clients:
-        work = WorkStore(clients)
-        sink = clients.container(request.sink_account, request.sink_container)
-        kind = account_kind(sink, request.sink_account, settings)
-        names = [request.sink_folder, *(
-            request.sink_path(relative) for relative in planned_folders(
-                work, folders_input.run_id, folders_input.folder_pages))]
-        if kind is AccountKind.HIERARCHICAL:
-            file_system = lake_file_system(request.sink_account, request.sink_container,
-                                           settings)
+    clients = shared_clients(settings)
+    work = WorkStore(clients)
+    sink = clients.container(request.sink_account, request.sink_container)
+    kind = account_kind(sink, request.sink_account, settings)
+    names = [request.sink_folder, *(
+        request.sink_path(relative) for relative in planned_folders(
+            work, folders_input.run_id, folders_input.folder_pages))]
+    if kind is AccountKind.HIERARCHICAL:
+        file_system = lake_file_system(request.sink_account, request.sink_container, settings)
 
-            def make(name: str) -> bool:
-                return _make_directory(file_system, name)
-        else:
-            def make(name: str) -> bool:
-                return _make_marker(sink, name)
+        def make(name: str) -> bool:
+            return _make_directory(file_system, name)
+    else:
+        def make(name: str) -> bool:
+            return _make_marker(sink, name)
 
-        # a level at a time, parents before children: a directory is made by its own request,
-        # not as the missing parent of another one
-        levels: dict[int, list[str]] = {}
-        for name in names:
-            levels.setdefault(name.count("/"), []).append(name)
-        threads = max(1, min(settings.copy_threads, len(names)))
-        created = 0
-        with ThreadPoolExecutor(threads, thread_name_prefix="create-folder") as pool:
-            for depth in sorted(levels):
-                created += sum(pool.map(make, levels[depth]))
+    # a level at a time, parents before children: a directory is made by its own request, not
+    # as the missing parent of another one
+    levels: dict[int, list[str]] = {}
+    for name in names:
+        levels.setdefault(name.count("/"), []).append(name)
+    threads = max(1, min(settings.copy_threads, len(names)))
+    created = 0
+    with ThreadPoolExecutor(threads, thread_name_prefix="create-folder") as pool:
+        for depth in sorted(levels):
+            created += sum(pool.map(make, levels[depth]))
     return FoldersOutcome(kind=kind, folders=len(names), created=created)
 
 

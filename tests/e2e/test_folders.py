@@ -7,6 +7,8 @@ from __future__ import annotations
 import pytest
 from conftest import GRANTED_CONTAINER, READER_GROUP, READER_USER, SINK_ACCOUNT, SOURCE_ACCOUNT
 
+from tests.website_summary import project_summary
+
 FILES = {
     "SampleSheet.csv": b"Sample_ID,index\nA,ACGT\n",
     "Data/Intensities/BaseCalls/L001/A_R1.fastq.gz": b"reads one" * 100,
@@ -37,25 +39,6 @@ def deliver_tree(app, sink_container: str = "incoming"):
 @pytest.fixture(scope="module")
 def delivered(app):
     return deliver_tree(app)
-
-
-def website_summary(manifest: list[dict]) -> dict[str, int]:
-    """The website's own project summary over a stored manifest: each is_directory entry is a
-    folder, a top-level one when its name has three parts (netid/project/folder) and a
-    subfolder otherwise; every other entry is a file of content_length bytes."""
-    summary = dict(total_size=0, file_count=0, folder_count=0, root_folder_count=0,
-                   sub_folder_count=0)
-    for entry in manifest:
-        if entry["is_directory"]:
-            summary["folder_count"] += 1
-            if len(entry["name"].split("/")) == 3:
-                summary["root_folder_count"] += 1
-            else:
-                summary["sub_folder_count"] += 1
-        else:
-            summary["total_size"] += entry["content_length"]
-            summary["file_count"] += 1
-    return summary
 
 
 def delivered_folders(app, delivery, container: str = "incoming") -> set[str]:
@@ -94,9 +77,11 @@ def test_the_manifest_gives_the_websites_summary_the_right_folder_counts(app, de
     for entry in manifest:
         assert {"name", "is_directory", "content_length", "last_modified", "etag",
                 "content_settings"} <= set(entry)
-    assert website_summary(manifest) == {
-        "total_size": sum(len(content) for content in FILES.values()), "file_count": len(FILES),
-        "folder_count": 10, "root_folder_count": 4, "sub_folder_count": 6}
+    summary = project_summary(manifest)  # the website's own counting
+    assert (summary.total_size, summary.file_count) == (
+        sum(len(content) for content in FILES.values()), len(FILES))
+    assert (summary.folder_count, summary.root_folder_count, summary.sub_folder_count) == \
+        (10, 4, 6)
 
 
 def test_read_access_is_on_the_delivered_folder_and_every_path_under_it(hns_delivery_app):
