@@ -21,6 +21,7 @@ first use and kept for the process (thread-safe, like the credentials they hold)
 from __future__ import annotations
 
 import enum
+import hashlib
 import threading
 
 from azure.core.credentials import AzureNamedKeyCredential
@@ -45,7 +46,9 @@ _services_lock = threading.Lock()
 def lake_service(account: str, settings: Settings) -> DataLakeServiceClient:
     url = settings.dfs_account_url(account)
     credential = storage_credential(account, settings)
-    key = (url, type(credential).__name__)
+    account_key = settings.account_key(account)
+    # one client per endpoint and credential (an account key is told apart by its hash only)
+    key = (url, hashlib.sha256(account_key.encode()).hexdigest() if account_key else "entra")
     with _services_lock:
         service = _services.get(key)
         if service is None:
