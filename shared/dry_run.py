@@ -80,21 +80,17 @@ class DryRunReport(DurableModel):
 
 
 class _Tally:
-    """Folders and the largest file of the planned files, as the planner lists them."""
+    """The largest of the planned files, as the planner lists them."""
 
     def __init__(self, max_files: int | None) -> None:
         self.max_files = max_files
         self.files = 0
-        self.folders: set[str] = set()
         self.largest: FileEntry | None = None
 
     def __call__(self, entry: FileEntry) -> None:
         self.files += 1
         if self.max_files is not None and self.files > self.max_files:
             raise ListingTooLong(f"more than {self.max_files} files")
-        parts = entry.path.split("/")
-        for depth in range(1, len(parts)):
-            self.folders.add("/".join(parts[:depth]))
         if self.largest is None or entry.size > self.largest.size:
             self.largest = entry
 
@@ -115,7 +111,7 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
         files=plan.files,
         bytes=plan.bytes,
         files_without_md5=plan.files_without_md5,
-        folders=len(tally.folders) if plan.files else 0,
+        folders=plan.folders if plan.files else 0,  # every folder, empty ones too
         largest_file=(LargestFile(path=tally.largest.path, size=tally.largest.size)
                       if tally.largest is not None and plan.files else None),
         work_units=plan.unit_count,

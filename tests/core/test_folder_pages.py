@@ -9,6 +9,7 @@ import shared.listing
 from devhost.dfs_standin import DfsStandIn
 from shared.config import Settings
 from shared.datalake import AccountKind
+from shared.dry_run import dry_run
 from shared.folders import FoldersInput, create_folders
 from shared.listing import planned_folders
 from shared.planner import build_plan
@@ -58,6 +59,13 @@ def test_a_hierarchical_source_lists_its_directories(hns_delivery: Delivery, dfs
     plan = build_plan(hns_delivery.request, hns_delivery.run_id, hns_settings)
     assert plan.refusal is None and plan.files == len(FILES)
     assert set(folders_of(hns_settings, hns_delivery.run_id)) == FOLDERS
+
+
+def test_a_dry_run_counts_every_folder_the_delivery_creates(delivery: Delivery,
+                                                           settings: Settings) -> None:
+    seed_flat(delivery)
+    report = dry_run(delivery.request, delivery.run_id, settings)
+    assert report.folders == len(FOLDERS)  # the manifest's folder count, empty ones included
 
 
 def test_folder_pages_are_bounded_and_a_smaller_plan_leaves_no_stale_page(
