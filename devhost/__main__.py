@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -16,6 +17,7 @@ from aiohttp import web
 from .config import apply_settings, build_options, read_local_settings
 from .engine import DurableEngine
 from .functions import InvalidAppError, index_functions, load_app_object
+from .identity_endpoint import PATH as IDENTITY_PATH
 from .limits import TimeoutConfigError, format_timespan
 from .server import DevHost
 from .store import Store
@@ -49,6 +51,11 @@ async def serve(args: argparse.Namespace) -> None:
     options = build_options(app_path, Path(args.state).resolve() if args.state else None,
                             args.host, args.port, args.max_activities, args.task_hub,
                             args.function_timeout)
+    # as the platform does for an app with a managed identity, before the app is loaded
+    os.environ.setdefault("IDENTITY_ENDPOINT", f"{options.base_url}{IDENTITY_PATH}")
+    options = dataclasses.replace(options, identity_header=os.environ.setdefault(
+        "IDENTITY_HEADER", options.identity_header))
+    os.environ.setdefault("WEBSITE_HOSTNAME", f"{options.host}:{options.port}")
     index = index_functions(load_app_object(app_path))
     store = Store(options.state_path)
     engine = DurableEngine(index, store, options.max_activities, options.replace_running,

@@ -15,6 +15,7 @@ import pytest
 import requests
 from azure.storage.blob import ContainerClient, ContentSettings
 
+from devhost.keyvault_standin import KeyVaultStandIn
 from devhost.launcher import DevHostProcess
 from devhost.website_standin import WebsiteStandIn
 
@@ -56,6 +57,7 @@ class DeliveryApp:
         self.host = host
         self.website = website
         self.azurite = azurite
+        self.standins: OperatorStandIns | None = None
 
     def container(self, account: str, name: str) -> ContainerClient:
         client = self.azurite.blob_service(account).get_container_client(name)
@@ -200,6 +202,36 @@ def small_callback_app(azurite, tmp_path_factory):
 def one_file_chunks_app(azurite, tmp_path_factory):
     app = start_app(azurite, tmp_path_factory.mktemp("e2e-one-file-chunks"),
                     {"DDD_CHUNK_MAX_FILES": "1", "DDD_PARALLEL_CHUNKS": "1"})
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+@dataclass
+class OperatorStandIns:
+    """The Azure services of the operators' side, as local stand-ins the real SDKs talk to."""
+
+    vault: KeyVaultStandIn
+
+    def settings(self) -> dict[str, str]:
+        return {"DDD_KEY_VAULT_URL": self.vault.url, "DDD_WEBSITE_TOKEN": "",
+                "REQUESTS_CA_BUNDLE": str(self.vault.tls.cert_path)}
+
+
+@pytest.fixture(scope="session")
+def operator_standins(standin_tls):
+    with KeyVaultStandIn(tls=standin_tls) as vault:
+        vault.set_secret("d4s2-api-token", WEBSITE_TOKEN)
+        yield OperatorStandIns(vault=vault)
+
+
+@pytest.fixture(scope="session")
+def operator_app(azurite, operator_standins, tmp_path_factory):
+    """The app with the website token in the Key Vault stand-in (read through devhost's managed
+    identity endpoint by the real SDK), not in a setting."""
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-operators"),
+                    operator_standins.settings())
+    app.standins = operator_standins
     yield app
     app.host.stop()
     app.website.stop()
