@@ -7,6 +7,7 @@ from activities import (
     copy_chunk,
     discard_partial_delivery,
     measure_progress,
+    notify_operators,
     plan_delivery,
     plan_dry_run,
     record_failures,
@@ -46,3 +47,4 @@ app.register_functions(project_summary.bp)
 app.register_functions(create_share.bp)
 app.register_functions(share_status.bp)
 app.register_functions(revoke_share.bp)
+app.register_functions(notify_operators.bp)

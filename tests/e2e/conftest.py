@@ -15,6 +15,7 @@ import pytest
 import requests
 from azure.storage.blob import ContainerClient, ContentSettings
 
+from devhost.email_standin import EmailStandIn
 from devhost.keyvault_standin import KeyVaultStandIn
 from devhost.launcher import DevHostProcess
 from devhost.website_standin import WebsiteStandIn
@@ -212,17 +213,31 @@ class OperatorStandIns:
     """The Azure services of the operators' side, as local stand-ins the real SDKs talk to."""
 
     vault: KeyVaultStandIn
+    mail: EmailStandIn
 
     def settings(self) -> dict[str, str]:
         return {"DDD_KEY_VAULT_URL": self.vault.url, "DDD_WEBSITE_TOKEN": "",
-                "REQUESTS_CA_BUNDLE": str(self.vault.tls.cert_path)}
+                "REQUESTS_CA_BUNDLE": str(self.vault.tls.cert_path),
+                "DDD_NOTIFY_EMAIL_ENDPOINT": self.mail.url, "DDD_NOTIFY_SENDER": MAIL_SENDER,
+                "DDD_NOTIFY_TO": OPERATORS, "DDD_NOTIFY_ON_SUCCESS": "true"}
+
+    def mails_about(self, delivery: Delivery) -> list[dict]:
+        """The mails whose subject names this delivery's id."""
+        subject = f"Delivery {delivery.payload['Webhook_DeliveryID']} "
+        return [mail for mail in self.mail.received()
+                if mail["content"]["subject"].startswith(f"[ddd-transfer] {subject}")]
+
+
+MAIL_SENDER = "DoNotReply@ddd-local.azurecomm.net"
+OPERATORS = "ops@example.edu, oncall@example.edu"
 
 
 @pytest.fixture(scope="session")
 def operator_standins(standin_tls):
-    with KeyVaultStandIn(tls=standin_tls) as vault:
+    with KeyVaultStandIn(tls=standin_tls) as vault, \
+            EmailStandIn(tls=standin_tls, sender=MAIL_SENDER) as mail:
         vault.set_secret("d4s2-api-token", WEBSITE_TOKEN)
-        yield OperatorStandIns(vault=vault)
+        yield OperatorStandIns(vault=vault, mail=mail)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,15 @@
+"""Activity: e-mail the operators how a delivery ended (once per outcome; see shared.notify)."""
+
+import azure.durable_functions as df
+
+from shared.config import load_settings
+from shared.notify import NotifyInput, NotifyOutcome, notify_operators
+
+NAME = "notify_operators"
+bp = df.Blueprint()
+
+
+@bp.function_name(NAME)
+@bp.activity_trigger(input_name="notify_input")
+def notify_operators_activity(notify_input: NotifyInput) -> NotifyOutcome:
+    return notify_operators(notify_input, load_settings())
