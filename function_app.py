@@ -5,6 +5,7 @@ import azure.functions as func
 
 from activities import (
     copy_chunk,
+    discard_cancelled_delivery,
     discard_partial_delivery,
     measure_progress,
     notify_operators,
@@ -15,6 +16,9 @@ from activities import (
     write_manifest,
 )
 from endpoints import (
+    admin_cancel,
+    admin_list,
+    admin_resend,
     create_share,
     delivery_status,
     dry_run_status,
@@ -24,7 +28,7 @@ from endpoints import (
     start_delivery,
     start_dry_run,
 )
-from orchestrators import delivery, dry_run
+from orchestrators import cancel_delivery, delivery, dry_run, resend_callback
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -48,3 +52,10 @@ app.register_functions(create_share.bp)
 app.register_functions(share_status.bp)
 app.register_functions(revoke_share.bp)
 app.register_functions(notify_operators.bp)
+# the operators' actions (admin key)
+app.register_functions(admin_list.bp)
+app.register_functions(admin_resend.bp)
+app.register_functions(admin_cancel.bp)
+app.register_functions(resend_callback.bp)
+app.register_functions(cancel_delivery.bp)
+app.register_functions(discard_cancelled_delivery.bp)

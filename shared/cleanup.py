@@ -17,8 +17,13 @@ from shared.models import DeliveryRequest
 from shared.storage import StorageClients
 
 
-def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Settings) -> int:
+def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Settings, *,
+                             keep_claim: bool = False) -> int:
     """Delete every blob under the sink folder this run claimed; returns how many were deleted.
+
+    `keep_claim`: leave the claim marker (and so the folder) in place, for a cancelled run whose
+    copy activities may still be finishing: a later discard can still find the folder its own,
+    and the website's retry of the delivery adopts it.
 
     Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes, and
     the claim marker last of the files. Idempotent: a blob already gone is skipped; once the
@@ -32,9 +37,12 @@ def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Se
         names = [blob.name for blob in sink.list_blobs(name_starts_with=request.sink_folder + "/")
                  if blob.name != claim]
         names.sort(key=lambda name: (-name.count("/"), name))
-        names.append(claim)
+        if keep_claim:  # on ADLS Gen2 the claim's directory cannot go while it holds the claim
+            names = [name for name in names if not claim.startswith(name + "/")]
+        else:
+            names += [claim, request.sink_folder]
         deleted = 0
-        for name in [*names, request.sink_folder]:
+        for name in names:
             try:
                 sink.delete_blob(name)
                 deleted += 1

@@ -150,9 +150,16 @@ class DeliveryApp:
                 assert secret not in text
 
     def instance_count(self) -> int:
-        answer = requests.get(self.host.webhook("instances"),
-                              params={"code": self.host.system_key}, timeout=30)
-        return len(answer.json())
+        """Every instance, page after page (the Durable API pages by 100)."""
+        count, token = 0, ""
+        while True:
+            answer = requests.get(self.host.webhook("instances"),
+                                  params={"code": self.host.system_key},
+                                  headers={"x-ms-continuation-token": token}, timeout=30)
+            count += len(answer.json())
+            token = answer.headers.get("x-ms-continuation-token", "")
+            if not token:
+                return count
 
 
 def upload(container: ContainerClient, name: str, content: bytes, with_md5: bool = True) -> None:
