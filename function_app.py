@@ -1,4 +1,9 @@
-"""ddd-transfer: registration only. Each module holds one function and its NAME."""
+"""ddd-transfer: registration only. Each module holds one function and its NAME.
+
+The settings are checked first: with settings it cannot run with, the app fails to load (the
+host reports "Worker failed to index functions" with every bad setting named), instead of
+failing at the first delivery.
+"""
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -29,6 +34,9 @@ from endpoints import (
     start_dry_run,
 )
 from orchestrators import cancel_delivery, delivery, dry_run, resend_callback
+from shared.config import load_settings
+
+load_settings()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -11,6 +11,7 @@ import azure.functions as func
 from endpoints.admin_common import RUNNING, accepted, find_delivery, refused, request_in
 from orchestrators import cancel_delivery
 from shared.admin import CANCELLABLE_PHASES, CancelInput, action_instance_id
+from shared.telemetry import log_event
 
 NAME = "cancel_delivery_request"
 REASON_CHARS = 300
@@ -42,4 +43,5 @@ async def cancel_delivery_request(req: func.HttpRequest,
     action_id = action_instance_id("cancel", instance_id)
     await client.start_new(cancel_delivery.NAME, action_id, CancelInput(
         request=request, run_id=instance_id, progress=progress, reason=reason).to_json())
+    log_event("admin.cancel", instance_id=instance_id, action_id=action_id)
     return accepted(req, instance_id, action_id)

@@ -21,6 +21,7 @@ from endpoints.admin_common import (
 )
 from orchestrators import resend_callback
 from shared.admin import ResendInput, action_instance_id
+from shared.telemetry import log_event
 
 NAME = "resend_delivery"
 bp = df.Blueprint()
@@ -47,4 +48,5 @@ async def resend_delivery(req: func.HttpRequest,
         return refused(409, f"A resend of '{instance_id}' is still running.")
     await client.start_new(resend_callback.NAME, action_id,
                            ResendInput(request=request, run_id=instance_id).to_json())
+    log_event("admin.resend", instance_id=instance_id, action_id=action_id)
     return accepted(req, instance_id, action_id)

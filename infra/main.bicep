@@ -174,6 +174,19 @@ module notifications 'modules/notifications.bicep' = if (notificationsEnabled) {
   }
 }
 
+module alerts 'modules/alerts.bicep' = if (notificationsEnabled) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsName: monitoring.outputs.appInsightsName
+    actionGroupName: 'ag-ddd-${resourceToken}'
+    alertName: 'alert-ddd-failed-${resourceToken}'
+    operatorEmail: notificationEmail
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg

@@ -22,7 +22,7 @@ from pydantic import (
 
 from shared.access import AccessList, AccessPolicy
 from shared.naming import check_account_name, check_container_name
-from shared.operator_settings import WEBSITE_TOKEN_REQUIRED, check_operator_settings
+from shared.operator_settings import check_operator_settings, operator_problems
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -225,12 +225,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = environ.get(name, "").strip()
         if value:
             raw[name] = value
-    # the token has two sources: say it is missing with every other problem, not after them
-    token_missing = "DDD_WEBSITE_TOKEN" not in raw and "DDD_KEY_VAULT_URL" not in raw
     try:
         return Settings.model_validate(raw)
     except ValidationError as error:
-        problems = [f"DDD_WEBSITE_TOKEN: {WEBSITE_TOKEN_REQUIRED}"] if token_missing else []
+        # the checks across settings run only once each field is valid: run them here too, so
+        # every problem is named at once
+        problems = operator_problems(raw)
         for problem in error.errors(include_url=False, include_input=False):
             name = ".".join(str(part) for part in problem["loc"])
             message = problem["msg"].removeprefix("Value error, ")

@@ -30,6 +30,7 @@ from shared.models import DeliveryRequest, DurableModel
 from shared.operator_settings import notify_recipients
 from shared.secrets import is_loopback_url
 from shared.storage import StorageClients, WorkStore, redact
+from shared.telemetry import log_event
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,19 @@ def _email_client(settings: Settings) -> EmailClient:
 
 
 def notify_operators(notify_input: NotifyInput, settings: Settings) -> NotifyOutcome:
-    """Mail the operators about this outcome, once (see the module doc)."""
+    """Mail the operators about this outcome, once (see the module doc); log the outcome as
+    `ddd.delivery.outcome` whether or not a mail is wanted (the alert on failed deliveries
+    counts these lines)."""
     outcome = outcome_of(notify_input)
+    progress = notify_input.progress
+    log_event("delivery.outcome", logging.INFO if outcome == "delivered" else logging.WARNING,
+              instance_id=notify_input.run_id, delivery_id=notify_input.request.delivery_id,
+              transfer_uuid=notify_input.request.transfer_uuid, phase=outcome,
+              files_planned=progress.get("files_planned"),
+              files_verified=progress.get("files_verified"),
+              files_failed=progress.get("files_failed"),
+              bytes_verified=progress.get("bytes_verified"),
+              message=redact(str(notify_input.error or progress.get("message") or ""))[:300])
     if settings.notify_email_endpoint is None:
         return NotifyOutcome(status="not-configured")
     if outcome not in ALWAYS_MAILED and not (outcome == "delivered"

@@ -93,3 +93,43 @@ def test_a_delivery_whose_mail_cannot_be_sent_still_reports_to_the_website(mail_
     assert refused.view["phase"] == "refused"
     assert "already exists" in mail_down_app.posts_for(refused)[0]["body"]["error_message"]
     assert "notification" in mail_down_app.host.logs()
+
+
+def test_devhost_refuses_to_start_the_app_with_settings_it_cannot_run_with(azurite, tmp_path):
+    """As the host does when the worker cannot index the app, naming every bad setting, not at
+    the first delivery."""
+    from devhost.launcher import DevHostProcess
+    from tests.e2e.conftest import E2E_SETTINGS, REPO
+
+    settings = {**azurite.storage_environ(work_account="devstoreaccount1"), **E2E_SETTINGS,
+                "DDD_WEBSITE_URL": "", "DDD_WEBSITE_TOKEN": "", "DDD_KEY_VAULT_URL": "",
+                "DDD_NOTIFY_TO": "ops@example.edu"}
+    host = DevHostProcess(REPO / "function_app.py", tmp_path, env=settings)
+    try:
+        with pytest.raises(RuntimeError, match="devhost exited at start") as refused:
+            host.start()
+    finally:
+        host.stop()
+    for expected in ("Worker failed to index functions", "DDD_WEBSITE_URL: is required",
+                     "DDD_WEBSITE_TOKEN: is required",
+                     "DDD_NOTIFY_EMAIL_ENDPOINT, DDD_NOTIFY_SENDER: required"):
+        assert expected in str(refused.value)
+
+
+def test_every_activity_logs_a_structured_line_with_its_ids_and_counts(operator_app):
+    import json
+
+    delivery = operator_app.deliver(operator_app.new_delivery({"t.txt": b"telemetry"}))
+    lines = [line.split("ddd.", 1)[1] for line in operator_app.host.logs().splitlines()
+             if delivery.instance_id in line and " ddd." in line]
+    events = [(line.split(" ", 1)[0], json.loads(line.split(" ", 1)[1])) for line in lines]
+    activities = {fields["activity"]: fields for event, fields in events if event == "activity"}
+    assert {"plan_delivery", "copy_chunk", "write_manifest", "report_to_website",
+            "notify_operators_activity"} <= set(activities)
+    copied = activities["copy_chunk"]
+    assert copied["phase"] == "copying" and copied["outcome"] == "done"
+    assert copied["delivery_id"] == delivery.payload["Webhook_DeliveryID"]
+    assert copied["verified_files"] == 1 and copied["chunk"] == 0
+    assert activities["plan_delivery"]["files"] == 1
+    (outcome,) = [fields for event, fields in events if event == "delivery.outcome"]
+    assert outcome["phase"] == "delivered" and outcome["files_verified"] == 1
