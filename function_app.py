@@ -27,6 +27,7 @@ from endpoints import (
     create_share,
     delivery_status,
     dry_run_status,
+    openapi_document,
     project_summary,
     revoke_share,
     share_status,
@@ -67,3 +68,4 @@ app.register_functions(admin_cancel.bp)
 app.register_functions(resend_callback.bp)
 app.register_functions(cancel_delivery.bp)
 app.register_functions(discard_cancelled_delivery.bp)
+app.register_functions(openapi_document.bp)
