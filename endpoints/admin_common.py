@@ -23,7 +23,7 @@ from endpoints import delivery_status
 from shared.admin import DELIVERY_PREFIX, request_of
 from shared.config import load_settings
 from shared.models import DeliveryRequest
-from shared.storage import StorageClients, WorkStore, callback_name
+from shared.storage import WorkStore, callback_name, shared_clients
 
 ENDED = ("Completed", "Failed", "Terminated")
 RUNNING = ("Pending", "Running", "ContinuedAsNew")
@@ -59,9 +59,9 @@ def accepted(req: func.HttpRequest, instance_id: str, action_id: str) -> func.Ht
 
 
 def callback_stored(run_id: str) -> bool:
-    with StorageClients(load_settings()) as clients:
-        blob = WorkStore(clients).container.get_blob_client(callback_name(run_id))
-        return bool(blob.exists())
+    blob = WorkStore(shared_clients(load_settings())).container.get_blob_client(
+        callback_name(run_id))
+    return bool(blob.exists())
 
 
 

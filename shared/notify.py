@@ -29,7 +29,7 @@ from shared.config import Settings
 from shared.models import DeliveryRequest, DurableModel
 from shared.operator_settings import notify_recipients
 from shared.secrets import is_loopback_url
-from shared.storage import StorageClients, WorkStore, redact
+from shared.storage import WorkStore, redact, shared_clients
 from shared.telemetry import log_event
 
 logger = logging.getLogger(__name__)
@@ -152,13 +152,12 @@ def notify_operators(notify_input: NotifyInput, settings: Settings) -> NotifyOut
                                              and settings.notify_on_success):
         return NotifyOutcome(status="not-wanted", detail=outcome)
     marker = notification_name(notify_input.run_id, outcome)
-    with StorageClients(settings) as clients:
-        store = WorkStore(clients)
-        store.ensure_container()
-        if not store.create_once(marker):
-            return NotifyOutcome(status="already-sent", detail=marker)
-        sent = _send(compose(notify_input, outcome, settings), settings)
-        store.write_json(marker, sent.to_json())
+    store = WorkStore(shared_clients(settings))
+    store.ensure_container()
+    if not store.create_once(marker):
+        return NotifyOutcome(status="already-sent", detail=marker)
+    sent = _send(compose(notify_input, outcome, settings), settings)
+    store.write_json(marker, sent.to_json())
     log = logger.info if sent.status == "sent" else logger.warning
     log("notification for %s (%s): %s %s", notify_input.run_id, outcome, sent.status,
         sent.detail)
