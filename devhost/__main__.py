@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ from aiohttp import web
 from .config import apply_settings, build_options, read_local_settings
 from .engine import DurableEngine
 from .functions import InvalidAppError, index_functions, load_app_object
-from .identity_endpoint import PATH as IDENTITY_PATH
+from .identity_standin import IdentityStandIn
 from .limits import TimeoutConfigError, format_timespan
 from .server import DevHost
 from .store import Store
@@ -51,10 +50,12 @@ async def serve(args: argparse.Namespace) -> None:
     options = build_options(app_path, Path(args.state).resolve() if args.state else None,
                             args.host, args.port, args.max_activities, args.task_hub,
                             args.function_timeout)
-    # as the platform does for an app with a managed identity, before the app is loaded
-    os.environ.setdefault("IDENTITY_ENDPOINT", f"{options.base_url}{IDENTITY_PATH}")
-    options = dataclasses.replace(options, identity_header=os.environ.setdefault(
-        "IDENTITY_HEADER", options.identity_header))
+    # as the platform does for an app with a managed identity, before the app is loaded: an
+    # identity endpoint (unless the caller gives one) and the app's host name
+    identity = None
+    if not os.environ.get("IDENTITY_ENDPOINT"):
+        identity = IdentityStandIn().start()
+        os.environ.update(identity.environ())
     os.environ.setdefault("WEBSITE_HOSTNAME", f"{options.host}:{options.port}")
     index = index_functions(load_app_object(app_path))
     store = Store(options.state_path)
@@ -94,6 +95,8 @@ async def serve(args: argparse.Namespace) -> None:
     engine.stop()
     await runner.cleanup()
     store.close()
+    if identity is not None:
+        identity.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

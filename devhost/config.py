@@ -31,8 +31,6 @@ class HostOptions:
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     master_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     system_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    # the platform's managed identity endpoint secret (IDENTITY_HEADER)
-    identity_header: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def base_url(self) -> str:

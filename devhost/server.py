@@ -23,8 +23,6 @@ from .config import HostOptions
 from .engine import Conflict, DurableEngine, Gone, NotFound
 from .functions import FunctionIndex, HttpFunction
 from .history import for_display
-from .identity_endpoint import PATH as IDENTITY_PATH
-from .identity_endpoint import token_answer
 
 log = logging.getLogger("devhost")
 INSTANCE_PLACEHOLDER = "INSTANCEID"
@@ -97,7 +95,6 @@ class DevHost:
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.router.add_get("/", self.home)
-        app.router.add_get(IDENTITY_PATH, self.managed_identity)
         # [\s\S]: a decoded path may hold any character, a newline (%0A) too; ".*" would stop
         # there and aiohttp would answer 404 before the function saw the request
         app.router.add_route("*", r"/api/{tail:[\s\S]*}", self.http_trigger)
@@ -110,14 +107,6 @@ class DevHost:
         return web.json_response({"state": "Running", "functions": sorted(
             [f.name for f in self.index.http] + list(self.index.orchestrators)
             + list(self.index.activities))})
-
-    async def managed_identity(self, request: web.Request) -> web.Response:
-        """The platform's managed identity endpoint (`IDENTITY_ENDPOINT`), on loopback only."""
-        if request.remote not in ("127.0.0.1", "::1"):
-            return web.Response(status=403)
-        status, body = token_answer(request.query, request.headers.get("X-IDENTITY-HEADER"),
-                                    self.options.identity_header)
-        return web.json_response(body, status=status)
 
     def _presented_key(self, request: web.Request) -> str | None:
         return request.headers.get("x-functions-key") or request.query.get("code")

@@ -132,3 +132,35 @@ class TransferResult(_Schema):
         None, description="The manifest: a list of paths (a compact document when the full "
                           "list is over the body limit).")
     error_message: str | None = None
+
+
+class DryRunAnswer(_Schema):
+    """POST /api/dry-runs (200 with the result at once, or 202 with its status URL) and
+    GET /api/dry-runs/{id}."""
+
+    id: str
+    runtimeStatus: str | None = None
+    dryRunStatusUri: str | None = None
+    createdTime: str | None = None
+    lastUpdatedTime: str | None = None
+    result: dict[str, Any] | None = Field(None, description="A DryRunReport once done.")
+    error: Any = None
+
+
+class ShareAnswer(_Schema):
+    """POST /api/shares (201): the share and its two links (in this answer only)."""
+
+    id: str
+    expires: str
+    script_url: str
+    manifest_url: str
+    shareStatusUri: str
+    share: dict[str, Any] = Field(description="A ShareRecord.")
+
+
+class ShareRevoked(_Schema):
+    """DELETE /api/shares/{id}: the record, and what still works and how to stop it."""
+
+    share: dict[str, Any] = Field(description="A ShareRecord.")
+    script_and_manifest: str
+    file_links: str

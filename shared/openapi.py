@@ -16,7 +16,11 @@ from pydantic import BaseModel
 
 from shared import api_schemas
 from shared.admin import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, RUNTIME_STATUSES
+from shared.dry_run import DryRunReport
 from shared.models import DeliveryRequest
+from shared.share import ShareRecord
+from shared.source_request import ShareRequest, SourceFolderRequest
+from shared.summary import ProjectSummary
 
 REF = "#/components/schemas/{model}"
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {
@@ -27,6 +31,14 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "DeliveryList": api_schemas.DeliveryList,
     "ActionAccepted": api_schemas.ActionAccepted,
     "TransferResult": api_schemas.TransferResult,
+    "DryRunAnswer": api_schemas.DryRunAnswer,
+    "DryRunReport": DryRunReport,
+    "SummaryPayload": SourceFolderRequest,
+    "ProjectSummary": ProjectSummary,
+    "SharePayload": ShareRequest,
+    "ShareAnswer": api_schemas.ShareAnswer,
+    "ShareRecord": ShareRecord,
+    "ShareRevoked": api_schemas.ShareRevoked,
 }
 FUNCTION_KEY: list[dict[str, list[str]]] = [{"functionKeyHeader": []}, {"functionKeyQuery": []}]
 ADMIN_KEY: list[dict[str, list[str]]] = [{"masterKeyHeader": []}, {"masterKeyQuery": []}]
@@ -51,7 +63,8 @@ def _json(schema_name: str, description: str) -> dict[str, Any]:
 def _errors(*statuses: int) -> dict[str, Any]:
     texts = {400: "A field is not valid; each is named.", 401: "No key, or the wrong one.",
              404: "No such delivery.", 409: "Not now: the answer says why.",
-             413: "The body is over 16 KiB.", 415: "The body is not application/json."}
+             413: "The body is over 16 KiB.", 415: "The body is not application/json.",
+             503: "Storage is unavailable for now; try again (Retry-After)."}
     answers = {str(status): _json("ErrorAnswer", texts[status]) for status in statuses if
                status != 401}
     if 401 in statuses:
@@ -59,10 +72,61 @@ def _errors(*statuses: int) -> dict[str, Any]:
     return answers
 
 
-def _id_parameter() -> dict[str, Any]:
+def _id_parameter(what: str = "delivery") -> dict[str, Any]:
     return {"name": "id", "in": "path", "required": True, "description":
-            "The delivery's id as the start call answered it.",
+            f"The {what}'s id as the create call answered it.",
             "schema": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,255}$"}}
+
+
+def _body(schema_name: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {
+        "schema": {"$ref": REF.format(model=schema_name)}}}}
+
+
+def _other_paths() -> dict[str, Any]:
+    """Dry runs, the project summary and shares."""
+    return {
+        "/dry-runs": {"post": {
+            "operationId": "startDryRun", "security": FUNCTION_KEY,
+            "summary": "Plan the website's payload without delivering it.",
+            "requestBody": _body("StartPayload"),
+            "responses": {"200": _json("DryRunAnswer", "Planned at once: the result."),
+                          "202": _json("DryRunAnswer", "Planning in the background."),
+                          **_errors(400, 401, 413, 415, 503)},
+        }},
+        "/dry-runs/{id}": {"get": {
+            "operationId": "getDryRun", "security": FUNCTION_KEY,
+            "summary": "A background dry run, and its result once done.",
+            "parameters": [_id_parameter("dry run")],
+            "responses": {"200": _json("DryRunAnswer", "Its state and result."),
+                          **_errors(400, 401, 404)},
+        }},
+        "/summary": {"post": {
+            "operationId": "projectSummary", "security": FUNCTION_KEY,
+            "summary": "The website's project summary of a source folder.",
+            "requestBody": _body("SummaryPayload"),
+            "responses": {"200": _json("ProjectSummary", "The summary, by the website's rules."),
+                          **_errors(400, 401, 413, 415, 503)},
+        }},
+        "/shares": {"post": {
+            "operationId": "createShare", "security": FUNCTION_KEY,
+            "summary": "A pull-mode share of a source folder: read-only links that expire.",
+            "requestBody": _body("SharePayload"),
+            "responses": {"201": _json("ShareAnswer", "The share and its links."),
+                          **_errors(400, 401, 413, 415, 503)},
+        }},
+        "/shares/{id}": {
+            "get": {"operationId": "getShare", "security": FUNCTION_KEY,
+                    "summary": "A share's record (no link).",
+                    "parameters": [_id_parameter("share")],
+                    "responses": {"200": _json("ShareRecord", "The record."),
+                                  **_errors(400, 401, 404, 503)}},
+            "delete": {"operationId": "revokeShare", "security": FUNCTION_KEY,
+                       "summary": "Revoke a share.", "parameters": [_id_parameter("share")],
+                       "responses": {"200": _json("ShareRevoked", "Revoked."),
+                                     **_errors(400, 401, 404, 503)}},
+        },
+    }
 
 
 def _paths() -> dict[str, Any]:
