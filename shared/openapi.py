@@ -207,7 +207,7 @@ def _built() -> dict[str, Any]:
                  "Delivers a sequencing core's folder into a customer's storage account "
                  "for the D4S2 delivery website, and reports the result back to it."},
         "servers": [{"url": "/api"}],
-        "paths": _paths(),
+        "paths": {**_paths(), **_other_paths()},
         "webhooks": {"transferResult": {"post": {
             "summary": "The result the app POSTs to the website's /api/v2/az-transfers/, "
                        "with Authorization: Token <key>.",
