@@ -10,11 +10,12 @@ STAMP_NODE := node_modules/.installed
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
-$(STAMP_PY): requirements.txt requirements-dev.txt
+$(STAMP_PY): requirements.txt requirements-dev.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "need Python 3.11 or newer as $(PYTHON)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
 $(STAMP_NODE): package.json package-lock.json
@@ -39,4 +40,4 @@ bench: setup
 	$(PY) bench/delivery.py
 
 clean:
-	rm -rf $(VENV) node_modules .devhost .demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .devhost .demo .ddd-local .pytest_cache .ruff_cache *.egg-info

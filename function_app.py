@@ -1,4 +1,9 @@
-"""ddd-transfer: registration only. Each module holds one function and its NAME."""
+"""ddd-transfer: registration only. Each module holds one function and its NAME.
+
+The settings are checked first: with settings it cannot run with, the app fails to load (the
+host reports "Worker failed to index functions" with every bad setting named), instead of
+failing at the first delivery.
+"""
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -6,9 +11,11 @@ import azure.functions as func
 from activities import (
     copy_chunk,
     create_folders,
+    discard_cancelled_delivery,
     discard_partial_delivery,
     grant_access,
     measure_progress,
+    notify_operators,
     plan_delivery,
     plan_dry_run,
     record_failures,
@@ -16,16 +23,23 @@ from activities import (
     write_manifest,
 )
 from endpoints import (
+    admin_cancel,
+    admin_list,
+    admin_resend,
     create_share,
     delivery_status,
     dry_run_status,
+    openapi_document,
     project_summary,
     revoke_share,
     share_status,
     start_delivery,
     start_dry_run,
 )
-from orchestrators import delivery, dry_run
+from orchestrators import cancel_delivery, delivery, dry_run, resend_callback
+from shared.config import load_settings
+
+load_settings()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
@@ -50,3 +64,12 @@ app.register_functions(project_summary.bp)
 app.register_functions(create_share.bp)
 app.register_functions(share_status.bp)
 app.register_functions(revoke_share.bp)
+app.register_functions(notify_operators.bp)
+# the operators' actions (admin key)
+app.register_functions(admin_list.bp)
+app.register_functions(admin_resend.bp)
+app.register_functions(admin_cancel.bp)
+app.register_functions(resend_callback.bp)
+app.register_functions(cancel_delivery.bp)
+app.register_functions(discard_cancelled_delivery.bp)
+app.register_functions(openapi_document.bp)

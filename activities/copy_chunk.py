@@ -6,6 +6,7 @@ from shared.config import load_settings
 from shared.copier import copy_chunk as copy_and_verify_chunk
 from shared.models import ChunkResult
 from shared.progress import ChunkInput
+from shared.telemetry import logged_activity
 
 NAME = "copy_chunk"
 bp = df.Blueprint()
@@ -13,5 +14,6 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="chunk_input")
+@logged_activity("copying")
 def copy_chunk(chunk_input: ChunkInput) -> ChunkResult:
     return copy_and_verify_chunk(chunk_input.chunk, chunk_input.request, load_settings())

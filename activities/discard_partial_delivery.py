@@ -5,6 +5,7 @@ import azure.durable_functions as df
 from shared.cleanup import discard_partial_delivery as discard
 from shared.config import load_settings
 from shared.progress import PlanInput
+from shared.telemetry import logged_activity
 
 NAME = "discard_partial_delivery"
 bp = df.Blueprint()
@@ -12,5 +13,6 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="discard_input")
+@logged_activity("discarding")
 def discard_partial_delivery(discard_input: PlanInput) -> int:
     return discard(discard_input.request, discard_input.run_id, load_settings())

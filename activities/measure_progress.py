@@ -4,6 +4,7 @@ import azure.durable_functions as df
 
 from shared.config import load_settings
 from shared.storage import WorkStore, shared_clients
+from shared.telemetry import logged_activity
 from shared.unit_progress import ProgressInput, UnitsMoving, bytes_moving
 
 NAME = "measure_progress"
@@ -12,5 +13,6 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="progress_input")
+@logged_activity("copying")
 def measure_progress(progress_input: ProgressInput) -> UnitsMoving:
     return bytes_moving(WorkStore(shared_clients(load_settings())), progress_input)

@@ -6,6 +6,7 @@ from shared.config import load_settings
 from shared.models import Plan
 from shared.planner import build_plan
 from shared.progress import PlanInput
+from shared.telemetry import logged_activity
 
 NAME = "plan_delivery"
 bp = df.Blueprint()
@@ -13,5 +14,6 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="plan_input")
+@logged_activity("planning")
 def plan_delivery(plan_input: PlanInput) -> Plan:
     return build_plan(plan_input.request, plan_input.run_id, load_settings())

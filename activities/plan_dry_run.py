@@ -5,6 +5,7 @@ import azure.durable_functions as df
 
 from shared.config import load_settings
 from shared.dry_run import DryRunInput, DryRunReport, dry_run
+from shared.telemetry import logged_activity
 
 NAME = "plan_dry_run"
 bp = df.Blueprint()
@@ -12,5 +13,6 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="dry_run_input")
+@logged_activity("dry-run")
 def plan_dry_run(dry_run_input: DryRunInput) -> DryRunReport:
     return dry_run(dry_run_input.request, dry_run_input.run_id, load_settings())

@@ -5,6 +5,7 @@ import azure.durable_functions as df
 from shared.config import load_settings
 from shared.failures import record_failures as record_failed_files
 from shared.progress import FailuresInput
+from shared.telemetry import logged_activity
 
 NAME = "record_failures"
 bp = df.Blueprint()
@@ -12,5 +13,6 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="failures_input")
+@logged_activity("failed")
 def record_failures(failures_input: FailuresInput) -> int:
     return record_failed_files(failures_input.run_id, failures_input.chunk_count, load_settings())

@@ -5,6 +5,7 @@ import azure.durable_functions as df
 from shared.config import load_settings
 from shared.models import ReportOutcome
 from shared.progress import ReportInput
+from shared.telemetry import logged_activity
 from shared.website import report_result
 
 NAME = "report_to_website"
@@ -13,6 +14,7 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="report_input")
+@logged_activity("reporting")
 def report_to_website(report_input: ReportInput) -> ReportOutcome:
     return report_result(report_input.request, report_input.run_id, report_input.error_message,
                          load_settings())

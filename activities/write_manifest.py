@@ -6,6 +6,7 @@ from shared.config import load_settings
 from shared.manifest import write_manifest as write_delivery_manifest
 from shared.models import ManifestOutcome
 from shared.progress import ManifestInput
+from shared.telemetry import logged_activity
 
 NAME = "write_manifest"
 bp = df.Blueprint()
@@ -13,6 +14,7 @@ bp = df.Blueprint()
 
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="manifest_input")
+@logged_activity("writing-manifest")
 def write_manifest(manifest_input: ManifestInput) -> ManifestOutcome:
     return write_delivery_manifest(manifest_input.request, manifest_input.run_id,
                                    manifest_input.chunk_count, load_settings())

@@ -23,7 +23,10 @@ import requests
 
 from demo.seed import SOURCE_CONTAINER, SOURCE_FOLDER, seed_run
 from devhost.azurite import AzuriteServer
+from devhost.email_standin import EmailStandIn
+from devhost.keyvault_standin import KeyVaultStandIn
 from devhost.launcher import DevHostProcess
+from devhost.standin_http import TlsFiles
 from devhost.website_standin import WebsiteStandIn
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +35,8 @@ SOURCE_ACCOUNT, SINK_ACCOUNT, WORK_ACCOUNT = "sequencingcore", "labsmith", "devs
 SINK_CONTAINER = "incoming"
 WEBSITE_TOKEN = "demo-website-token"  # the stand-in's own; not a real credential
 DELIVERY_ID = 4321
+MAIL_SENDER = "DoNotReply@ddd-demo.azurecomm.net"
+OPERATORS = "ops@example.edu"
 
 
 def say(text: str) -> None:
@@ -54,9 +59,19 @@ def run_demo() -> int:
         transfer_uuid = str(uuid.uuid4())
         website.expect(DELIVERY_ID, transfer_uuid)
         say(f"3. website stand-in listening on {website.url}/api/v2/az-transfers/")
+        tls = TlsFiles.create(WORK_DIR / "tls")
+        vault = stack.enter_context(KeyVaultStandIn(tls=tls))
+        vault.set_secret("d4s2-api-token", WEBSITE_TOKEN)
+        mail = stack.enter_context(EmailStandIn(tls=tls, sender=MAIL_SENDER,
+                                                outbox=WORK_DIR / "mail"))
+        say(f"   Key Vault stand-in on {vault.url} (holds the website token), e-mail "
+            f"stand-in on {mail.url}")
 
         settings = {**azurite.storage_environ(work_account=WORK_ACCOUNT),
-                    "DDD_WEBSITE_URL": website.url, "DDD_WEBSITE_TOKEN": WEBSITE_TOKEN,
+                    "DDD_WEBSITE_URL": website.url, "DDD_KEY_VAULT_URL": vault.url,
+                    "REQUESTS_CA_BUNDLE": str(tls.cert_path),
+                    "DDD_NOTIFY_EMAIL_ENDPOINT": mail.url, "DDD_NOTIFY_SENDER": MAIL_SENDER,
+                    "DDD_NOTIFY_TO": OPERATORS, "DDD_NOTIFY_ON_SUCCESS": "true",
                     # the only accounts a delivery may read from and write to
                     "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT, "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
                     "DDD_BLOCK_SIZE_BYTES": str(8 * 2**20), "DDD_CHUNK_MAX_FILES": "8"}
@@ -86,7 +101,26 @@ def run_demo() -> int:
         if not recorded or "manifest" not in recorded:
             say(f"FAILED: the website recorded {recorded!r}; status {view}")
             return 1
-        return check_delivery(azurite, recorded, seeded)
+        checked = check_delivery(azurite, recorded, seeded)
+        return show_mail(mail, host) or checked
+
+
+def show_mail(mail: EmailStandIn, host: DevHostProcess, timeout: float = 30) -> int:
+    """Print the operators' e-mail (sent once the outcome is known, after the website heard)."""
+    deadline = time.monotonic() + timeout
+    while not mail.received() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    received = mail.received()
+    if len(received) != 1:
+        say(f"FAILED: the e-mail stand-in got {len(received)} mails, not 1")
+        return 1
+    (message,) = received
+    say(f"9. the operators' e-mail (from {message['senderAddress']} to "
+        f"{', '.join(r['address'] for r in message['recipients']['to'])}):")
+    say(f"   Subject: {message['content']['subject']}")
+    for line in message["content"]["plainText"].splitlines():
+        say(f"   | {line}")
+    return 0
 
 
 def watch(status_url: str, key: str, timeout: float = 600) -> dict:

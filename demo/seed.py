@@ -7,7 +7,7 @@ import hashlib
 import os
 import random
 
-from azure.storage.blob import BlobServiceClient, ContentSettings
+from azure.storage.blob import BlobBlock, BlobServiceClient, ContentSettings
 
 SOURCE_CONTAINER = "deliveries"
 SOURCE_FOLDER = "jdoe/mouse-rnaseq"
@@ -84,8 +84,8 @@ def seed_run(source: BlobServiceClient, container_name: str = SOURCE_CONTAINER,
         large.stage_block(block_id, piece)
         block_ids.append(block_id)
         pieces.append(piece)
-    large.commit_block_list(block_ids, content_settings=ContentSettings(
-        content_type="application/gzip"))
+    large.commit_block_list([BlobBlock(block_id) for block_id in block_ids],
+                            content_settings=ContentSettings(content_type="application/gzip"))
     files[LARGE_FILE] = b"".join(pieces)
     return files
 

@@ -16,6 +16,7 @@ from aiohttp import web
 from .config import apply_settings, build_options, read_local_settings
 from .engine import DurableEngine
 from .functions import InvalidAppError, index_functions, load_app_object
+from .identity_standin import IdentityStandIn
 from .limits import TimeoutConfigError, format_timespan
 from .server import DevHost
 from .store import Store
@@ -49,6 +50,13 @@ async def serve(args: argparse.Namespace) -> None:
     options = build_options(app_path, Path(args.state).resolve() if args.state else None,
                             args.host, args.port, args.max_activities, args.task_hub,
                             args.function_timeout)
+    # as the platform does for an app with a managed identity, before the app is loaded: an
+    # identity endpoint (unless the caller gives one) and the app's host name
+    identity = None
+    if not os.environ.get("IDENTITY_ENDPOINT"):
+        identity = IdentityStandIn().start()
+        os.environ.update(identity.environ())
+    os.environ.setdefault("WEBSITE_HOSTNAME", f"{options.host}:{options.port}")
     index = index_functions(load_app_object(app_path))
     store = Store(options.state_path)
     engine = DurableEngine(index, store, options.max_activities, options.replace_running,
@@ -87,6 +95,8 @@ async def serve(args: argparse.Namespace) -> None:
     engine.stop()
     await runner.cleanup()
     store.close()
+    if identity is not None:
+        identity.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,10 +157,11 @@ class AzuriteServer:
         location: str | os.PathLike[str] | None = None,
         start_timeout_seconds: float = 30.0,
         oauth: bool = False,
+        ports: tuple[int, int, int] | None = None,
     ) -> None:
         """`oauth=True`: HTTPS with a self-signed certificate and ``--oauth basic`` (bearer
         tokens accepted, user delegation keys served); the default is plain HTTP, keys and SAS
-        only."""
+        only. `ports`: blob, queue and table ports (default: free ones)."""
         self.account_keys: dict[str, str] = {DEFAULT_ACCOUNT: DEFAULT_ACCOUNT_KEY}
         for account in accounts:
             if account != DEFAULT_ACCOUNT:
@@ -171,6 +172,7 @@ class AzuriteServer:
         self._given_location = Path(location) if location is not None else None
         self._own_location: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
+        self._fixed_ports = ports
         self.blob_port = 0
         self.queue_port = 0
         self.table_port = 0
@@ -220,7 +222,7 @@ class AzuriteServer:
             self._own_location = Path(tempfile.mkdtemp(prefix="ddd-azurite-"))
         self.location.mkdir(parents=True, exist_ok=True)
 
-        self.blob_port = _free_port()
+        self.blob_port = self._fixed_ports[0] if self._fixed_ports else _free_port()
         command = [
             str(executable),
             "--location", str(self.location),
@@ -228,8 +230,8 @@ class AzuriteServer:
             "--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry",
         ]  # fmt: skip
         if not self.blob_only:
-            self.queue_port = _free_port()
-            self.table_port = _free_port()
+            self.queue_port = self._fixed_ports[1] if self._fixed_ports else _free_port()
+            self.table_port = self._fixed_ports[2] if self._fixed_ports else _free_port()
             command += [
                 "--queueHost", LOOPBACK, "--queuePort", str(self.queue_port),
                 "--tableHost", LOOPBACK, "--tablePort", str(self.table_port),
@@ -300,6 +302,11 @@ class AzuriteServer:
         if self._own_location is not None:
             shutil.rmtree(self._own_location, ignore_errors=True)
             self._own_location = None
+
+    @property
+    def pid(self) -> int | None:
+        """The process id (its own process group) while it runs."""
+        return self._process.pid if self._process is not None else None
 
     @property
     def running(self) -> bool:

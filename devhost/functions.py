@@ -142,7 +142,14 @@ def load_app_object(app_path: Path) -> func.FunctionRegister:
         raise RuntimeError(f"cannot load {app_path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as error:
+        # the worker answers the host's metadata request with the exception, and the host logs
+        # "Worker failed to index functions" (azure-functions-host src/WebJobs.Script.Grpc/
+        # Channel/GrpcWorkerChannel.cs); no function of the app runs
+        raise InvalidAppError(f"Worker failed to index functions\n{type(error).__name__}: "
+                              f"{error}") from error
     apps = [value for value in vars(module).values() if isinstance(value, func.FunctionRegister)]
     if len(apps) != 1:
         raise RuntimeError(f"{app_path} must define one FunctionApp or DFApp; found {len(apps)}")

@@ -25,17 +25,19 @@ class DevHostProcess:
     def __init__(self, app_path: Path, state_dir: Path, env: dict[str, str] | None = None,
                  port: int | None = None, max_activities: int | None = None,
                  function_key: str = "local-function-key", system_key: str = "local-system-key",
-                 function_timeout: str | None = None):
+                 function_timeout: str | None = None, master_key: str = "local-master-key"):
         self.app_path = app_path
         self.state_dir = state_dir
         self.port = port or free_port()
         self.function_key = function_key
         self.system_key = system_key
+        self.master_key = master_key
         self.max_activities = max_activities
         self.function_timeout = function_timeout
         self.log_path = state_dir / "devhost.log"
         self.env = {**os.environ, **(env or {}),
                     "DEVHOST_FUNCTION_KEY": function_key, "DEVHOST_SYSTEM_KEY": system_key,
+                    "DEVHOST_MASTER_KEY": master_key,
                     "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen | None = None
 

@@ -26,6 +26,8 @@ from .history import for_display
 
 log = logging.getLogger("devhost")
 INSTANCE_PLACEHOLDER = "INSTANCEID"
+CONTINUATION_HEADER = "x-ms-continuation-token"
+DEFAULT_PAGE_SIZE = 100
 
 
 @dataclass
@@ -241,12 +243,21 @@ class DevHost:
         }
 
     def _query(self, request: web.Request) -> web.Response:
+        """One page of instances: `top` of them (the extension's default page is 100,
+        `OrchestrationStatusQueryCondition.PageSize`), the rest behind the continuation token
+        the extension's `HttpApiHandler` sends and takes in `x-ms-continuation-token`."""
         found = self.engine.query(**self._filters(request))
-        top = request.query.get("top")
-        if top:
-            found = found[: int(top)]
+        token = request.headers.get(CONTINUATION_HEADER, "")
+        start = int(token) if token.isdigit() else 0
+        try:
+            top = int(request.query.get("top") or DEFAULT_PAGE_SIZE)
+        except ValueError:
+            top = DEFAULT_PAGE_SIZE
+        page = found[start:start + max(top, 1)]
+        following = start + len(page)
         show_input = _flag(request, "showInput")
-        return web.json_response([self._status_body(i, show_input) for i in found])
+        return web.json_response([self._status_body(i, show_input) for i in page], headers={
+            CONTINUATION_HEADER: str(following) if following < len(found) else ""})
 
     def _purge_one(self, instance_id: str) -> web.Response:
         deleted = self.engine.purge([instance_id])

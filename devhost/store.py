@@ -171,7 +171,7 @@ class Store:
         rows = self._db.execute(
             "SELECT instance_id, name, runtime_status, input, output, custom_status, created_time,"
             " last_updated_time, parent_instance_id, parent_task_id, generation, retry_event_ids"
-            f" FROM instances{where} ORDER BY created_time",
+            f" FROM instances{where} ORDER BY created_time, instance_id",
             args,
         ).fetchall()
         return [_instance(row) for row in rows]

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from shared.admin import ACTIONS, action_instance_id
 from shared.config import load_settings
 from shared.failures import FAILURES_SERVED, failures_name, read_failures
 from shared.progress import status_view
@@ -61,4 +62,23 @@ async def delivery_status(req: func.HttpRequest,
                 "path": failures_name(instance_id),
                 "served": f"the first {FAILURES_SERVED} at most",
             }
+    view["operatorActions"] = await operator_actions(client, instance_id)
+    if "cancel" in view["operatorActions"]:
+        view["phase"] = "cancelled"
     return _json(view)
+
+
+async def operator_actions(client: df.DurableOrchestrationClient, instance_id: str) -> dict:
+    """The operators' cancel and resend of this delivery (their orchestrations' state), if any."""
+    actions = {}
+    for action in ACTIONS:
+        status = await client.get_status(action_instance_id(action, instance_id))
+        if status and status.runtime_status:
+            shown = status.to_json()
+            progress = shown.get("output") if shown.get("runtimeStatus") == "Completed" \
+                else shown.get("customStatus")
+            actions[action] = {"runtimeStatus": shown.get("runtimeStatus"),
+                               "createdTime": shown.get("createdTime"),
+                               "lastUpdatedTime": shown.get("lastUpdatedTime"),
+                               **(progress if isinstance(progress, dict) else {})}
+    return actions

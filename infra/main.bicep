@@ -40,6 +40,9 @@ param websiteUrl string
 @description('E-mail address that receives notifications. Empty: no Communication Services resources and no notification settings.')
 param notificationEmail string = ''
 
+@description('Also e-mail when a delivery succeeds (failed, refused, stale and unreported deliveries always are).')
+param notifyOnSuccess bool = false
+
 @description('Where Communication Services keeps its data, when notifications are on.')
 param notificationDataLocation string = 'United States'
 
@@ -170,6 +173,19 @@ module notifications 'modules/notifications.bicep' = if (notificationsEnabled) {
   }
 }
 
+module alerts 'modules/alerts.bicep' = if (notificationsEnabled) {
+  name: 'alerts'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    appInsightsName: monitoring.outputs.appInsightsName
+    actionGroupName: 'ag-ddd-${resourceToken}'
+    alertName: 'alert-ddd-failed-${resourceToken}'
+    operatorEmail: notificationEmail
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -200,6 +216,7 @@ module functionApp 'modules/functionapp.bicep' = {
     notifyEndpoint: notificationsEnabled ? notifications.outputs.endpoint : ''
     notifySender: notificationsEnabled ? notifications.outputs.senderAddress : ''
     notifyTo: notificationEmail
+    notifyOnSuccess: notifyOnSuccess
   }
 }
 

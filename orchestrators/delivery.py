@@ -27,6 +27,7 @@ from activities import (
     report_to_website,
     write_manifest,
 )
+from orchestrators import operator_steps
 from shared.acl import AccessInput
 from shared.folders import FoldersInput
 from shared.models import ChunkRef
@@ -62,7 +63,13 @@ class DeliveryEndedBadly(Exception):
 @bp.orchestration_trigger(context_name="context", orchestration=NAME)
 def delivery(context: df.DurableOrchestrationContext):
     run = DeliveryRun.from_json(context.get_input())
-    outcome = yield from _deliver(context, run)
+    try:
+        outcome = yield from _deliver(context, run)
+    except Exception as error:
+        yield from operator_steps.notify_operators(context, run, error)
+        raise
+    if outcome is not None:  # the end, not a wave's continue-as-new
+        yield from operator_steps.notify_operators(context, run)
     if run.ended_badly:
         context.set_custom_status(run.progress())
         raise DeliveryEndedBadly(cut_end(run.message or run.phase, MESSAGE_CHARS))

@@ -17,13 +17,17 @@ from shared.models import DeliveryRequest
 from shared.storage import StorageClients
 
 
-def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Settings) -> int:
+def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Settings, *,
+                             keep_claim: bool = False) -> int:
     """Delete every blob under the sink folder this run claimed; returns how many were deleted.
 
-    Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes (it
-    refuses to delete one that is not), and the claim marker last of the files. Idempotent: a
-    blob already gone is skipped; once the claim is gone (an earlier attempt finished), nothing
-    more is deleted.
+    `keep_claim`: leave the claim marker (and so the folder) in place, for a cancelled run whose
+    copy activities may still be finishing: a later discard can still find the folder its own,
+    and the website's retry of the delivery adopts it.
+
+    Deepest paths go first, so that on ADLS Gen2 a directory is empty when its turn comes, and
+    the claim marker last of the files. Idempotent: a blob already gone is skipped; once the
+    claim is gone (an earlier attempt finished), nothing more is deleted.
     """
     with StorageClients(settings) as clients:
         sink = clients.container(request.sink_account, request.sink_container)
@@ -35,8 +39,12 @@ def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Se
         names = [blob.name for blob in sink.list_blobs(name_starts_with=request.sink_folder + "/")
                  if blob.name not in (claim, claim_folder)]
         names.sort(key=lambda name: (-name.count("/"), name))
+        if keep_claim:  # the claim, its directory and the folder stay
+            tail: list[str] = []
+        else:
+            tail = [claim, claim_folder, request.sink_folder]
         deleted = 0
-        for name in [*names, claim, claim_folder, request.sink_folder]:
+        for name in [*names, *tail]:
             try:
                 sink.delete_blob(name)
                 deleted += 1

@@ -22,6 +22,7 @@ from pydantic import (
 
 from shared.access import AccessList, AccessPolicy
 from shared.naming import check_account_name, check_container_name
+from shared.operator_settings import check_operator_settings, operator_problems
 from shared.readers import FolderReaders
 
 KIB = 1024
@@ -90,7 +91,8 @@ class Settings(BaseModel):
     )
     work_container: str = Field("ddd-transfer-work", alias="DDD_WORK_CONTAINER")
     website_url: str = Field(alias="DDD_WEBSITE_URL")
-    website_token: SecretStr = Field(alias="DDD_WEBSITE_TOKEN")
+    # local runs; with DDD_KEY_VAULT_URL set the token is read from the vault instead
+    website_token: SecretStr | None = Field(None, alias="DDD_WEBSITE_TOKEN")
     chunk_max_files: PositiveInt = Field(500, alias="DDD_CHUNK_MAX_FILES")
     # a work unit (a chunk of whole files, or one segment of a larger file) moves at most this
     # many bytes, so that every copy activity ends within minutes (see README, "Work units")
@@ -116,8 +118,20 @@ class Settings(BaseModel):
     share_max_files: PositiveInt = Field(10_000, alias="DDD_SHARE_MAX_FILES")
     share_hash_max_bytes: int = Field(GIB, ge=0, alias="DDD_SHARE_HASH_MAX_BYTES")
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
-    # Seam for a later issue: secrets (the website token, account keys) read from Key Vault.
+    # the operators' side: the website token from Key Vault, e-mail, the app's own host name
     key_vault_url: str | None = Field(None, alias="DDD_KEY_VAULT_URL")
+    website_token_secret: str = Field("d4s2-api-token", pattern=r"^[0-9A-Za-z-]{1,127}$",
+                                      alias="DDD_WEBSITE_TOKEN_SECRET")
+    notify_email_endpoint: str | None = Field(None, alias="DDD_NOTIFY_EMAIL_ENDPOINT")
+    notify_sender: str | None = Field(None, alias="DDD_NOTIFY_SENDER")
+    notify_to: str | None = Field(None, alias="DDD_NOTIFY_TO")
+    notify_on_success: bool = Field(False, alias="DDD_NOTIFY_ON_SUCCESS")
+    host_name: str | None = Field(None, alias="WEBSITE_HOSTNAME")  # set by the platform
+
+    @model_validator(mode="after")
+    def _check_operator_settings(self) -> Settings:
+        check_operator_settings(self)
+        return self
 
     @field_validator("storage_endpoint_template", "dfs_endpoint_template")
     @classmethod
@@ -203,8 +217,8 @@ class Settings(BaseModel):
 
     @field_validator("website_token")
     @classmethod
-    def _check_website_token(cls, token: SecretStr) -> SecretStr:
-        if not token.get_secret_value().strip():
+    def _check_website_token(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is not None and not token.get_secret_value().strip():
             raise ValueError("must not be empty")
         return token
 
@@ -245,11 +259,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         return Settings.model_validate(raw)
     except ValidationError as error:
-        problems = []
+        # the checks across settings run only once each field is valid: run them here too, so
+        # every problem is named at once
+        problems = operator_problems(raw)
         for problem in error.errors(include_url=False, include_input=False):
-            name = ".".join(str(part) for part in problem["loc"]) or "settings"
+            name = ".".join(str(part) for part in problem["loc"])
             message = problem["msg"].removeprefix("Value error, ")
             if problem["type"] == "missing":
                 message = "is required"
-            problems.append(f"{name}: {message}")
+            # a check across settings names them itself, one line each ("DDD_X: ...")
+            for text in [f"{name}: {message}"] if name else message.splitlines():
+                if text not in problems:
+                    problems.append(text)
         raise SettingsError(problems) from None

@@ -8,8 +8,9 @@ answer as the website does (docs/website-contract.md):
 - 2xx: recorded;
 - 400 "not in TRANSFERRING state": an earlier POST was recorded (already delivered): success;
 - 400 "Unable to find delivery": the website started a newer attempt: stale, stop, no retry;
-- 401/403: the token is refused: `WebsiteConfigurationError` (also 404 and 413: wrong URL, body
-  too large); any other 4xx: `WebsiteRejectedError`;
+- 401/403: the token is refused: read it again from Key Vault once (`shared.secrets`), and if
+  it was rotated send again at once with the new one; else `WebsiteConfigurationError` (also
+  404 and 413: wrong URL, body too large); any other 4xx: `WebsiteRejectedError`;
 - 5xx, 408, 429, timeouts, refused connections: retried here with growing delays
   (DDD_WEBSITE_RETRY_SECONDS, doubling, DDD_WEBSITE_ATTEMPTS attempts), then
   `WebsiteUnavailableError`, so the orchestrator can wait and try again later.
@@ -29,6 +30,13 @@ import requests
 
 from shared.config import Settings
 from shared.models import DeliveryRequest, ReportOutcome
+from shared.secrets import (
+    SecretRefusedError,
+    SecretUnavailableError,
+    reread_website_token,
+    website_token,
+    website_token_source,
+)
 from shared.storage import StorageClients, WorkStore, callback_name, redact
 
 logger = logging.getLogger(__name__)
@@ -105,18 +113,25 @@ def post_transfer_result(
     """POST one transfer result to the website and say what became of it (see module doc)."""
     url = transfer_result_url(settings)
     content = encode_body(body)
+    token = _token_or_raise(settings, reread=None)
+    assert token is not None
     headers = {
-        "Authorization": f"Token {settings.website_token.get_secret_value()}",
+        "Authorization": f"Token {token}",
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
     }
     delay = settings.website_retry_seconds
     last_problem = "no attempt made"
+    token_reread = resend_now = False
+    attempt = 0
     with requests.Session() as session:
-        for attempt in range(1, settings.website_attempts + 1):
-            if attempt > 1:
-                sleep(delay)
-                delay *= 2
+        while attempt < settings.website_attempts or resend_now:
+            if not resend_now:
+                attempt += 1
+                if attempt > 1:
+                    sleep(delay)
+                    delay *= 2
+            resend_now = False
             try:
                 response = session.post(
                     url,
@@ -145,11 +160,21 @@ def post_transfer_result(
                 return ReportOutcome(
                     status="stale", http_status=status, attempts=attempt, website_message=answer
                 )
+            if status in (401, 403) and not token_reread:
+                # the secret may have been rotated since it was cached: read it once more and,
+                # if it changed, send again at once (that POST is not counted as an attempt)
+                token_reread = True
+                fresh = _token_or_raise(settings, reread=token)
+                if fresh is not None:
+                    token = fresh
+                    headers["Authorization"] = f"Token {token}"
+                    resend_now = True
+                    continue
             if status in (401, 403):
                 raise WebsiteConfigurationError(
                     f"the website refused the token (HTTP {status}) at {url}: check "
-                    "DDD_WEBSITE_TOKEN and that its user is in the group transfer_poster",
-                    http_status=status, attempts=attempt,
+                    f"{website_token_source(settings)} and that its user is in the group "
+                    "transfer_poster", http_status=status, attempts=attempt,
                 )
             if status == 404:
                 raise WebsiteConfigurationError(
@@ -172,6 +197,21 @@ def post_transfer_result(
         f"the website did not record the result after {settings.website_attempts} attempts "
         f"(last: {last_problem})"
     )
+
+
+def _token_or_raise(settings: Settings, *, reread: str | None) -> str | None:
+    """The website token (`reread` None), or after the website refused `reread` the vault's
+    newer one (None when unchanged); a vault that refuses is a setting a person must fix."""
+    try:
+        if reread is None:
+            return website_token(settings)
+        return reread_website_token(settings, reread)
+    except SecretRefusedError as refused:
+        raise WebsiteConfigurationError(f"the website token could not be read: {refused}") \
+            from None
+    except SecretUnavailableError as unavailable:
+        raise WebsiteUnavailableError(f"the website token could not be read: {unavailable}") \
+            from None
 
 
 def read_callback_body(run_id: str, settings: Settings) -> dict[str, Any]:

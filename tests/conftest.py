@@ -18,6 +18,7 @@ import pytest
 
 from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
+from devhost.standin_http import TlsFiles
 
 SOURCE_ACCOUNT = "sequencingcore"
 SINK_ACCOUNT = "labsmith"
@@ -52,3 +53,9 @@ def app_environ(azurite: AzuriteServer) -> dict[str, str]:
         "DDD_WEBSITE_URL": "http://127.0.0.1:9",
         "DDD_WEBSITE_TOKEN": TEST_WEBSITE_TOKEN,
     }
+
+
+@pytest.fixture(scope="session")
+def standin_tls(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """One self-signed certificate for the HTTPS stand-ins (Key Vault, e-mail) of a session."""
+    return TlsFiles.create(tmp_path_factory.mktemp("standin-tls"))

@@ -106,6 +106,9 @@ param notifySender string = ''
 @description('Address that receives notifications, or empty (then no notification settings are set).')
 param notifyTo string = ''
 
+@description('Also e-mail the operators when a delivery succeeds (failures always are).')
+param notifyOnSuccess bool = false
+
 // Tuning. The defaults equal the app's own defaults; they are set explicitly so an operator
 // sees (and can change) every knob in one place.
 @description('Most files in one work unit (one copy activity call).')
@@ -188,10 +191,11 @@ var appSettings = {
   DDD_SINK_ACCOUNTS: sinkAccounts
   // Read access granted on delivered folders (ADLS Gen2 sinks only); empty: none.
   DDD_DELIVERED_FOLDER_READERS: deliveredFolderReaders
-  // The delivery website and its token (a Key Vault reference, resolved by the platform).
+  // The delivery website; the app reads its token from the vault itself (cached for minutes,
+  // read again when the website refuses it), so a rotated secret needs no restart.
   DDD_WEBSITE_URL: websiteUrl
-  DDD_WEBSITE_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${websiteTokenSecretName}/)'
   DDD_KEY_VAULT_URL: keyVaultUri
+  DDD_WEBSITE_TOKEN_SECRET: websiteTokenSecretName
   // Tuning.
   DDD_CHUNK_MAX_FILES: string(chunkMaxFiles)
   DDD_CHUNK_MAX_BYTES: chunkMaxBytes
@@ -216,6 +220,7 @@ var notificationSettings = notificationsEnabled ? {
   DDD_NOTIFY_EMAIL_ENDPOINT: notifyEndpoint
   DDD_NOTIFY_SENDER: notifySender
   DDD_NOTIFY_TO: notifyTo
+  DDD_NOTIFY_ON_SUCCESS: string(notifyOnSuccess)
 } : {}
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {

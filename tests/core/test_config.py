@@ -149,3 +149,29 @@ def test_an_http_endpoint_needs_a_key_for_every_account_the_app_may_touch() -> N
                        "DDD_STORAGE_ACCOUNT_KEYS": "sequencingcore:a2V5;devstoreaccount1:a2V5",
                        "DDD_SINK_ACCOUNTS": "labsmith,otherlab"})
     assert "labsmith, otherlab" in str(raised.value)
+
+
+def test_the_website_token_may_come_from_the_vault_instead() -> None:
+    without_token = {name: value for name, value in REQUIRED.items()
+                     if name != "DDD_WEBSITE_TOKEN"}
+    settings = load_settings({**without_token,
+                              "DDD_KEY_VAULT_URL": "https://kv-ddd.vault.azure.net/"})
+    assert settings.website_token is None
+    assert settings.website_token_secret == "d4s2-api-token"
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**without_token, "DDD_KEY_VAULT_URL": "http://kv-ddd.vault.azure.net/"})
+    assert [p.split(":")[0] for p in raised.value.problems] == ["DDD_KEY_VAULT_URL"]
+
+
+def test_e_mail_settings_come_together_and_are_named_with_every_other_problem() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**REQUIRED, "DDD_NOTIFY_TO": "ops@example.edu; not an address",
+                       "DDD_COPY_THREADS": "0"})
+    names = [problem.split(":")[0] for problem in raised.value.problems]
+    assert names == ["DDD_NOTIFY_EMAIL_ENDPOINT, DDD_NOTIFY_SENDER", "DDD_NOTIFY_TO",
+                     "DDD_COPY_THREADS"]
+    settings = load_settings({**REQUIRED, "DDD_NOTIFY_EMAIL_ENDPOINT": "https://acs.example",
+                              "DDD_NOTIFY_SENDER": "DoNotReply@x.azurecomm.net",
+                              "DDD_NOTIFY_TO": "a@example.edu, b@example.edu",
+                              "DDD_NOTIFY_ON_SUCCESS": "True"})
+    assert settings.notify_on_success is True

@@ -16,6 +16,8 @@ import requests
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from devhost.dfs_standin import DfsStandIn
+from devhost.email_standin import EmailStandIn
+from devhost.keyvault_standin import KeyVaultStandIn
 from devhost.launcher import DevHostProcess
 from devhost.website_standin import WebsiteStandIn
 
@@ -67,6 +69,7 @@ class DeliveryApp:
         self.azurite = azurite
         self.dfs = dfs
         self.kind = "hierarchical" if dfs is not None else "flat"
+        self.standins: OperatorStandIns | None = None
 
     def container(self, account: str, name: str) -> ContainerClient:
         storage = self.dfs if self.dfs is not None else self.azurite
@@ -170,9 +173,16 @@ class DeliveryApp:
                 assert secret not in text
 
     def instance_count(self) -> int:
-        answer = requests.get(self.host.webhook("instances"),
-                              params={"code": self.host.system_key}, timeout=30)
-        return len(answer.json())
+        """Every instance, page after page (the Durable API pages by 100)."""
+        count, token = 0, ""
+        while True:
+            answer = requests.get(self.host.webhook("instances"),
+                                  params={"code": self.host.system_key},
+                                  headers={"x-ms-continuation-token": token}, timeout=30)
+            count += len(answer.json())
+            token = answer.headers.get("x-ms-continuation-token", "")
+            if not token:
+                return count
 
 
 def upload(container: ContainerClient, name: str, content: bytes, with_md5: bool = True) -> None:
@@ -256,6 +266,50 @@ def one_file_chunks_app(flat_one_file_chunks_app):
 def hns_one_file_chunks_app(azurite, dfs, tmp_path_factory):
     app = start_app(azurite, tmp_path_factory.mktemp("e2e-hns-one-file-chunks"),
                     ONE_FILE_CHUNKS, dfs)
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+@dataclass
+class OperatorStandIns:
+    """The Azure services of the operators' side, as local stand-ins the real SDKs talk to."""
+
+    vault: KeyVaultStandIn
+    mail: EmailStandIn
+
+    def settings(self) -> dict[str, str]:
+        return {"DDD_KEY_VAULT_URL": self.vault.url, "DDD_WEBSITE_TOKEN": "",
+                "REQUESTS_CA_BUNDLE": str(self.vault.tls.cert_path),
+                "DDD_NOTIFY_EMAIL_ENDPOINT": self.mail.url, "DDD_NOTIFY_SENDER": MAIL_SENDER,
+                "DDD_NOTIFY_TO": OPERATORS, "DDD_NOTIFY_ON_SUCCESS": "true"}
+
+    def mails_about(self, delivery: Delivery) -> list[dict]:
+        """The mails whose subject names this delivery's id."""
+        subject = f"Delivery {delivery.payload['Webhook_DeliveryID']} "
+        return [mail for mail in self.mail.received()
+                if mail["content"]["subject"].startswith(f"[ddd-transfer] {subject}")]
+
+
+MAIL_SENDER = "DoNotReply@ddd-local.azurecomm.net"
+OPERATORS = "ops@example.edu, oncall@example.edu"
+
+
+@pytest.fixture(scope="session")
+def operator_standins(standin_tls):
+    with KeyVaultStandIn(tls=standin_tls) as vault, \
+            EmailStandIn(tls=standin_tls, sender=MAIL_SENDER) as mail:
+        vault.set_secret("d4s2-api-token", WEBSITE_TOKEN)
+        yield OperatorStandIns(vault=vault, mail=mail)
+
+
+@pytest.fixture(scope="session")
+def operator_app(azurite, operator_standins, tmp_path_factory):
+    """The app with the website token in the Key Vault stand-in (read through devhost's managed
+    identity endpoint by the real SDK), not in a setting."""
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-operators"),
+                    operator_standins.settings())
+    app.standins = operator_standins
     yield app
     app.host.stop()
     app.website.stop()

@@ -23,7 +23,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Directories that hold no deployed app code: never scanned for settings.
 EXCLUDED_DIRS = frozenset(
-    {"devhost", "tests", "bench", "demo", "infra", "docs", "node_modules", "__pycache__"}
+    {"devhost", "ddd_cli", "tests", "bench", "demo", "infra", "docs", "node_modules",
+     "__pycache__"}
 )
 # The one module allowed to read the process environment.
 CONFIG_MODULE = Path("shared/config.py")

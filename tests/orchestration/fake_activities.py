@@ -8,8 +8,15 @@ from pathlib import Path
 
 import azure.durable_functions as df
 
-from activities import discard_partial_delivery, record_failures, report_to_website, write_manifest
+from activities import (
+    discard_partial_delivery,
+    notify_operators,
+    record_failures,
+    report_to_website,
+    write_manifest,
+)
 from shared.models import ReportOutcome
+from shared.notify import NotifyInput
 from shared.progress import FailuresInput, ManifestInput, PlanInput, ReportInput
 
 
@@ -44,5 +51,11 @@ def failed_delivery_end(events: Path) -> df.Blueprint:
     def fake_report(report_input: ReportInput) -> ReportOutcome:
         record(events, "reported", error_message=report_input.error_message)
         return ReportOutcome(status="recorded", http_status=200, attempts=1)
+
+    @bp.function_name(notify_operators.NAME)
+    @bp.activity_trigger(input_name="notify_input")
+    def fake_notify(notify_input: NotifyInput) -> None:
+        record(events, "notified", phase=notify_input.progress.get("phase"))
+        raise RuntimeError("the e-mail service is down")  # which must change nothing
 
     return bp

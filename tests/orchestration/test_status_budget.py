@@ -47,8 +47,9 @@ def run_delivery(tmp_path: Path, budget: str) -> tuple[dict, list[dict]]:
 def test_the_status_stays_within_its_budget_and_the_website_is_told(tmp_path):
     status, events = run_delivery(tmp_path, "on")
     assert status["runtimeStatus"] == "Failed"
-    assert [event["kind"] for event in events] == ["failures-recorded", "discarded", "reported"]
-    assert "20 of 20 files were not delivered" in events[-1]["error_message"]
+    assert [event["kind"] for event in events] == ["failures-recorded", "discarded", "reported",
+                                                   "notified"]
+    assert "20 of 20 files were not delivered" in events[-2]["error_message"]
     assert "20 of 20 files" in status["output"]
     assert len(json.dumps(status["customStatus"])) <= STATUS_BUDGET_CHARS
     assert status["customStatus"]["files_failed"] == 20

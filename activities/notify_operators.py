@@ -1,0 +1,17 @@
+"""Activity: e-mail the operators how a delivery ended (once per outcome; see shared.notify)."""
+
+import azure.durable_functions as df
+
+from shared.config import load_settings
+from shared.notify import NotifyInput, NotifyOutcome, notify_operators
+from shared.telemetry import logged_activity
+
+NAME = "notify_operators"
+bp = df.Blueprint()
+
+
+@bp.function_name(NAME)
+@bp.activity_trigger(input_name="notify_input")
+@logged_activity("notifying")
+def notify_operators_activity(notify_input: NotifyInput) -> NotifyOutcome:
+    return notify_operators(notify_input, load_settings())

@@ -1,0 +1,243 @@
+"""`ddd-transfer local up` / `local down`: the whole local stack as background processes.
+
+Up starts, each in its own process group, and waits until each answers: Azurite (the app's,
+the core's and a lab's accounts, with Azurite's published development key), the website
+stand-in, the Key Vault stand-in (holding the website token) and the e-mail stand-in (HTTPS,
+one self-signed certificate), then devhost with the app. It seeds a sequencing run (unless told
+not to) and writes what it started, the ports, URLs and keys to `<state dir>/stack.json`
+(owner-only), which the other commands read. Down stops every process recorded there (SIGTERM,
+then SIGKILL after 10 s) and removes the file. Ports come from `LocalPorts`, shifted together
+by `--port-offset`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+STATE_FILE = "stack.json"
+DEFAULT_STATE_DIR = Path(".ddd-local")
+SOURCE_ACCOUNT, SINK_ACCOUNT, WORK_ACCOUNT = "sequencingcore", "labsmith", "devstoreaccount1"
+SINK_CONTAINER = "incoming"
+WEBSITE_TOKEN_SECRET = "d4s2-api-token"
+MAIL_SENDER = "DoNotReply@ddd-local.azurecomm.net"
+OPERATORS = "ops@example.edu"
+READY_SECONDS = 60
+STOP_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class LocalPorts:
+    """Every port of the local stack, in one place."""
+
+    devhost: int = 7071
+    website: int = 8000
+    keyvault: int = 8443
+    email: int = 8444
+    azurite_blob: int = 10000
+    azurite_queue: int = 10001
+    azurite_table: int = 10002
+
+    def shifted(self, offset: int) -> LocalPorts:
+        return replace(self, **{f.name: getattr(self, f.name) + offset for f in fields(self)})
+
+
+class StackError(RuntimeError):
+    """The stack could not be started or stopped; the message says why."""
+
+
+def state_path(state_dir: Path) -> Path:
+    return state_dir / STATE_FILE
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    path = state_path(state_dir)
+    if not path.is_file():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return state
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise StackError(f"{process.args!r} exited at start:\n{_tail(log)}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise StackError(f"nothing answered on port {port} within {READY_SECONDS} s:\n{_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+
+
+def _spawn(name: str, command: list[str], state_dir: Path, env: dict[str, str] | None = None,
+           ) -> tuple[subprocess.Popen[bytes], Path]:
+    log = state_dir / f"{name}.log"
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **(env or {})},
+                                   stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    return process, log
+
+
+def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
+       say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Start the stack; the state written to stack.json. Stops what it started on failure."""
+    from devhost.azurite import DEFAULT_ACCOUNT_KEY, AzuriteServer
+    from devhost.launcher import DevHostProcess
+    from devhost.standin_http import TlsFiles
+
+    existing = read_state(state_dir)
+    if existing is not None and any(_alive(pid) for pid in existing["processes"].values()):
+        raise StackError(f"a local stack is already up ({state_path(state_dir)}); "
+                         "run `ddd-transfer local down` first")
+    busy = [f"{name} {port}" for name, port in asdict(ports).items() if not _port_is_free(port)]
+    if busy:
+        raise StackError(f"ports in use: {', '.join(busy)}; stop what holds them or choose "
+                         "other ports with --port-offset")
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(24)
+    keys = {"functionKey": secrets.token_urlsafe(24), "masterKey": secrets.token_urlsafe(24),
+            "systemKey": secrets.token_urlsafe(24)}
+    processes: dict[str, int] = {}
+    python = sys.executable
+    try:
+        say(f"Azurite: blob {ports.azurite_blob}, queue {ports.azurite_queue}, "
+            f"table {ports.azurite_table}")
+        azurite = AzuriteServer(accounts=[WORK_ACCOUNT, SOURCE_ACCOUNT, SINK_ACCOUNT],
+                                location=state_dir / "azurite", start_timeout_seconds=READY_SECONDS,
+                                ports=(ports.azurite_blob, ports.azurite_queue,
+                                       ports.azurite_table))
+        for account in azurite.account_keys:  # the published development key, as documented
+            azurite.account_keys[account] = DEFAULT_ACCOUNT_KEY
+        azurite.start()
+        assert azurite.pid is not None
+        processes["azurite"] = azurite.pid
+        azurite.blob_service(SINK_ACCOUNT).create_container(SINK_CONTAINER)
+        if seed:
+            from demo.seed import SOURCE_FOLDER, seed_run
+
+            seeded = seed_run(azurite.blob_service(SOURCE_ACCOUNT))
+            say(f"seeded {len(seeded)} files under {SOURCE_ACCOUNT}/deliveries/{SOURCE_FOLDER}")
+
+        tls = TlsFiles.create(state_dir / "tls")
+        standins = {
+            "website": ([python, "-m", "devhost.website_standin", "--port", str(ports.website),
+                         "--token", token], ports.website),
+            "keyvault": ([python, "-m", "devhost.keyvault_standin", "--port",
+                          str(ports.keyvault), "--tls-dir", str(tls.cert_path.parent),
+                          "--secret", f"{WEBSITE_TOKEN_SECRET}={token}"], ports.keyvault),
+            "email": ([python, "-m", "devhost.email_standin", "--port", str(ports.email),
+                       "--tls-dir", str(tls.cert_path.parent), "--sender", MAIL_SENDER,
+                       "--outbox", str(state_dir / "mail")], ports.email),
+        }
+        for name, (command, port) in standins.items():
+            process, log = _spawn(name, command, state_dir)
+            processes[name] = process.pid
+            _wait_for_port(port, process, log)
+            say(f"{name} stand-in: port {port}")
+
+        urls = {"app": f"http://127.0.0.1:{ports.devhost}",
+                "website": f"http://127.0.0.1:{ports.website}",
+                "keyVault": f"https://127.0.0.1:{ports.keyvault}/",
+                "email": f"https://127.0.0.1:{ports.email}",
+                "blob": azurite.endpoint_template}
+        settings = {**azurite.storage_environ(work_account=WORK_ACCOUNT),
+                    "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT, "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
+                    "DDD_WEBSITE_URL": urls["website"], "DDD_WEBSITE_TOKEN": "",
+                    "DDD_KEY_VAULT_URL": urls["keyVault"],
+                    "REQUESTS_CA_BUNDLE": str(tls.cert_path),
+                    "DDD_NOTIFY_EMAIL_ENDPOINT": urls["email"], "DDD_NOTIFY_SENDER": MAIL_SENDER,
+                    "DDD_NOTIFY_TO": OPERATORS, "DDD_NOTIFY_ON_SUCCESS": "true",
+                    "DDD_BLOCK_SIZE_BYTES": str(8 * 2**20), "DDD_CHUNK_MAX_FILES": "8"}
+        host = DevHostProcess(REPO / "function_app.py", state_dir / "devhost", env=settings,
+                              port=ports.devhost, function_key=keys["functionKey"],
+                              system_key=keys["systemKey"], master_key=keys["masterKey"])
+        try:
+            host.start(timeout=READY_SECONDS)
+        finally:
+            if host.process is not None:
+                processes["devhost"] = host.process.pid
+        say(f"devhost: port {ports.devhost}")
+    except BaseException:
+        stop_processes(processes)
+        raise
+    state = {"processes": processes, "ports": asdict(ports), "urls": urls, "keys": keys,
+             "mailDir": str(state_dir / "mail"), "logs": str(state_dir)}
+    path = state_path(state_dir)
+    path.write_text(json.dumps(state, indent=2))
+    path.chmod(0o600)
+    return state
+
+
+def _alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def stop_processes(processes: dict[str, int]) -> list[str]:
+    """SIGTERM each recorded process group (the last started first), SIGKILL what is left after
+    STOP_SECONDS; the names of those that were running."""
+    stopped = []
+    for name, pid in reversed(list(processes.items())):
+        if not _alive(pid):
+            continue
+        stopped.append(name)
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + STOP_SECONDS
+    while time.monotonic() < deadline and any(_alive(pid) for pid in processes.values()):
+        time.sleep(0.1)
+    for pid in processes.values():
+        if _alive(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    return stopped
+
+
+def down(state_dir: Path) -> list[str]:
+    """Stop every process `up` recorded; the names of those that were running."""
+    state = read_state(state_dir)
+    if state is None:
+        return []
+    stopped = stop_processes({name: int(pid) for name, pid in state["processes"].items()})
+    state_path(state_dir).unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,260 @@
+"""`ddd-transfer`: the operators' command line over the app's HTTP API.
+
+    ddd-transfer local up                 # Azurite, stand-ins and devhost, in the background
+    ddd-transfer start --json payload.json   (or --source-account ... flags)
+    ddd-transfer status <id>              # a live progress bar until the delivery ends
+    ddd-transfer list --status failed --since 2026-11-01
+    ddd-transfer resend <id>
+    ddd-transfer cancel <id> --reason "wrong lab"
+    ddd-transfer local down               # stops everything `local up` started
+
+Where the app is and its keys: --url, --key (a function key), --admin-key (the master key), or
+DDD_URL, DDD_KEY, DDD_ADMIN_KEY; without them, what `local up` wrote in .ddd-local/.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ddd_cli.api import ENDED, Api, ApiError
+from ddd_cli.local_stack import DEFAULT_STATE_DIR, LocalPorts, StackError, down, read_state, up
+
+PAYLOAD_FLAGS = {  # option name -> the website's key
+    "source_account": "Source_StorageAccount", "source_container": "Source_FileSystem",
+    "source_folder": "Source_TopLevelFolder", "sink_account": "Sink_StorageAccount",
+    "sink_container": "Sink_FileSystem", "sink_folder": "Sink_TopLevelFolder",
+    "delivery_id": "Webhook_DeliveryID", "transfer_uuid": "Webhook_TransferUUID",
+}
+POLL_SECONDS = 0.5
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--url", envvar="DDD_URL", help="The app's base URL (default: the local stack).")
+@click.option("--key", envvar="DDD_KEY", help="A function key (start, status).")
+@click.option("--admin-key", envvar="DDD_ADMIN_KEY", help="The master key (list, resend, cancel).")
+@click.option("--state-dir", envvar="DDD_LOCAL_DIR", type=click.Path(path_type=Path),
+              default=DEFAULT_STATE_DIR, show_default=True,
+              help="Where `local up` keeps its state.")
+@click.pass_context
+def cli(ctx: click.Context, url: str | None, key: str | None, admin_key: str | None,
+        state_dir: Path) -> None:
+    """Start and watch deliveries, and act on them as an operator."""
+    ctx.obj = {"url": url, "key": key, "admin_key": admin_key, "state_dir": state_dir}
+
+
+def _api(ctx: click.Context) -> Api:
+    options = ctx.obj
+    url, key, admin_key = options["url"], options["key"], options["admin_key"]
+    if url is None:
+        state = read_state(options["state_dir"])
+        if state is None:
+            raise click.UsageError("no --url (or DDD_URL) and no local stack: run "
+                                   "`ddd-transfer local up` or give --url and --key")
+        url = state["urls"]["app"]
+        key = key or state["keys"]["functionKey"]
+        admin_key = admin_key or state["keys"]["masterKey"]
+    return Api(base_url=url, key=key, admin_key=admin_key)
+
+
+def _fail(error: ApiError) -> None:
+    raise click.ClickException(str(error))
+
+
+def _show(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+# ----- deliveries --------------------------------------------------------------------------
+@cli.command()
+@click.option("--json", "json_file", type=click.File("r"),
+              help="The website's start payload (a JSON file, '-' for stdin); flags override it.")
+@click.option("--source-account")
+@click.option("--source-container")
+@click.option("--source-folder")
+@click.option("--sink-account")
+@click.option("--sink-container")
+@click.option("--sink-folder")
+@click.option("--delivery-id", help="The website's delivery id (a number or a short token).")
+@click.option("--transfer-uuid", help="This attempt's UUID (default: a new one).")
+@click.option("--wait/--no-wait", default=False, help="Then show its progress until it ends.")
+@click.pass_context
+def start(ctx: click.Context, json_file: Any, wait: bool, **flags: str | None) -> None:
+    """Start a delivery, as the website does."""
+    payload: dict[str, Any] = json.load(json_file) if json_file else {}
+    if not isinstance(payload, dict):
+        raise click.UsageError("--json must hold a JSON object")
+    for name, key in PAYLOAD_FLAGS.items():
+        if flags.get(name) is not None:
+            value: Any = flags[name]
+            payload[key] = int(value) if name == "delivery_id" and value.isdigit() else value
+    payload.setdefault("Webhook_TransferUUID", str(uuid.uuid4()))
+    try:
+        answer = _api(ctx).start(payload)
+    except ApiError as error:
+        _fail(error)
+        return
+    click.echo(f"started {answer['id']}")
+    click.echo(f"status: {answer['deliveryStatusUri']}")
+    if wait:
+        ctx.invoke(status, instance_id=answer["id"], watch=True)
+
+
+@cli.command()
+@click.argument("instance_id")
+@click.option("--watch/--once", default=True, show_default=True,
+              help="Show a progress bar until the delivery ends, or print its status once.")
+@click.pass_context
+def status(ctx: click.Context, instance_id: str, watch: bool) -> None:
+    """A delivery's status; exits 1 unless it was delivered."""
+    api = _api(ctx)
+    try:
+        view = api.status(instance_id)
+        if watch and view["runtimeStatus"] not in ENDED:
+            view = _watch(api, instance_id, view)
+    except ApiError as error:
+        _fail(error)
+        return
+    if not watch:
+        _show(view)
+        return
+    click.echo(f"{view['runtimeStatus']}: {view['phase']}; {view['verified']['files'] or 0} of "
+               f"{view['planned']['files'] or 0} files verified")
+    if view.get("message"):
+        click.echo(view["message"])
+    if view["phase"] != "delivered":
+        sys.exit(1)
+
+
+def _watch(api: Api, instance_id: str, view: dict[str, Any]) -> dict[str, Any]:
+    """Poll until the delivery ends, with a bar of verified bytes once the plan is known."""
+    while view["planned"]["bytes"] is None and view["runtimeStatus"] not in ENDED:
+        time.sleep(POLL_SECONDS)
+        view = api.status(instance_id)
+    total = view["planned"]["bytes"] or 0
+    with click.progressbar(length=max(total, 1), label=f"{view['phase']:<16}",
+                           show_pos=True, width=30) as bar:
+        shown = 0
+        while True:
+            verified = view["verified"]["bytes"] or 0
+            bar.label = f"{view['phase'] or 'starting':<16}"
+            bar.update(max(verified - shown, 0))
+            shown = max(verified, shown)
+            if view["runtimeStatus"] in ENDED:
+                return view
+            time.sleep(POLL_SECONDS)
+            view = api.status(instance_id)
+
+
+@cli.command(name="list")
+@click.option("--status", "statuses", help="Comma-separated: pending, running, completed, "
+              "failed, terminated.")
+@click.option("--since", help="Created at or after (ISO 8601, e.g. 2026-11-01).")
+@click.option("--top", type=click.IntRange(1, 100), default=50, show_default=True,
+              help="Deliveries a page.")
+@click.option("--all", "all_pages", is_flag=True, help="Follow every page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the pages as JSON.")
+@click.pass_context
+def list_deliveries(ctx: click.Context, statuses: str | None, since: str | None, top: int,
+                    all_pages: bool, as_json: bool) -> None:
+    """List deliveries (admin key)."""
+    api = _api(ctx)
+    params = {name: value for name, value in
+              (("status", statuses), ("since", since), ("top", str(top))) if value}
+    try:
+        while True:
+            page = api.list(params)
+            if as_json:
+                _show(page)
+            else:
+                for item in page["deliveries"]:
+                    click.echo(f"{item['id']}  {item['runtimeStatus']:<10} "
+                               f"{item['phase'] or '-':<16} {item['createdTime']}  "
+                               f"{item['verified']['files'] or 0}/"
+                               f"{item['planned']['files'] or 0} files")
+            if not all_pages or not page["continuationToken"]:
+                if page["continuationToken"] and not as_json:
+                    click.echo("(more: --all)")
+                return
+            params["continuationToken"] = page["continuationToken"]
+    except ApiError as error:
+        _fail(error)
+
+
+@cli.command()
+@click.argument("instance_id")
+@click.pass_context
+def resend(ctx: click.Context, instance_id: str) -> None:
+    """Send a delivery's stored result to the website again (admin key)."""
+    try:
+        answer = _api(ctx).resend(instance_id)
+    except ApiError as error:
+        _fail(error)
+        return
+    click.echo(f"re-sending ({answer['actionId']}); see {answer['deliveryStatusUri']}")
+
+
+@cli.command()
+@click.argument("instance_id")
+@click.option("--reason", default="", help="Why; the website and the operators' mail say it.")
+@click.pass_context
+def cancel(ctx: click.Context, instance_id: str, reason: str) -> None:
+    """Stop a delivery that is planning or copying (admin key)."""
+    try:
+        answer = _api(ctx).cancel(instance_id, reason)
+    except ApiError as error:
+        _fail(error)
+        return
+    click.echo(f"cancelling ({answer['actionId']}); see {answer['deliveryStatusUri']}")
+
+
+# ----- the local stack ---------------------------------------------------------------------
+@cli.group()
+def local() -> None:
+    """Run the whole app on this machine (Azurite, devhost, the stand-ins)."""
+
+
+@local.command(name="up")
+@click.option("--port-offset", type=int, default=0, show_default=True,
+              help="Added to every port (devhost 7071, website 8000, Key Vault 8443, e-mail "
+                   "8444, Azurite 10000-10002).")
+@click.option("--seed/--no-seed", default=True, show_default=True,
+              help="Seed a sequencing run under sequencingcore/deliveries/jdoe/mouse-rnaseq.")
+@click.pass_context
+def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
+    """Start the local stack in the background and print its URLs and keys."""
+    state_dir: Path = ctx.obj["state_dir"]
+    try:
+        state = up(state_dir, LocalPorts().shifted(port_offset), seed=seed, say=click.echo)
+    except StackError as error:
+        raise click.ClickException(str(error)) from None
+    urls, keys = state["urls"], state["keys"]
+    click.echo("")
+    click.echo(f"app (devhost):   {urls['app']}/api/deliveries")
+    click.echo(f"website:         {urls['website']}/api/v2/az-transfers/")
+    click.echo(f"Key Vault:       {urls['keyVault']}  (holds the website token)")
+    click.echo(f"e-mail:          {urls['email']}  (mail kept in {state['mailDir']})")
+    click.echo(f"storage:         {urls['blob']}")
+    click.echo(f"function key:    {keys['functionKey']}")
+    click.echo(f"master key:      {keys['masterKey']}  (list, resend, cancel)")
+    click.echo(f"system key:      {keys['systemKey']}  (Durable HTTP API)")
+    click.echo(f"logs and state:  {state['logs']}")
+    click.echo("stop everything: ddd-transfer local down")
+
+
+@local.command(name="down")
+@click.pass_context
+def local_down(ctx: click.Context) -> None:
+    """Stop everything `local up` started."""
+    stopped = down(ctx.obj["state_dir"])
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+if __name__ == "__main__":
+    cli()

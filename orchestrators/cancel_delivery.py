@@ -1,0 +1,62 @@
+"""The `cancel_delivery` orchestrator: what follows an operator's cancel of a delivery.
+
+The admin endpoint has already terminated the delivery's orchestration (no new work is
+scheduled; an activity already running still finishes). Then, here: remove the partial copy
+but keep the folder's claim; tell the website once that the delivery was cancelled; mail the
+operators; wait until any copy activity of the terminated run must have ended (the host's
+`functionTimeout`, one hour, plus a margin); remove whatever such an activity left, claim
+included, unless the website's retry has adopted the folder meanwhile. Its custom status is
+what the delivery's status view shows under `operatorActions.cancel`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities import discard_cancelled_delivery, discard_partial_delivery
+from orchestrators import operator_steps
+from shared.admin import CancelInput, cancel_message
+from shared.notify import NotifyInput
+from shared.progress import PlanInput, ReportInput
+
+NAME = "cancel_delivery"
+bp = df.Blueprint()
+
+ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000,
+                                 max_number_of_attempts=5)
+REPORT_ROUNDS = 8  # about four hours of waiting for a website that is down
+# host.json functionTimeout (one hour) and a margin: no activity of the run outlives it
+LATE_COPIES_GRACE = timedelta(minutes=65)
+
+
+@bp.orchestration_trigger(context_name="context", orchestration=NAME)
+def cancel_delivery(context: df.DurableOrchestrationContext):
+    cancel = CancelInput.from_json(context.get_input())
+    message = cancel_message(cancel.reason)
+    status: dict[str, Any] = {"action": "cancel", "phase": "removing-partial-copy",
+                              "reason": cancel.reason, "removed": 0, "report": None}
+    context.set_custom_status(status)
+    status["removed"] = yield context.call_activity_with_retry(
+        discard_cancelled_delivery.NAME, ACTIVITY_RETRY, cancel)
+
+    status["phase"] = "reporting"
+    context.set_custom_status(status)
+    status["report"] = yield from operator_steps.report_rounds(
+        context, ReportInput(request=cancel.request, run_id=cancel.run_id,
+                             error_message=message), REPORT_ROUNDS)
+    progress = {**cancel.progress, "phase": "cancelled", "message": message}
+    yield from operator_steps.notify(context, NotifyInput(
+        request=cancel.request, run_id=cancel.run_id, progress=progress))
+
+    status["phase"] = "waiting-for-late-copies"
+    context.set_custom_status(status)
+    yield context.create_timer(context.current_utc_datetime + LATE_COPIES_GRACE)
+    status["removed"] += yield context.call_activity_with_retry(
+        discard_partial_delivery.NAME, ACTIVITY_RETRY,
+        PlanInput(request=cancel.request, run_id=cancel.run_id))
+    status["phase"] = "done"
+    context.set_custom_status(status)
+    return status
