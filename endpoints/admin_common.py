@@ -20,6 +20,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from endpoints import delivery_status
+from endpoints.answers import json_answer
 from shared.admin import DELIVERY_PREFIX, request_of
 from shared.config import load_settings
 from shared.models import DeliveryRequest
@@ -27,11 +28,6 @@ from shared.storage import WorkStore, callback_name, shared_clients
 
 ENDED = ("Completed", "Failed", "Terminated")
 RUNNING = ("Pending", "Running", "ContinuedAsNew")
-
-
-def json_answer(body: dict, status_code: int) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json")
 
 
 def refused(status_code: int, message: str) -> func.HttpResponse:
@@ -62,8 +58,6 @@ def callback_stored(run_id: str) -> bool:
     blob = WorkStore(shared_clients(load_settings())).container.get_blob_client(
         callback_name(run_id))
     return bool(blob.exists())
-
-
 
 
 def request_in(status: DurableOrchestrationStatus) -> DeliveryRequest | None:

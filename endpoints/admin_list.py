@@ -9,23 +9,18 @@ status, phase, delivery id, transfer UUID, times, counts, message), `continuatio
 """
 
 import asyncio
-import json
 from urllib.parse import urlencode, urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from endpoints.answers import json_answer
 from shared.admin import ListQuery, QueryRefused, delivery_summary
 from shared.instance_query import InstanceQueryError, query_page, rpc_base_url
 
 NAME = "list_deliveries"
 ROUTE = "deliveries"
 bp = df.Blueprint()
-
-
-def _json(body: dict, status_code: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json")
 
 
 @bp.function_name(NAME)
@@ -35,12 +30,12 @@ async def list_deliveries(req: func.HttpRequest, client: str) -> func.HttpRespon
     try:
         query = ListQuery.parse(dict(req.params))
     except QueryRefused as refused:
-        return _json(refused.body(), 400)
+        return json_answer(refused.body(), 400)
     try:
         page, token = await asyncio.to_thread(query_page, rpc_base_url(client),
                                               query.durable_params(), query.continuation_token)
     except InstanceQueryError as error:
-        return _json({"error": f"The deliveries could not be listed: {error}."}, 503)
+        return json_answer({"error": f"The deliveries could not be listed: {error}."}, 503)
     following = None
     if token:
         parts = urlsplit(req.url)
@@ -48,5 +43,5 @@ async def list_deliveries(req: func.HttpRequest, client: str) -> func.HttpRespon
                 if name not in ("continuationToken", "code")}
         following = f"{parts.scheme}://{parts.netloc}{parts.path}?" + urlencode(
             {**kept, "continuationToken": token})
-    return _json({"deliveries": [delivery_summary(status) for status in page],
+    return json_answer({"deliveries": [delivery_summary(status) for status in page],
                   "continuationToken": token, "next": following})

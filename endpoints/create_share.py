@@ -8,13 +8,13 @@ links in the stored script): nothing of a share passes through Durable Functions
 """
 
 import asyncio
-import json
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints import share_status
+from endpoints.answers import json_answer, misconfigured
 from shared.config import SettingsError, load_settings
 from shared.share import ShareRefused
 from shared.share import create_share as make_share
@@ -29,9 +29,8 @@ bp = df.Blueprint()
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json", headers={**NO_STORE, **(headers or {})})
+def _answer(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
+    return json_answer(body, status_code, {**NO_STORE, **(headers or {})})
 
 
 @bp.function_name(NAME)
@@ -40,24 +39,23 @@ async def create_share(req: func.HttpRequest) -> func.HttpResponse:
     try:
         settings = load_settings()
     except SettingsError as error:
-        return _json({"error": "The transfer service is misconfigured.",
-                      "settings": error.problems}, 500)
+        return misconfigured(error)
     try:
         request = parse_source_request(req.headers.get("content-type"), req.get_body(),
                                        ShareRequest, settings.access)
         check_share_expiry(request, settings.share_max_hours)
     except RequestRefused as refused:
-        return _json(refused.body(), refused.status)
+        return _answer(refused.body(), refused.status)
     try:
         created = await asyncio.to_thread(make_share, request, settings)
     except ShareRefused as refused:
-        return _json(refused.body(), refused.status)
+        return _answer(refused.body(), refused.status)
     except AzureError as error:
         status, body, headers = storage_failure_answer(error)
-        return _json(body, status, headers)
+        return _answer(body, status, headers)
     share = created.share
     location = share_status.status_url(req.url, share.id)
-    return _json({"id": share.id, "expires": share.expires.isoformat(),
+    return _answer({"id": share.id, "expires": share.expires.isoformat(),
                   "script_url": created.script_url, "manifest_url": created.manifest_url,
                   "shareStatusUri": location, "share": share.model_dump(mode="json")},
                  201, {"Location": location})

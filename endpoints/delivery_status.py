@@ -5,13 +5,13 @@ budget); once it has ended, every failed file comes from the list kept in the wo
 """
 
 import asyncio
-import json
 import re
 from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from endpoints.answers import bad_id, json_answer
 from shared.admin import ACTIONS, action_instance_id
 from shared.config import load_settings
 from shared.failures import FAILURES_SERVED, failures_name, read_failures
@@ -32,11 +32,6 @@ def status_url(request_url: str, instance_id: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/api/{ROUTE_PREFIX}/{instance_id}"
 
 
-def _json(body: dict, status_code: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json")
-
-
 @bp.function_name(NAME)
 @bp.route(route=ROUTE_PREFIX + "/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
@@ -46,11 +41,10 @@ async def delivery_status(req: func.HttpRequest,
     if not INSTANCE_ID.fullmatch(instance_id):
         message = "must be a delivery id as the start call answered it: up to 256 letters, " \
                   "digits, '.', '_', ':' or '-', starting with a letter or digit"
-        return _json({"error": f"id {message}", "errors": [{"field": "id", "message": message}]},
-                     400)
+        return bad_id(message)
     status = await client.get_status(instance_id)
     if not status:
-        return _json({"error": f"No delivery with id '{instance_id}'."}, 404)
+        return json_answer({"error": f"No delivery with id '{instance_id}'."}, 404)
     view = status_view(status.to_json())
     if view["runtimeStatus"] in ("Completed", "Failed", "Terminated") and view["failed"]["files"]:
         settings = load_settings()
@@ -65,7 +59,7 @@ async def delivery_status(req: func.HttpRequest,
     view["operatorActions"] = await operator_actions(client, instance_id)
     if "cancel" in view["operatorActions"]:
         view["phase"] = "cancelled"
-    return _json(view)
+    return json_answer(view)
 
 
 async def operator_actions(client: df.DurableOrchestrationClient, instance_id: str) -> dict:

@@ -4,13 +4,13 @@ Dry runs of small folders are answered by `POST /api/dry-runs` itself and not ke
 is not found here.
 """
 
-import json
 import re
 from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from endpoints.answers import bad_id, json_answer
 from shared.dry_run import DRY_RUN_PREFIX
 
 NAME = "dry_run_status"
@@ -25,11 +25,6 @@ def status_url(request_url: str, run_id: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/api/{ROUTE_PREFIX}/{run_id}"
 
 
-def _json(body: dict, status_code: int = 200) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json")
-
-
 @bp.function_name(NAME)
 @bp.route(route=ROUTE_PREFIX + "/{id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
@@ -39,13 +34,12 @@ async def dry_run_status(req: func.HttpRequest,
     if not DRY_RUN_ID.fullmatch(run_id):
         message = (f"must be a dry run id as POST /api/dry-runs answered it ('{DRY_RUN_PREFIX}' "
                    "and up to 200 letters, digits, '.', '_', ':' or '-')")
-        return _json({"error": f"id {message}", "errors": [{"field": "id", "message": message}]},
-                     400)
+        return bad_id(message)
     status = await client.get_status(run_id)
     shown = status.to_json() if status else {}
     runtime = shown.get("runtimeStatus")
     if not runtime:
-        return _json({"error": f"No dry run with id '{run_id}' is kept (small folders are "
+        return json_answer({"error": f"No dry run with id '{run_id}' is kept (small folders are "
                                "answered at once)."}, 404)
     view: dict = {"id": run_id, "runtimeStatus": runtime,
                   "createdTime": shown.get("createdTime"),
@@ -53,4 +47,4 @@ async def dry_run_status(req: func.HttpRequest,
                   "result": shown.get("output") if runtime == "Completed" else None}
     if runtime in ("Failed", "Terminated"):
         view["error"] = shown.get("output")
-    return _json(view)
+    return json_answer(view)

@@ -8,12 +8,12 @@ the website shows it; only a transient storage failure is 503.
 """
 
 import asyncio
-import json
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
+from endpoints.answers import json_answer, misconfigured
 from shared.config import SettingsError, load_settings
 from shared.source_request import SourceFolderRequest, parse_source_request
 from shared.start_request import RequestRefused
@@ -25,29 +25,23 @@ ROUTE = "summary"
 bp = df.Blueprint()
 
 
-def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json", headers=headers)
-
-
 @bp.function_name(NAME)
 @bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def project_summary(req: func.HttpRequest) -> func.HttpResponse:
     try:
         settings = load_settings()
     except SettingsError as error:
-        return _json({"error": "The transfer service is misconfigured.",
-                      "settings": error.problems}, 500)
+        return misconfigured(error)
     try:
         request = parse_source_request(req.headers.get("content-type"), req.get_body(),
                                        SourceFolderRequest, settings.access)
     except RequestRefused as refused:
-        return _json(refused.body(), refused.status)
+        return json_answer(refused.body(), refused.status)
     try:
         summary = await asyncio.to_thread(summarize, request.source_account,
                                           request.source_container, request.source_folder,
                                           settings)
     except AzureError as error:
         status, body, headers = storage_failure_answer(error)
-        return _json(body, status, headers)
-    return _json(summary.model_dump(), 200)
+        return json_answer(body, status, headers)
+    return json_answer(summary.model_dump(), 200)

@@ -8,12 +8,12 @@ source account; the answer says how, and what else that stops.
 """
 
 import asyncio
-import json
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
+from endpoints.answers import json_answer
 from endpoints.share_status import bad_id_answer
 from shared.config import load_settings
 from shared.share import revoke_share as revoke
@@ -22,11 +22,6 @@ from shared.storage_answer import storage_failure_answer
 NAME = "revoke_share"
 ROUTE_PREFIX = "shares"
 bp = df.Blueprint()
-
-
-def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json", headers=headers)
 
 
 @bp.function_name(NAME)
@@ -40,11 +35,11 @@ async def revoke_share(req: func.HttpRequest) -> func.HttpResponse:
         record = await asyncio.to_thread(revoke, share_id, load_settings())
     except AzureError as error:
         status, body, headers = storage_failure_answer(error)
-        return _json(body, status, headers)
+        return json_answer(body, status, headers)
     if record is None:
-        return _json({"error": f"No share with id '{share_id}'."}, 404)
+        return json_answer({"error": f"No share with id '{share_id}'."}, 404)
     account = record.source.account
-    return _json({
+    return json_answer({
         "share": record.model_dump(mode="json"),
         "script_and_manifest": "deleted: their links answer 404",
         "file_links": (

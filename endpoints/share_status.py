@@ -1,13 +1,13 @@
 """GET /api/shares/{id}: a share's record (source, files, bytes, expiry, state); no link."""
 
 import asyncio
-import json
 from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
+from endpoints.answers import bad_id, json_answer
 from shared.config import load_settings
 from shared.share import check_share_id, read_share
 from shared.storage_answer import storage_failure_answer
@@ -22,18 +22,12 @@ def status_url(request_url: str, share_id: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/api/{ROUTE_PREFIX}/{share_id}"
 
 
-def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json", headers=headers)
-
-
 def bad_id_answer(share_id: str) -> func.HttpResponse | None:
     """400 naming `id` for a share id that cannot be one, else None."""
     try:
         check_share_id(share_id)
     except ValueError as error:
-        return _json({"error": f"id {error}", "errors": [{"field": "id", "message": str(error)}]},
-                     400)
+        return bad_id(str(error))
     return None
 
 
@@ -48,7 +42,7 @@ async def share_status(req: func.HttpRequest) -> func.HttpResponse:
         record = await asyncio.to_thread(read_share, share_id, load_settings())
     except AzureError as error:
         status, body, headers = storage_failure_answer(error)
-        return _json(body, status, headers)
+        return json_answer(body, status, headers)
     if record is None:
-        return _json({"error": f"No share with id '{share_id}'."}, 404)
-    return _json(record.model_dump(mode="json"), 200)
+        return json_answer({"error": f"No share with id '{share_id}'."}, 404)
+    return json_answer(record.model_dump(mode="json"), 200)

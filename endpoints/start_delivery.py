@@ -14,6 +14,7 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from endpoints import delivery_status
+from endpoints.answers import json_answer, misconfigured
 from orchestrators import delivery
 from shared.config import SettingsError, load_settings
 from shared.progress import (
@@ -31,11 +32,6 @@ RETRY_AFTER_SECONDS = 10
 STILL_RUNNING = [df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
                  df.OrchestrationRuntimeStatus.ContinuedAsNew]
 bp = df.Blueprint()
-
-
-def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json", headers=headers)
 
 
 def _input_of(status: DurableOrchestrationStatus) -> object:
@@ -57,13 +53,12 @@ async def start_delivery(req: func.HttpRequest,
     try:
         settings = load_settings()
     except SettingsError as error:
-        return _json({"error": "The transfer service is misconfigured.",
-                      "settings": error.problems}, 500)
+        return misconfigured(error)
     try:
         request = parse_start_request(req.headers.get("content-type"), req.get_body(),
                                       settings.access)
     except RequestRefused as refused:
-        return _json(refused.body(), refused.status)
+        return json_answer(refused.body(), refused.status)
 
     instance_id = instance_id_for(request)
     if not await client.get_status(instance_id):
@@ -85,5 +80,5 @@ async def start_delivery(req: func.HttpRequest,
             if not await client.get_status(instance_id):  # not a concurrent duplicate: a fault
                 raise
     status_url = delivery_status.status_url(req.url, instance_id)
-    return _json({"id": instance_id, "deliveryStatusUri": status_url}, 202,
+    return json_answer({"id": instance_id, "deliveryStatusUri": status_url}, 202,
                  headers={"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})

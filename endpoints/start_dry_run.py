@@ -10,13 +10,13 @@ later answer at once forgets an earlier background one (its status is not kept).
 """
 
 import asyncio
-import json
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints import dry_run_status
+from endpoints.answers import json_answer, misconfigured
 from orchestrators import dry_run as dry_run_orchestrator
 from shared.config import SettingsError, load_settings
 from shared.dry_run import DryRunInput, ListingTooLong, dry_run, dry_run_id_for
@@ -31,11 +31,6 @@ STILL_RUNNING = [df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeS
 bp = df.Blueprint()
 
 
-def _json(body: dict, status_code: int, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body), status_code=status_code,
-                             mimetype="application/json", headers=headers)
-
-
 @bp.function_name(NAME)
 @bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @bp.durable_client_input(client_name="client")
@@ -44,13 +39,12 @@ async def start_dry_run(req: func.HttpRequest,
     try:
         settings = load_settings()
     except SettingsError as error:
-        return _json({"error": "The transfer service is misconfigured.",
-                      "settings": error.problems}, 500)
+        return misconfigured(error)
     try:
         request = parse_start_request(req.headers.get("content-type"), req.get_body(),
                                       settings.access)
     except RequestRefused as refused:
-        return _json(refused.body(), refused.status)
+        return json_answer(refused.body(), refused.status)
 
     run_id = dry_run_id_for(request)
     status_url = dry_run_status.status_url(req.url, run_id)
@@ -58,7 +52,7 @@ async def start_dry_run(req: func.HttpRequest,
                 {"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})
     running = await client.get_status(run_id)
     if running and running.runtime_status in STILL_RUNNING:
-        return _json(*accepted)
+        return json_answer(*accepted)
     try:
         report = await asyncio.to_thread(dry_run, request, run_id, settings,
                                          max_files=settings.dry_run_instant_files)
@@ -69,10 +63,11 @@ async def start_dry_run(req: func.HttpRequest,
         except Exception:
             if not await client.get_status(run_id):  # not a concurrent duplicate: a fault
                 raise
-        return _json(*accepted)
+        return json_answer(*accepted)
     except AzureError as error:
         status, body, headers = storage_failure_answer(error)
-        return _json(body, status, headers)
+        return json_answer(body, status, headers)
     if running:  # an earlier background dry run of this id is out of date now: forget it
         await client.purge_instance_history(run_id)
-    return _json({"id": run_id, "runtimeStatus": "Completed", "result": report.to_json()}, 200)
+    return json_answer({"id": run_id, "runtimeStatus": "Completed",
+                        "result": report.to_json()}, 200)
