@@ -12,7 +12,8 @@ ENDED = ("Completed", "Failed", "Terminated")
 
 
 class ApiError(RuntimeError):
-    """The app answered with an error: its status code and its JSON error, for people."""
+    """The app answered with an error: its status code and its JSON error, for people (0:
+    the app could not be reached)."""
 
     def __init__(self, status_code: int, answer: Any) -> None:
         self.status_code = status_code
@@ -31,7 +32,7 @@ class ApiError(RuntimeError):
 @dataclass(frozen=True)
 class Api:
     base_url: str  # http(s)://host[:port], without /api
-    key: str | None = None  # a function key (start, status)
+    key: str | None = None  # a function key (every call but list, resend and cancel)
     admin_key: str | None = None  # the master key (list, resend, cancel)
 
     def _call(self, method: str, path: str, *, admin: bool = False,
@@ -73,4 +74,30 @@ class Api:
     def cancel(self, instance_id: str, reason: str) -> dict[str, Any]:
         answer: dict[str, Any] = self._call("POST", f"deliveries/{instance_id}/cancel",
                                             admin=True, params={"reason": reason})
+        return answer
+
+    def dry_run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The result at once (a small folder: `result`), or the background run's id and
+        `dryRunStatusUri`."""
+        answer: dict[str, Any] = self._call("POST", "dry-runs", json=payload)
+        return answer
+
+    def dry_run_status(self, run_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("GET", f"dry-runs/{run_id}")
+        return answer
+
+    def summary(self, source: dict[str, str]) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", "summary", json=source)
+        return answer
+
+    def create_share(self, request: dict[str, Any]) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("POST", "shares", json=request)
+        return answer
+
+    def share_status(self, share_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("GET", f"shares/{share_id}")
+        return answer
+
+    def revoke_share(self, share_id: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("DELETE", f"shares/{share_id}")
         return answer

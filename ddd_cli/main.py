@@ -6,6 +6,10 @@
     ddd-transfer list --status failed --since 2026-11-01
     ddd-transfer resend <id>
     ddd-transfer cancel <id> --reason "wrong lab"
+    ddd-transfer dry-run --json payload.json --wait   # the plan, nothing delivered
+    ddd-transfer summary --source-account ... --source-container ... --source-folder ...
+    ddd-transfer share create --source-account ... --expires-in 3600 --download-to DIR
+    ddd-transfer share status <id> / share revoke <id>
     ddd-transfer local down               # stops everything `local up` started
 
 Where the app is and its keys: --url, --key (a function key), --admin-key (the master key), or
@@ -14,30 +18,23 @@ DDD_URL, DDD_KEY, DDD_ADMIN_KEY; without them, what `local up` wrote in .ddd-loc
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import click
 
+from ddd_cli import sharing
 from ddd_cli.api import ENDED, Api, ApiError
-from ddd_cli.local_stack import DEFAULT_STATE_DIR, LocalPorts, StackError, down, read_state, up
-
-PAYLOAD_FLAGS = {  # option name -> the website's key
-    "source_account": "Source_StorageAccount", "source_container": "Source_FileSystem",
-    "source_folder": "Source_TopLevelFolder", "sink_account": "Sink_StorageAccount",
-    "sink_container": "Sink_FileSystem", "sink_folder": "Sink_TopLevelFolder",
-    "delivery_id": "Webhook_DeliveryID", "transfer_uuid": "Webhook_TransferUUID",
-}
-POLL_SECONDS = 0.5
+from ddd_cli.context import POLL_SECONDS, api_of, fail, payload_of, payload_options, show
+from ddd_cli.local_stack import DEFAULT_STATE_DIR, LocalPorts, StackError, down, up
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--url", envvar="DDD_URL", help="The app's base URL (default: the local stack).")
-@click.option("--key", envvar="DDD_KEY", help="A function key (start, status).")
+@click.option("--key", envvar="DDD_KEY",
+              help="A function key (every command but list, resend and cancel).")
 @click.option("--admin-key", envvar="DDD_ADMIN_KEY", help="The master key (list, resend, cancel).")
 @click.option("--state-dir", envvar="DDD_LOCAL_DIR", type=click.Path(path_type=Path),
               default=DEFAULT_STATE_DIR, show_default=True,
@@ -45,61 +42,23 @@ POLL_SECONDS = 0.5
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, key: str | None, admin_key: str | None,
         state_dir: Path) -> None:
-    """Start and watch deliveries, and act on them as an operator."""
+    """Start and watch deliveries, act on them as an operator, plan them (dry-run), count a
+    folder (summary) and share one (share)."""
     ctx.obj = {"url": url, "key": key, "admin_key": admin_key, "state_dir": state_dir}
-
-
-def _api(ctx: click.Context) -> Api:
-    options = ctx.obj
-    url, key, admin_key = options["url"], options["key"], options["admin_key"]
-    if url is None:
-        state = read_state(options["state_dir"])
-        if state is None:
-            raise click.UsageError("no --url (or DDD_URL) and no local stack: run "
-                                   "`ddd-transfer local up` or give --url and --key")
-        url = state["urls"]["app"]
-        key = key or state["keys"]["functionKey"]
-        admin_key = admin_key or state["keys"]["masterKey"]
-    return Api(base_url=url, key=key, admin_key=admin_key)
-
-
-def _fail(error: ApiError) -> None:
-    raise click.ClickException(str(error))
-
-
-def _show(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 # ----- deliveries --------------------------------------------------------------------------
 @cli.command()
-@click.option("--json", "json_file", type=click.File("r"),
-              help="The website's start payload (a JSON file, '-' for stdin); flags override it.")
-@click.option("--source-account")
-@click.option("--source-container")
-@click.option("--source-folder")
-@click.option("--sink-account")
-@click.option("--sink-container")
-@click.option("--sink-folder")
-@click.option("--delivery-id", help="The website's delivery id (a number or a short token).")
-@click.option("--transfer-uuid", help="This attempt's UUID (default: a new one).")
+@payload_options
 @click.option("--wait/--no-wait", default=False, help="Then show its progress until it ends.")
 @click.pass_context
 def start(ctx: click.Context, json_file: Any, wait: bool, **flags: str | None) -> None:
     """Start a delivery, as the website does."""
-    payload: dict[str, Any] = json.load(json_file) if json_file else {}
-    if not isinstance(payload, dict):
-        raise click.UsageError("--json must hold a JSON object")
-    for name, key in PAYLOAD_FLAGS.items():
-        if flags.get(name) is not None:
-            value: Any = flags[name]
-            payload[key] = int(value) if name == "delivery_id" and value.isdigit() else value
-    payload.setdefault("Webhook_TransferUUID", str(uuid.uuid4()))
+    payload = payload_of(json_file, flags)
     try:
-        answer = _api(ctx).start(payload)
+        answer = api_of(ctx).start(payload)
     except ApiError as error:
-        _fail(error)
-        return
+        fail(error)
     click.echo(f"started {answer['id']}")
     click.echo(f"status: {answer['deliveryStatusUri']}")
     if wait:
@@ -113,16 +72,15 @@ def start(ctx: click.Context, json_file: Any, wait: bool, **flags: str | None) -
 @click.pass_context
 def status(ctx: click.Context, instance_id: str, watch: bool) -> None:
     """A delivery's status; exits 1 unless it was delivered."""
-    api = _api(ctx)
+    api = api_of(ctx)
     try:
         view = api.status(instance_id)
         if watch and view["runtimeStatus"] not in ENDED:
             view = _watch(api, instance_id, view)
     except ApiError as error:
-        _fail(error)
-        return
+        fail(error)
     if not watch:
-        _show(view)
+        show(view)
         return
     click.echo(f"{view['runtimeStatus']}: {view['phase']}; {view['verified']['files'] or 0} of "
                f"{view['planned']['files'] or 0} files verified")
@@ -164,14 +122,14 @@ def _watch(api: Api, instance_id: str, view: dict[str, Any]) -> dict[str, Any]:
 def list_deliveries(ctx: click.Context, statuses: str | None, since: str | None, top: int,
                     all_pages: bool, as_json: bool) -> None:
     """List deliveries (admin key)."""
-    api = _api(ctx)
+    api = api_of(ctx)
     params = {name: value for name, value in
               (("status", statuses), ("since", since), ("top", str(top))) if value}
     try:
         while True:
             page = api.list(params)
             if as_json:
-                _show(page)
+                show(page)
             else:
                 for item in page["deliveries"]:
                     click.echo(f"{item['id']}  {item['runtimeStatus']:<10} "
@@ -184,7 +142,7 @@ def list_deliveries(ctx: click.Context, statuses: str | None, since: str | None,
                 return
             params["continuationToken"] = page["continuationToken"]
     except ApiError as error:
-        _fail(error)
+        fail(error)
 
 
 @cli.command()
@@ -193,10 +151,9 @@ def list_deliveries(ctx: click.Context, statuses: str | None, since: str | None,
 def resend(ctx: click.Context, instance_id: str) -> None:
     """Send a delivery's stored result to the website again (admin key)."""
     try:
-        answer = _api(ctx).resend(instance_id)
+        answer = api_of(ctx).resend(instance_id)
     except ApiError as error:
-        _fail(error)
-        return
+        fail(error)
     click.echo(f"re-sending ({answer['actionId']}); see {answer['deliveryStatusUri']}")
 
 
@@ -207,10 +164,9 @@ def resend(ctx: click.Context, instance_id: str) -> None:
 def cancel(ctx: click.Context, instance_id: str, reason: str) -> None:
     """Stop a delivery that is planning or copying (admin key)."""
     try:
-        answer = _api(ctx).cancel(instance_id, reason)
+        answer = api_of(ctx).cancel(instance_id, reason)
     except ApiError as error:
-        _fail(error)
-        return
+        fail(error)
     click.echo(f"cancelling ({answer['actionId']}); see {answer['deliveryStatusUri']}")
 
 
@@ -254,6 +210,10 @@ def local_down(ctx: click.Context) -> None:
     """Stop everything `local up` started."""
     stopped = down(ctx.obj["state_dir"])
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+for command in sharing.COMMANDS:
+    cli.add_command(command)
 
 
 if __name__ == "__main__":
