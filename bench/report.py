@@ -1,0 +1,166 @@
+"""The figures of a scenario as a table on the terminal, and as Markdown for the READMEs."""
+
+from __future__ import annotations
+
+import statistics
+
+from bench.common import GIB, MIB, mib, say
+from bench.results import RunResult, ScenarioResult
+
+GOAL_READ_RATIO = 1.0
+GOAL_PEAK_MIB = 256
+GOAL_ACTIVITY_SECONDS = 300
+DEFAULT_UNIT_BYTES = 4 * GIB
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _mean(values: list[float]) -> float:
+    return statistics.fmean(values) if values else float("nan")
+
+
+def ratios(result: ScenarioResult) -> dict[str, dict]:
+    """Per baseline: the app's speed over the baseline's (mean seconds of the baseline's runs
+    over the mean of the app's completed runs), and the same against each app run."""
+    apps = [run.seconds for run in result.runs if run.kind == "app" and run.completed]
+    found: dict[str, dict] = {}
+    for kind in dict.fromkeys(run.kind for run in result.runs if run.kind != "app"):
+        seconds = [run.seconds for run in result.runs if run.kind == kind]
+        if not apps:
+            found[kind] = {"ratio": None, "each": [], "baseline_seconds": _mean(seconds)}
+            continue
+        found[kind] = {"ratio": _mean(seconds) / _mean(apps),
+                       "each": [_mean(seconds) / app for app in apps],
+                       "baseline_seconds": _mean(seconds), "app_seconds": _mean(apps)}
+    return found
+
+
+def figures(result: ScenarioResult) -> list[tuple[str, str, str, str]]:
+    """(figure, measured, goal, verdict) rows, over every app run of the scenario."""
+    apps = [run for run in result.runs if run.kind == "app"]
+    rows: list[tuple[str, str, str, str]] = []
+    for kind, found in ratios(result).items():
+        target = result.targets.get(kind)
+        if found["ratio"] is None:
+            rows.append((f"app speed / {kind}", "no app run completed", "", "FAIL"))
+            continue
+        measured = (f"{found['ratio']:.2f}x ({found['baseline_seconds']:.1f} s / "
+                    f"{found['app_seconds']:.1f} s; per app run "
+                    + ", ".join(f"{each:.2f}x" for each in found["each"]) + ")")
+        rows.append((f"app speed / {kind}", measured,
+                     f">= {target}x" if target else "(info)",
+                     verdict(found["ratio"] >= target) if target else "info"))
+    classes: dict[str, list[float]] = {}
+    for run in apps:
+        for name, entry in ((run.traffic or {}).get("classes") or {}).items():
+            ratio = entry["read"] / max(entry["bytes"], 1)
+            classes.setdefault(name, [0.0, 0.0])
+            classes[name] = [max(classes[name][0], ratio), max(classes[name][1], entry["worst"])]
+    for name, (ratio, worst) in sorted(classes.items()):
+        rows.append((f"file bytes read / byte delivered: {name}",
+                     f"{ratio:.4f} (worst file {worst:.4f})", f"<= {GOAL_READ_RATIO}",
+                     verdict(worst <= GOAL_READ_RATIO + 1e-9)))
+    written = max(((run.traffic or {}).get("sent.file_bodies", 0) for run in apps), default=0)
+    rows.append(("file bytes written through the app", f"{written:,} B", "0",
+                 verdict(written == 0)))
+    hwm = max((run.vm_hwm for run in apps), default=0)
+    rows.append(("peak RSS of devhost (VmHWM, fresh host per run)",
+                 " / ".join(mib(run.vm_hwm) for run in apps), f"<= {GOAL_PEAK_MIB} MiB",
+                 verdict(0 < hwm <= GOAL_PEAK_MIB * MIB)))
+    history = max((run.host_log.get("largest_history", 0) for run in apps), default=0)
+    rows.append(("largest generation's history (events)",
+                 " / ".join(f"{run.host_log.get('largest_history', 0)} "
+                            f"({run.host_log.get('generations', 0)} generations)"
+                            for run in apps), "a constant", "info" if history else "FAIL"))
+    longest = [(seconds, name, run) for run in apps
+               for name, seconds in run.host_log.get("longest", {}).items()]
+    if longest:
+        seconds, name, run = max(longest, key=lambda found: found[0])
+        rows.append(("longest activity", f"{name} {seconds:.1f} s",
+                     f"<= {GOAL_ACTIVITY_SECONDS} s", verdict(seconds <= GOAL_ACTIVITY_SECONDS)))
+        if run.unit_bytes and name == "copy_chunk":
+            projected = seconds * DEFAULT_UNIT_BYTES / run.unit_bytes
+            rows.append((f"  a {DEFAULT_UNIT_BYTES // GIB} GiB unit at that activity's rate",
+                         f"{projected:.0f} s ({run.unit_bytes / MIB / seconds:.1f} MiB/s)",
+                         f"<= {GOAL_ACTIVITY_SECONDS} s",
+                         verdict(projected <= GOAL_ACTIVITY_SECONDS)))
+    interval = max((run.longest_status_interval for run in apps), default=0.0)
+    rows.append(("longest status interval while bytes moved",
+                 " / ".join(f"{run.longest_status_interval:.1f} s ({run.status_changes} "
+                            "changes)" for run in apps),
+                 "(DDD_PROGRESS_SECONDS 30)", "info" if interval else "FAIL"))
+    problems = [problem for run in result.runs for problem in run.problems]
+    rows.append(("every delivered byte verified (read back, MD5 and Content-MD5)",
+                 "all runs" if not problems else f"NO: {len(problems)} problems", "all",
+                 verdict(not problems)))
+    return rows
+
+
+def print_scenario(result: ScenarioResult) -> None:
+    say()
+    say("=" * 100)
+    say(f"{result.name}: {result.about}")
+    say("=" * 100)
+    say(f"machine   {result.machine}")
+    say(f"data      {result.files:,} files, {mib(result.bytes)}: " + "; ".join(
+        f"{entry['files']:,} {name} ({mib(entry['bytes'])})"
+        for name, entry in sorted(result.classes.items())) + f"; seeded in "
+        f"{result.seed_seconds:.0f} s")
+    say("app       " + ", ".join(f"{k}={v}" for k, v in result.app_settings.items()))
+    say(f"order     {' - '.join(result.order)}; a fresh Azurite (from the seeded template), "
+        "proxy and devhost for every run")
+    say()
+    say(f"{'run':<48} {'seconds':>8} {'MiB/s':>7} {'files/s':>8}  CPU s: azurite / host / "
+        "bench / proxy / others; load 1-min start-end")
+    for run in result.runs:
+        say(run_line(run))
+    say()
+    rows = figures(result)
+    width = max(len(row[0]) for row in rows) + 2
+    for name, measured, goal, ok in rows:
+        say(f"{name:<{width}} {measured:<44} {goal:<28} {ok}")
+    problems = [problem for run in result.runs for problem in run.problems]
+    for problem in problems[:30]:
+        say(f"  PROBLEM: {problem}")
+    say(f"wall time {result.wall_seconds:.0f} s")
+
+
+def run_line(run: RunResult) -> str:
+    cpu = " / ".join(f"{run.cpu.get(name, 0):.0f}" for name in
+                     ("azurite", "host", "bench", "proxy", "others"))
+    done = "" if run.completed else f" (STOPPED at {run.files_done:,} files)"
+    size = run.bytes_done if run.completed else run.bytes_done
+    return (f"{run.label[:48]:<48} {run.seconds:>8.1f} {size / MIB / run.seconds:>7.1f} "
+            f"{run.files_done / run.seconds:>8.0f}  {cpu}; {run.load[0]:.1f}-{run.load[1]:.1f}"
+            + done)
+
+
+def markdown(results: list[ScenarioResult]) -> str:
+    """A Markdown section: per scenario, its runs and its figures."""
+    lines: list[str] = []
+    for result in results:
+        lines += [f"**{result.name}**: {result.about}; {result.files:,} files, "
+                  f"{mib(result.bytes)}. Order {' - '.join(result.order)}. "
+                  + ("App settings: " + ", ".join(f"`{k}={v}`" for k, v in
+                                                  result.app_settings.items() if "default"
+                                                  not in v) + "."
+                     if any("default" not in v for v in result.app_settings.values()) else
+                     "App settings: defaults."), ""]
+        lines += ["| run | seconds | MiB/s | files/s | CPU s azurite / host / bench / proxy / "
+                  "others | load |", "|---|---|---|---|---|---|"]
+        for run in result.runs:
+            cpu = " / ".join(f"{run.cpu.get(name, 0):.0f}" for name in
+                             ("azurite", "host", "bench", "proxy", "others"))
+            stopped = "" if run.completed else f" (stopped at {run.files_done:,} files)"
+            lines.append(f"| {run.label}{stopped} | {run.seconds:.1f} | "
+                         f"{run.bytes_done / MIB / run.seconds:.1f} | "
+                         f"{run.files_done / run.seconds:.0f} | {cpu} | "
+                         f"{run.load[0]:.1f}-{run.load[1]:.1f} |")
+        lines += ["", "| figure | measured | goal |", "|---|---|---|"]
+        for name, measured, goal, ok in figures(result):
+            lines.append(f"| {name.strip()} | {measured} | {goal}"
+                         + (f" ({ok})" if ok in ("PASS", "FAIL") else "") + " |")
+        lines.append("")
+    return "\n".join(lines)
