@@ -186,7 +186,9 @@ def run_baseline(name: str, storage: Storage, files: list[SeededFile], sink_fold
     threads = args.baseline_threads
     connections = threads * (1 + STAGED_AHEAD) + RANGES_IN_FLIGHT + 8
     azurite = storage.azurite
-    source = storage_client(azurite, SOURCE_ACCOUNT, storage.endpoint, connections)
+    # a ranged read of one block is one GET; a stream comes in 4 MiB pieces (as the app's)
+    source = storage_client(azurite, SOURCE_ACCOUNT, storage.endpoint, connections,
+                            single_get_bytes=args.block_bytes)
     sink = storage_client(azurite, SINK_ACCOUNT, storage.endpoint, connections)
     sas = generate_container_sas(SOURCE_ACCOUNT, SOURCE_CONTAINER,
                                  account_key=azurite.account_key(SOURCE_ACCOUNT),  # type: ignore

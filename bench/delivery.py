@@ -53,6 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--order", choices=("aba", "bab"), default="aba",
                         help="aba: app, baselines, app (default); bab: baselines, app, "
                              "baselines reversed")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="A-B-A brackets in a row, sharing their ends: 2 gives A-B-A-B-A "
+                             "(default 1)")
     parser.add_argument("--baseline-threads", type=int, default=32)
     parser.add_argument("--timeout", type=float, default=2400,
                         help="seconds an app run may take before it is stopped and reported "
@@ -128,8 +131,12 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
     environ = {**scenario.app_environ(args),
                **dict(pair.split("=", 1) for pair in args.host_env)}
     baselines = list(scenario.baselines)
-    order = (["app", *baselines, "app"] if args.order == "aba"
-             else [*baselines, "app", *reversed(baselines)])
+    if args.order == "aba":  # app, baselines, app, baselines, ..., app
+        order = ["app"] + [kind for _ in range(args.rounds) for kind in [*baselines, "app"]]
+    else:  # baselines, app, baselines reversed, app, ...
+        order = [*baselines]
+        for round_number in range(args.rounds):
+            order += ["app", *(baselines[::-1] if round_number % 2 == 0 else baselines)]
     classes: dict[str, dict[str, int]] = {}
     from bench.accounting import class_of
     for item in files:
@@ -155,6 +162,10 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
                                   args.timeout, args.small_file_max_bytes)
                     if any(item.size > unit_bytes for item in files):
                         run.unit_bytes = unit_bytes  # a segment: the longest unit's bytes
+                    logs = work_dir / "logs"
+                    logs.mkdir(exist_ok=True)
+                    shutil.copy(app.host.log_path,  # type: ignore[attr-defined]
+                                logs / f"{scenario.name}-run{position}-devhost.log")
                     if run.problems:
                         say(f"  devhost log tail:\n{app.host.logs()[-3000:]}")  # type: ignore
             else:

@@ -55,7 +55,8 @@ class SeededFile:
     kind: str
 
 
-def storage_client(azurite, account: str, endpoint: str | None = None, connections: int = 40):
+def storage_client(azurite, account: str, endpoint: str | None = None, connections: int = 40,
+                   single_get_bytes: int = 4 * MIB):
     """A key-authenticated client with a connection pool big enough for the threads, at
     `endpoint` (the proxy) or Azurite itself; proxy settings read once (trust_env off)."""
     import requests
@@ -73,7 +74,7 @@ def storage_client(azurite, account: str, endpoint: str | None = None, connectio
                                                                 azurite.account_key(account)),
         transport=RequestsTransport(session=session, session_owner=True, use_env_settings=False,
                                     connection_data_block_size=256 * 1024),
-        max_single_get_size=4 * MIB, max_chunk_get_size=4 * MIB,
+        max_single_get_size=single_get_bytes, max_chunk_get_size=4 * MIB,
         max_block_size=SEED_BLOCK_BYTES, max_single_put_size=SEED_BLOCK_BYTES)
 
 
