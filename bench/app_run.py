@@ -94,7 +94,7 @@ def run_app(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder
     cpu = meter.stop()
     traffic = traffic_delta(storage.proxy.stats(), before)
     fields = status_fields(pid)
-    log = HostLog.read(host.log_path)  # type: ignore[attr-defined]
+    log = HostLog.read(host.log_path, instance_id)  # type: ignore[attr-defined]
     longest, longest_at = 0.0, 0.0
     if copy_start is not None:
         # from the first poll that saw "copying" to the first that saw it end

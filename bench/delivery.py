@@ -154,6 +154,7 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
         sink_folder = f"bench/{kind}-{position}"
         location = work_dir / f"{scenario.name}-run{position}"
         say(f"  run {position + 1}/{len(order)}: {kind} (fresh Azurite at {location})")
+        shutil.rmtree(location, ignore_errors=True)  # nothing of an earlier invocation
         with fresh_storage(template, location / "azurite", keep=args.keep) as storage:
             if kind == "app":
                 with app_host(storage, location / "devhost", environ) as app:
@@ -180,6 +181,8 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
                 verify_started = time.perf_counter()
                 run.problems += verify_destination(storage, files, sink_folder)
                 run.verify_seconds = time.perf_counter() - verify_started
+        if not args.keep:
+            shutil.rmtree(location, ignore_errors=True)
         result.runs.append(run)
         say("    " + report.run_line(run) + (f"; PROBLEMS: {run.problems[:3]}"
                                               if run.problems else "")

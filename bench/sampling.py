@@ -167,12 +167,12 @@ class HostLog:
     failed_activities: int = 0
 
     @classmethod
-    def read(cls, path: Path, orchestration: str = "delivery") -> HostLog:
+    def read(cls, path: Path, instance_id: str) -> HostLog:
         parsed = cls()
         text = path.read_text(errors="replace") if path.exists() else ""
         for line in text.splitlines():
             episode = EPISODE.search(line)
-            if episode and episode.group(1) == orchestration:
+            if episode and episode.group(2) == instance_id:
                 parsed.episodes += 1
                 parsed.largest_history = max(parsed.largest_history, int(episode.group(4)))
                 parsed.orchestrator_cpu_seconds += float(episode.group(9)) / 1000
@@ -181,7 +181,7 @@ class HostLog:
                     episode.group(6) == "ContinuedAsNew")
                 continue
             activity = ACTIVITY.search(line)
-            if activity:
+            if activity and activity.group(2) == instance_id:
                 name, seconds = activity.group(1), int(activity.group(5)) / 1000
                 parsed.longest[name] = max(parsed.longest.get(name, 0.0), seconds)
                 parsed.activities[name] = parsed.activities.get(name, 0) + 1
