@@ -120,9 +120,11 @@ def figures(result: ScenarioResult) -> list[tuple[str, str, str, str]]:
                             "changes)" for run in apps),
                  "(DDD_PROGRESS_SECONDS 30)", "info" if interval else "FAIL"))
     problems = [problem for run in result.runs for problem in run.problems]
+    read_back = sum(1 for run in result.runs if run.verify_seconds)
     rows.append(("every delivered byte verified (read back, MD5 and Content-MD5)",
-                 "all runs" if not problems else f"NO: {len(problems)} problems", "all",
-                 verdict(not problems)))
+                 (f"{read_back} of {len(result.runs)} runs read back, all verify"
+                  if not problems else f"NO: {len(problems)} problems"), "all",
+                 verdict(not problems and all(run.completed for run in result.runs))))
     return rows
 
 
