@@ -179,15 +179,14 @@ def markdown(results: list[ScenarioResult]) -> str:
                      if any("default" not in v for v in result.app_settings.values()) else
                      "App settings: defaults."), ""]
         lines += ["| run | seconds | MiB/s | files/s | CPU s azurite / host / bench / proxy / "
-                  "others | load |", "|---|---|---|---|---|---|"]
+                  "others |", "|---|---|---|---|---|"]
         for run in result.runs:
             cpu = " / ".join(f"{run.cpu.get(name, 0):.0f}" for name in
                              ("azurite", "host", "bench", "proxy", "others"))
             stopped = "" if run.completed else f" (stopped at {run.files_done:,} files)"
             lines.append(f"| {run.label}{stopped} | {run.seconds:.1f} | "
                          f"{run.bytes_done / MIB / run.seconds:.1f} | "
-                         f"{run.files_done / run.seconds:.0f} | {cpu} | "
-                         f"{run.load[0]:.1f}-{run.load[1]:.1f} |")
+                         f"{run.files_done / run.seconds:.0f} | {cpu} |")
         lines += ["", "| figure | measured | goal |", "|---|---|---|"]
         for name, measured, goal, ok in figures(result):
             lines.append(f"| {name.strip()} | {measured} | {goal}"
