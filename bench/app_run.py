@@ -162,8 +162,9 @@ def verify_destination(storage: Storage, files: list[SeededFile], sink_folder: s
     except Exception as error:  # a missing blob: name it rather than stop the benchmark
         problems.append(f"read-back failed: {type(error).__name__}: {str(error)[:300]}")
     expected = {f"{sink_folder}/{item.relative}" for item in files}
-    for blob in container.list_blobs(name_starts_with=sink_folder + "/"):
-        if blob.name not in expected and not blob.name.startswith(
+    for blob in container.list_blobs(name_starts_with=sink_folder + "/", include=["metadata"]):
+        folder_marker = (blob.metadata or {}).get("hdi_isfolder") == "true"  # a delivered folder
+        if blob.name not in expected and not folder_marker and not blob.name.startswith(
                 f"{sink_folder}/{MANIFEST_FOLDER}/"):
             problems.append(f"unexpected blob at the destination: {blob.name}")
     return problems
