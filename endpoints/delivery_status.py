@@ -10,12 +10,15 @@ from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
+from azure.core.exceptions import AzureError
 
 from endpoints.answers import bad_id, json_answer
 from shared.admin import ACTIONS, action_instance_id
 from shared.config import load_settings
 from shared.failures import FAILURES_SERVED, failures_name, read_failures
 from shared.progress import status_view
+from shared.storage import WorkStore, shared_clients
+from shared.unit_progress import bytes_copied_now
 
 NAME = "delivery_status"
 ROUTE_PREFIX = "deliveries"
@@ -46,6 +49,16 @@ async def delivery_status(req: func.HttpRequest,
     if not status:
         return json_answer({"error": f"No delivery with id '{instance_id}'."}, 404)
     view = status_view(status.to_json())
+    if view["runtimeStatus"] == "Running" and isinstance(status.custom_status, dict):
+        # the units in flight report their bytes to the work container as they go: read them
+        # now, so this answer moves even while the orchestrator waits for its next event
+        try:
+            moved = await asyncio.to_thread(bytes_copied_now, WorkStore(shared_clients(
+                load_settings())), instance_id, status.custom_status)
+        except AzureError:  # the work storage did not answer: the orchestrator's figure stands
+            moved = None
+        if moved is not None:
+            view["copied"]["bytes"] = moved
     if view["runtimeStatus"] in ("Completed", "Failed", "Terminated") and view["failed"]["files"]:
         settings = load_settings()
         recorded = await asyncio.to_thread(read_failures, instance_id, settings)

@@ -41,7 +41,7 @@ from shared.progress import (
     ReportInput,
     cut_end,
 )
-from shared.unit_progress import ProgressInput
+from shared.unit_progress import ProgressInput, unit_key
 
 NAME = "delivery"
 bp = df.Blueprint()
@@ -164,34 +164,40 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun):
                and len(in_flight) < run.parallel_chunks):
             unit = run.take_next()
             if unit is None:
-                return
+                break
             in_flight.append((context.call_activity_with_retry(
                 copy_chunk.NAME, ACTIVITY_RETRY, ChunkInput(request=run.request, chunk=unit)),
                 unit))
+        run.in_flight = [unit_key(running) for _, running in in_flight]
 
     start_units()
     tick = None
+    measuring = None  # the measure_progress activity started at the last tick, until it ends
     while in_flight:
-        if tick is None:
+        if tick is None and measuring is None:
             # while units run, read how far they have got (they write it 3 times as often)
             tick = context.create_timer(context.current_utc_datetime
                                         + timedelta(seconds=run.progress_seconds))
-        finished = yield context.task_any([task for task, _ in in_flight] + [tick])
+        waiting = [task for task, _ in in_flight] + [tick or measuring]
+        finished = yield context.task_any(waiting)
         events += 1
         if finished is tick:
+            # measured beside the units, never awaited alone: a unit's end is handled (and
+            # shown) while the measurement waits for an activity slot behind queued units
             tick = None
-            if failure is None:
-                units = [unit for _, unit in in_flight]
-                try:
-                    moving = yield context.call_activity(
-                        measure_progress.NAME, ProgressInput(run_id=run.run_id, units=units))
-                    run.moving = moving.bytes_by_unit
-                except Exception:  # the status waits for the next tick; the copy goes on
-                    pass
-                context.set_custom_status(run.progress())
+            measuring = context.call_activity(
+                measure_progress.NAME,
+                ProgressInput(run_id=run.run_id, units=[unit for _, unit in in_flight]))
+            continue
+        if measuring is not None and finished is measuring:
+            measuring = None
+            if not isinstance(finished.result, Exception):  # else the next tick measures
+                run.show_moving(finished.result.bytes_by_unit)
+            context.set_custom_status(run.progress())
             continue
         position = next(at for at, (task, _) in enumerate(in_flight) if task is finished)
         _, unit = in_flight.pop(position)
+        run.in_flight = [unit_key(running) for _, running in in_flight]
         if isinstance(finished.result, Exception):
             failure = failure or finished.result
             continue

@@ -117,7 +117,9 @@ class DeliveryRun(DurableModel):
     carried: list[ChunkRef] = Field(default_factory=list)
     chunks_done: int = 0
     units_done: int = 0
-    # bytes moved so far by the units in flight, by `unit_key` (read while they run)
+    # the units in flight (`unit_key`), and the bytes each has moved so far (read while they
+    # run); both empty between generations
+    in_flight: list[str] = Field(default_factory=list)
     moving: dict[str, int] = Field(default_factory=dict)
     totals: CopyTotals = Field(default_factory=CopyTotals)
     phase: Phase = "planning"
@@ -145,6 +147,12 @@ class DeliveryRun(DurableModel):
             return None
         return ChunkRef(run_id=self.run_id, index=unit.index, segment=result.next_segment)
 
+    def show_moving(self, bytes_by_unit: dict[str, int]) -> None:
+        """Take a measurement of the units in flight; a unit that has ended since it was
+        measured is left out (its bytes are counted in the totals now)."""
+        self.moving = {key: moved for key, moved in bytes_by_unit.items()
+                       if key in self.in_flight}
+
     @property
     def copying_done(self) -> bool:
         return (self.plan is not None and self.next_chunk >= self.plan.chunk_count
@@ -171,6 +179,9 @@ class DeliveryRun(DurableModel):
             "files_copied": self.totals.files,
             # finished units' bytes, and what the units in flight have moved so far
             "bytes_copied": self.totals.bytes + sum(self.moving.values()),
+            "bytes_in_flight": sum(self.moving.values()),
+            # which units are running: the status endpoint reads their progress live
+            "units_in_flight": list(self.in_flight),
             "files_verified": self.totals.verified_files,
             "bytes_verified": self.totals.verified_bytes,
             "files_failed": self.totals.failed_files,
@@ -242,8 +253,11 @@ def cut_middle(text: str, max_chars: int) -> str:
 
 def fit_status(status: dict[str, Any]) -> dict[str, Any]:
     """The status itself: its parts are bounded so that it always fits; should a future field
-    break that, failures are dropped first, then the message, so the orchestration never
-    fails for its status."""
+    or a very wide window break that, the list of units in flight is dropped first (the status
+    endpoint then shows the last measurement), then failures, then the message, so the
+    orchestration never fails for its status."""
+    if json_chars(status) > STATUS_BUDGET_CHARS:
+        status["units_in_flight"] = None
     while json_chars(status) > STATUS_BUDGET_CHARS and status.get("failures"):
         status["failures"] = status["failures"][:-1]
     if json_chars(status) > STATUS_BUDGET_CHARS:

@@ -4,10 +4,12 @@ One GET stream is limited by one connection's throughput; a file's bytes arrive 
 few ranges read at once (measured in issue 9: 8 parallel 32 MiB ranges were 1.16x a single
 stream). The reader hashes them in order, so the ranges come back in order.
 
-Memory is bounded per process: a range in flight holds up to `RANGE_BYTES`, and at most
-`PROCESS_RANGES` ranges are in flight in the process (`RANGES_PER_READ` per read), whatever
-the number of activities. A read that finds the process budget used waits only when it holds
-no range itself, so reads never wait on each other in a circle.
+Memory is bounded per process: a range holds up to `RANGE_BYTES`, and at most
+`PROCESS_RANGES` ranges are alive in the process (`RANGES_PER_READ` per read), whatever the
+number of activities: a range counts from before its GET until its reader has hashed it and
+asks for the next. A read that finds the process budget used waits only when it holds no range
+itself, so reads never wait on each other in a circle. Each range is one GET (the clients'
+first GET is `FIRST_GET_BYTES`), its body handed over as it came.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from azure.storage.blob import BlobClient
 
 from shared.checksum import FILE_BYTES_READ
 from shared.config import MIB
+from shared.storage import FIRST_GET_BYTES
 
-RANGE_BYTES = 8 * MIB
+RANGE_BYTES = 16 * MIB
 RANGES_PER_READ = 4
-PROCESS_RANGES = 16
+PROCESS_RANGES = 8
+assert RANGE_BYTES <= FIRST_GET_BYTES  # one GET per range
 
 Span = tuple[int, int]  # (offset, length)
 
@@ -60,7 +64,9 @@ def _read_span(blob: BlobClient, span: Span, etag: str | None) -> bytes:
                                         etag=etag, match_condition=MatchConditions.IfNotModified)
     else:
         downloader = blob.download_blob(offset=offset, length=length, max_concurrency=1)
-    content = downloader.readall()
+    # the first GET's body itself: `readall` would copy it through a BytesIO
+    pieces = list(downloader.chunks())
+    content = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     FILE_BYTES_READ.add(len(content))
     return content
 
@@ -92,10 +98,15 @@ def read_in_order(blob: BlobClient, spans: Sequence[Span], *, etag: str | None =
             future = pending.popleft()
             try:
                 content = future.result()
-            finally:
+            except BaseException:
                 budget.release()
-            yield content
-            del content
+                raise
+            try:
+                yield content
+            finally:
+                # the caller is done with this range (it asks for the next, or stops)
+                del content
+                budget.release()
     finally:
         for future in pending:
             if not future.cancel():

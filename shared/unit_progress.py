@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 from pydantic import Field
@@ -80,3 +81,26 @@ def bytes_moving(work: WorkStore, progress: ProgressInput) -> UnitsMoving:
         if isinstance(written, dict) and written.get("segment") == unit.segment:
             moving[unit_key(unit)] = int(written.get("bytes") or 0)
     return UnitsMoving(bytes_by_unit=moving)
+
+
+def units_named(run_id: str, keys: list[str]) -> list[ChunkRef]:
+    """The units behind `unit_key`s (as the custom status lists those in flight)."""
+    units = []
+    for key in keys:
+        index, _, segment = key.partition(".")
+        units.append(ChunkRef(run_id=run_id, index=int(index), segment=int(segment or 0)))
+    return units
+
+
+def bytes_copied_now(work: WorkStore, run_id: str, status: dict[str, Any]) -> int | None:
+    """The bytes copied by a running delivery as of now: its finished units' bytes (from the
+    custom status, `shared.progress.DeliveryRun.progress`) and what its units in flight have
+    written of their progress, read here rather than at the orchestrator's last tick. None
+    when the status lists no units in flight (nothing running, or dropped for its budget)."""
+    keys = status.get("units_in_flight")
+    copied = status.get("bytes_copied")
+    if not keys or not isinstance(copied, int):
+        return None
+    finished = copied - int(status.get("bytes_in_flight") or 0)
+    moving = bytes_moving(work, ProgressInput(run_id=run_id, units=units_named(run_id, keys)))
+    return finished + sum(moving.bytes_by_unit.values())

@@ -66,6 +66,27 @@ def test_ranged_reads_come_back_in_order_under_the_etag(azurite, delivery):
         list(read_in_order(blob, spans_of(0, len(content), MIB), etag=etag))
 
 
+def test_a_range_counts_against_the_budget_until_its_reader_asks_for_the_next(
+        azurite, delivery):
+    content = os.urandom(3 * MIB)
+    delivery.seed("held.bin", content, with_md5=False)
+    blob = delivery.source.get_blob_client(delivery.request.source_path("held.bin"))
+
+    def free_ranges() -> int:
+        taken = 0
+        while _RangePool.budget.acquire(blocking=False):
+            taken += 1
+        for _ in range(taken):
+            _RangePool.budget.release()
+        return taken
+
+    reader = read_in_order(blob, spans_of(0, len(content), MIB), in_flight=2)
+    first = next(reader)  # held by this caller, with one more range read ahead
+    assert free_ranges() == PROCESS_RANGES - 2
+    assert b"".join([first, *reader]) == content
+    assert free_ranges() == PROCESS_RANGES
+
+
 def test_many_readers_at_once_share_the_process_budget_without_waiting_on_each_other(
         azurite, delivery):
     content = os.urandom(2 * MIB)

@@ -1,0 +1,68 @@
+"""Progress between unit ends: what the units in flight write, and how the status reads it."""
+
+from __future__ import annotations
+
+import json
+
+from shared.models import ChunkRef, ChunkResult, DeliveryRequest, FileFailure, Plan
+from shared.progress import STATUS_BUDGET_CHARS, DeliveryRun
+from shared.storage import StorageClients, WorkStore
+from shared.unit_progress import UnitProgress, bytes_copied_now, unit_key
+
+REQUEST = DeliveryRequest.model_validate({
+    "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
+    "Source_TopLevelFolder": "jdoe/run", "Sink_StorageAccount": "labsmith",
+    "Sink_FileSystem": "incoming", "Sink_TopLevelFolder": "jdoe/run",
+    "Webhook_DeliveryID": 3, "Webhook_TransferUUID": "0f4b3c0e-7d55-4b8e-9a55-2f1f0d5c9a10"})
+
+
+def running(units: int) -> DeliveryRun:
+    run = DeliveryRun(request=REQUEST, run_id="progress-run", parallel_chunks=units,
+                      plan=Plan(run_id="progress-run", files=units, bytes=units * 1000,
+                                chunk_count=units))
+    run.in_flight = [unit_key(ChunkRef(run_id="progress-run", index=i)) for i in range(units)]
+    return run
+
+
+def test_a_measurement_counts_only_the_units_still_in_flight():
+    run = running(2)
+    run.add_result(ChunkRef(run_id="progress-run", index=0),
+                   ChunkResult(index=0, files=1, bytes=1000, verified_files=1,
+                               verified_bytes=1000, failed_files=0))
+    run.in_flight = ["1.0"]
+    run.show_moving({"0.0": 900, "1.0": 400})  # measured before unit 0 ended
+    status = run.progress()
+    assert status["bytes_copied"] == 1000 + 400
+    assert (status["bytes_in_flight"], status["units_in_flight"]) == (400, ["1.0"])
+
+
+def test_a_wide_window_drops_the_unit_list_before_any_failure():
+    run = running(256)
+    run.in_flight = [f"{index:06d}.{index:05d}" for index in range(256)]
+    run.add_result(ChunkRef(run_id="progress-run", index=0), ChunkResult(
+        index=0, files=1, bytes=0, verified_files=0, verified_bytes=0, failed_files=1,
+        failures=[FileFailure(path="lane-1/" * 40, reason="the source changed " * 20)]))
+    status = run.progress()
+    assert len(json.dumps(status)) <= STATUS_BUDGET_CHARS
+    assert status["units_in_flight"] is None and len(status["failures"]) == 1
+
+
+def test_the_status_endpoint_reads_the_units_progress_live(settings):
+    run = running(3)
+    with StorageClients(settings) as clients:
+        work = WorkStore(clients)
+        work.ensure_container()
+        first = UnitProgress(work, ChunkRef(run_id="progress-run", index=0), every_seconds=0)
+        first.add(700)
+        # unit 1 is at its segment 2 now; what it wrote at segment 1 is not of this segment
+        stale = UnitProgress(work, ChunkRef(run_id="progress-run", index=1, segment=1),
+                             every_seconds=0)
+        stale.add(5000)
+        run.in_flight = ["0.0", "1.2", "2.0"]  # unit 2 has written nothing yet
+        run.show_moving({"0.0": 100})  # the orchestrator's last measurement
+        status = run.progress()
+        assert status["bytes_copied"] == 100
+        assert bytes_copied_now(work, "progress-run", status) == 700
+        first.add(50)
+        assert bytes_copied_now(work, "progress-run", status) == 750
+        assert bytes_copied_now(work, "progress-run", {**status, "units_in_flight": []}) is None
