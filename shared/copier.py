@@ -10,6 +10,10 @@ comes last, with the verified Content-MD5), so:
   because its host died) finds the marker, lists the chunk's part of the destination folder once,
   and does not copy again the files whose destination already verifies against the plan
   (`shared.resume`); it copies the rest;
+- a run whose plan adopted the folder of an earlier attempt of the delivery (the website's
+  restart) looks the same way on its first attempt at every page, since that attempt may have
+  verified files there already; a file copied in segments that already verifies is not copied
+  at all;
 - the results page (one FileResult per file, JSON Lines) is written when every file has an
   outcome. Idempotent: running a chunk again gives the same destinations and the same page.
 
@@ -27,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from azure.core.exceptions import AzureError
+from azure.storage.blob import ContainerClient
 
 from shared.block_copy import block_size_for
 from shared.config import Settings
@@ -94,14 +99,17 @@ def copy_chunk(chunk_ref: ChunkRef, request: DeliveryRequest, settings: Settings
             FileEntry.model_validate(record)
             for record in work.read_lines(plan_page_name(chunk_ref.run_id, chunk_ref.index))
         ]
-        if len(entries) == 1 and segment_count(entries[0], settings) > 1:
-            with _file_copier(clients, work, request, chunk_ref, files=1) as copier:
-                return copy_segment(copier, work, chunk_ref, entries[0])
-        if chunk_ref.segment:
-            raise SegmentOrderError(f"{where} is not copied in segments")
-        first_attempt = work.create_once(attempt_marker_name(chunk_ref.run_id, chunk_ref.index))
         sink = clients.container(request.sink_account, request.sink_container)
-        resumed = {} if first_attempt else verified_destinations(sink, request, entries, settings)
+        if len(entries) == 1 and segment_count(entries[0], settings) > 1:
+            resumed = verified_destinations(sink, request, entries, settings) \
+                if chunk_ref.adopted and chunk_ref.segment == 0 else {}
+            if not resumed:
+                with _file_copier(clients, work, request, chunk_ref, files=1) as copier:
+                    return copy_segment(copier, work, chunk_ref, entries[0])
+        elif chunk_ref.segment:
+            raise SegmentOrderError(f"{where} is not copied in segments")
+        else:
+            resumed = _verified_before(sink, work, request, chunk_ref, entries, settings)
         to_copy = [entry for entry in entries if entry.path not in resumed]
         copied = _copy_files(clients, work, request, chunk_ref, to_copy)
         file_results = [resumed.get(entry.path) or copied[entry.path] for entry in entries]
@@ -113,6 +121,18 @@ def copy_chunk(chunk_ref: ChunkRef, request: DeliveryRequest, settings: Settings
     except AzureError as error:
         raise CopyInfrastructureError(f"{where}: {describe_error(error)}") from None
     return _chunk_result(chunk_ref.index, file_results, resumed_files=len(resumed))
+
+
+def _verified_before(sink: ContainerClient, work: WorkStore, request: DeliveryRequest,
+                     chunk_ref: ChunkRef, entries: list[FileEntry],
+                     settings: Settings) -> dict[str, FileResult]:
+    """The page's files an earlier attempt verified at the destination, by relative path. Looked
+    for when this page was attempted before (its marker exists) or the run adopted an earlier
+    attempt's folder; the first attempt of a fresh run creates the marker and looks at nothing."""
+    first_attempt = work.create_once(attempt_marker_name(chunk_ref.run_id, chunk_ref.index))
+    if first_attempt and not chunk_ref.adopted:
+        return {}
+    return verified_destinations(sink, request, entries, settings)
 
 
 @contextmanager

@@ -202,7 +202,9 @@ class Plan(DurableModel):
         return self.destination_conflict or self.storage_problem
 
     def chunk_refs(self) -> list[ChunkRef]:
-        return [ChunkRef(run_id=self.run_id, index=index) for index in range(self.chunk_count)]
+        adopted = self.adopted_from is not None
+        return [ChunkRef(run_id=self.run_id, index=index, adopted=adopted)
+                for index in range(self.chunk_count)]
 
 
 class ChunkRef(DurableModel):
@@ -212,6 +214,9 @@ class ChunkRef(DurableModel):
     run_id: RunId
     index: int = Field(ge=0)
     segment: Annotated[int, Field(ge=0)] = 0
+    # the plan adopted a folder an earlier attempt of the delivery claimed: files that attempt
+    # verified may already be there, so even the first copy of this page looks (shared.resume)
+    adopted: bool = False
 
 
 # ----- copy results ----------------------------------------------------------------------------

@@ -135,7 +135,8 @@ class DeliveryRun(DurableModel):
         if self.next_chunk >= self.plan.chunk_count:
             return None
         self.next_chunk += 1
-        return ChunkRef(run_id=self.run_id, index=self.next_chunk - 1)
+        return ChunkRef(run_id=self.run_id, index=self.next_chunk - 1,
+                        adopted=self.plan.adopted_from is not None)
 
     def add_result(self, unit: ChunkRef, result: ChunkResult) -> ChunkRef | None:
         """Count a finished unit; returns the segment that follows it, if any."""
@@ -145,7 +146,8 @@ class DeliveryRun(DurableModel):
         if result.next_segment is None:
             self.chunks_done += 1
             return None
-        return ChunkRef(run_id=self.run_id, index=unit.index, segment=result.next_segment)
+        return ChunkRef(run_id=self.run_id, index=unit.index, segment=result.next_segment,
+                        adopted=unit.adopted)
 
     def show_moving(self, bytes_by_unit: dict[str, int]) -> None:
         """Take a measurement of the units in flight; a unit that has ended since it was

@@ -12,9 +12,9 @@ import os
 import pytest
 from azure.storage.blob import ContentSettings
 
-from shared.config import Settings
+from shared.config import MIB, Settings, load_settings
 from shared.copier import CopyInfrastructureError, copy_chunk
-from shared.models import ChunkResult, FileResult, Plan
+from shared.models import ChunkRef, ChunkResult, FileResult, Plan
 from shared.planner import build_plan
 from shared.storage import StorageClients, WorkStore, result_page_name
 from tests.core.conftest import BLOCK_SIZE
@@ -136,3 +136,70 @@ def test_destinations_that_do_not_verify_are_copied_again(
                       sink_path("reads/A_R2.fastq.gz")}
     for path, content in FILES.items():
         assert delivery.sink_bytes(path) == content, path
+
+
+def test_a_new_attempt_that_adopts_the_folder_copies_only_what_is_missing(
+    delivery: Delivery, proxied: Settings, proxy: FaultProxy, plan: Plan
+) -> None:
+    """The website's restart (same delivery, a new transfer UUID) after an attempt that
+    verified all but one file: the new attempt's first copy of the chunk looks at what is
+    there and copies only the missing file."""
+    copy(delivery, proxied, plan)
+    missing = delivery.request.sink_path("reads/A_R2.fastq.gz")
+    delivery.sink.delete_blob(missing)
+    etags = destination_etags(delivery)
+    restart = delivery.request.model_copy(
+        update={"transfer_uuid": "0f0e0d0c-0b0a-4908-8706-050403020100"})
+    adopted = build_plan(restart, f"{delivery.run_id}-restart", proxied)
+    assert adopted.refusal is None and adopted.adopted_from == delivery.run_id
+    proxy.reset_counts()
+
+    (chunk_ref,) = adopted.chunk_refs()
+    result = copy_chunk(chunk_ref, restart, proxied)
+
+    assert result.verified_files == len(FILES) and result.resumed_files == len(FILES) - 1
+    assert set(copies_of(proxy)) == {missing}
+    assert {name: etag for name, etag in destination_etags(delivery).items()
+            if name != missing} == etags
+    assert delivery.sink_bytes("reads/A_R2.fastq.gz") == FILES["reads/A_R2.fastq.gz"]
+
+
+def copy_every_unit(plan: Plan, delivery: Delivery, settings: Settings) -> list[ChunkResult]:
+    """Every page, and every segment of a page holding one file larger than a unit, in order."""
+    results = []
+    for chunk_ref in plan.chunk_refs():
+        unit: ChunkRef | None = chunk_ref
+        while unit is not None:
+            results.append(copy_chunk(unit, delivery.request, settings))
+            following = results[-1].next_segment
+            unit = None if following is None else unit.model_copy(update={"segment": following})
+    return results
+
+
+def test_a_new_attempt_does_not_copy_a_segmented_file_that_verifies(
+    delivery: Delivery, core_environ: dict[str, str], proxy: FaultProxy
+) -> None:
+    """Files larger than a work unit (4 MiB here) are copied in segments; a restart that adopts
+    the folder finds them verified at its first segment and copies none of them again."""
+    settings = load_settings({**core_environ, "DDD_CHUNK_MAX_BYTES": str(4 * MIB),
+                              "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
+    big = {"big/with_md5.bin": os.urandom(9 * MIB), "big/without_md5.bin": os.urandom(9 * MIB + 1)}
+    delivery.seed("big/with_md5.bin", big["big/with_md5.bin"])
+    delivery.seed("big/without_md5.bin", big["big/without_md5.bin"], with_md5=False)
+    first = build_plan(delivery.request, delivery.run_id, settings)
+    assert first.refusal is None and first.unit_count == 2 * 3
+    assert sum(r.verified_files for r in copy_every_unit(first, delivery, settings)) == 2
+    etags = destination_etags(delivery)
+    restart = Delivery(source=delivery.source, sink=delivery.sink, run_id=f"{delivery.run_id}-2",
+                       request=delivery.request.model_copy(
+                           update={"transfer_uuid": "0f0e0d0c-0b0a-4908-8706-050403020100"}))
+    adopted = build_plan(restart.request, restart.run_id, settings)
+    assert adopted.adopted_from == delivery.run_id
+    proxy.reset_counts()
+
+    results = copy_every_unit(adopted, restart, settings)
+
+    assert [(r.verified_files, r.resumed_files, r.next_segment) for r in results] == \
+        [(1, 1, None)] * 2
+    assert copies_of(proxy) == []
+    assert destination_etags(delivery) == etags

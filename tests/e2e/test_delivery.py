@@ -217,13 +217,22 @@ def test_a_restart_after_a_finished_attempt_adopts_the_folder_and_reports_once(d
     attempt delivered and verified everything."""
     first = delivery_app.deliver(delivery_app.new_delivery({"a.txt": b"a" * 10, "b/c.txt": b"c"}))
     assert first.view["phase"] == "delivered"
+    sink = delivery_app.container("labsmith", "incoming")
+    folder = first.payload["Sink_TopLevelFolder"]
+
+    def delivered_etags() -> dict[str, str]:
+        return {blob.name: blob.etag for blob in sink.list_blobs(name_starts_with=folder + "/")
+                if blob.size and "/_ddd_transfer/" not in blob.name}
+
+    verified_by_the_first = delivered_etags()
+    assert len(verified_by_the_first) == 2
     restart = delivery_app.deliver(delivery_app.retry_of(first))
     assert restart.view["runtimeStatus"] == "Completed", restart.view
     assert restart.view["phase"] == "delivered" and restart.view["verified"]["files"] == 2
     assert [p["status"] for p in delivery_app.posts_for(restart)] == [200]
-    sink = delivery_app.container("labsmith", "incoming")
-    folder = first.payload["Sink_TopLevelFolder"]
     assert sink.download_blob(f"{folder}/b/c.txt").readall() == b"c"
+    # what the first attempt verified is verified where it is, not copied again
+    assert delivered_etags() == verified_by_the_first
 
 
 def test_a_restart_during_a_running_attempt_stops_it_and_delivers_once(one_file_chunks_app):
