@@ -70,6 +70,12 @@ TRANSIENT_HTTP_STATUS = frozenset({408, 429})
 
 
 COPY_SOURCE_STATUS_HEADER = "x-ms-copy-source-status-code"
+# getaddrinfo's answers that a host name has no address: the account does not exist (Azure
+# publishes a DNS name for every account). Any other failure to resolve, EAI_AGAIN ("Temporary
+# failure in name resolution") above all, says nothing about the name and is transient.
+_NAME_HAS_NO_ADDRESS = frozenset(
+    code for code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)) if code is not None
+)
 
 
 def error_code_of(error: BaseException) -> str | None:
@@ -151,7 +157,7 @@ class StorageFault(enum.Enum):
     TRANSIENT = "transient"  # 5xx, 408, 429, timeouts, resets: retry
     NO_PERMISSION = "no-permission"  # 401/403: a role (or a SAS) is missing
     NOT_FOUND = "not-found"  # 404: account path, container or blob missing
-    ACCOUNT_UNREACHABLE = "account-unreachable"  # the account's host name does not resolve
+    ACCOUNT_UNREACHABLE = "account-unreachable"  # the account's host name has no address
     BAD_NAME = "bad-name"  # 400 about a name the service will not take
     CONDITION_FAILED = "condition-failed"  # 412 / 304: an ETag condition did not hold
     MD5_MISMATCH = "md5-mismatch"  # the service refused bytes whose MD5 differs
@@ -163,7 +169,8 @@ class StorageFault(enum.Enum):
 
     @classmethod
     def of(cls, error: BaseException) -> StorageFault:
-        if any(isinstance(cause, socket.gaierror) for cause in _causes(error)):
+        if any(isinstance(cause, socket.gaierror) and cause.errno in _NAME_HAS_NO_ADDRESS
+               for cause in _causes(error)):
             return cls.ACCOUNT_UNREACHABLE
         code = error_code_of(error)
         status = status_of(error)

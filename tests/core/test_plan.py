@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import socket
+
+import pytest
+from azure.core.exceptions import ServiceRequestError
+from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import AzuriteServer
 from shared.config import Settings, load_settings
 from shared.models import FileEntry, Plan
-from shared.planner import build_plan
+from shared.planner import StorageRefusal, build_plan, refusing
 from shared.storage import StorageClients, WorkStore, plan_page_name, plan_pages_prefix
+from shared.storage_errors import StorageFault
 from tests.core.delivery_setup import Delivery, upload
 
 NAMES = [
@@ -200,3 +206,25 @@ def test_a_refused_identity_is_one_refusal_naming_the_role(
     assert "destination storage account 'labsmith'" in plan.storage_problem
     assert "Storage Blob Data Contributor on 'labsmith'" in plan.storage_problem
     assert "(HTTP 403 AuthorizationFailure)" in plan.storage_problem
+
+
+def test_an_account_name_that_does_not_resolve_is_one_refusal_naming_it() -> None:
+    """Azure answers a storage account that does not exist with no DNS record for its host
+    name: the resolver's "name not known" (EAI_NONAME), seen here through the real SDK."""
+    missing = BlobServiceClient("https://nosuchaccount.invalid", retry_total=0)
+    with pytest.raises(StorageRefusal) as refused, \
+            refusing("destination", "nosuchaccount", "incoming"):
+        missing.get_container_client("incoming").exists()
+    assert str(refused.value) == ("The destination storage account 'nosuchaccount' could not be "
+                                  "found (its name does not resolve); check the account name.")
+
+
+def test_a_resolver_that_does_not_answer_is_retried_not_refused() -> None:
+    """EAI_AGAIN ("Temporary failure in name resolution") says nothing about the name: the
+    account is allowed by the operators' list, so it is a transient failure to retry."""
+    timed_out = ServiceRequestError("Failed to resolve 'labsmith.blob.core.windows.net'",
+                                    error=socket.gaierror(socket.EAI_AGAIN, "Temporary failure "
+                                                          "in name resolution"))
+    assert StorageFault.of(timed_out) is StorageFault.TRANSIENT
+    with pytest.raises(ServiceRequestError), refusing("destination", "labsmith", "incoming"):
+        raise timed_out
