@@ -179,7 +179,9 @@ class DeliveryApp:
             answer = requests.get(self.host.webhook("instances"),
                                   params={"code": self.host.system_key},
                                   headers={"x-ms-continuation-token": token}, timeout=30)
-            count += len(answer.json())
+            page = answer.json()
+            assert answer.status_code == 200 and isinstance(page, list), answer.text[:300]
+            count += len(page)
             token = answer.headers.get("x-ms-continuation-token", "")
             if not token:
                 return count

@@ -488,8 +488,9 @@ def test_good_request_is_202_with_no_key_in_the_answer(
     delivery = delivery_app.new_delivery({"a.txt": b"hello\n"}, folder=folder,
                                          delivery_id=how.get("delivery_id"))
     good = delivery.payload
-    if how.get("upper_uuid"):
+    if how.get("upper_uuid"):  # the website would know the attempt by this UUID, as sent
         good["Webhook_TransferUUID"] = good["Webhook_TransferUUID"].upper()
+        delivery_app.website.expect(good["Webhook_DeliveryID"], good["Webhook_TransferUUID"])
     body = encode(good)
     if "size" in how:
         body += b" " * (how["size"] - len(body))
@@ -504,6 +505,12 @@ def test_good_request_is_202_with_no_key_in_the_answer(
     assert check_accepted(delivery_app, post()) == instance_id
     delivery.instance_id = instance_id
     delivery_app.wait(delivery)  # nothing left running behind the tests that count instances
+    # delivered and reported once, with the delivery id and transfer UUID exactly as sent
+    assert delivery.view is not None and delivery.view["phase"] == "delivered", delivery.view
+    (post,) = delivery_app.posts_for(delivery)
+    assert post["status"] == 200
+    assert post["body"]["transfer_uuid"] == good["Webhook_TransferUUID"]
+    assert post["body"]["delivery_id"] == good["Webhook_DeliveryID"]
 
 
 # ----- hand-picked: GET /api/deliveries/{id} ----------------------------------------------------
