@@ -52,6 +52,9 @@ from shared.storage_errors import error_code_of
 
 # Reads are streamed in pieces of this size: memory per reading thread stays near it.
 READ_PIECE_BYTES = 4 * MIB
+# A read's first GET asks for up to this much, so that one range of a parallel ranged read
+# (`shared.ranged_read`) is one request whose body is handed over without a copy.
+FIRST_GET_BYTES = 8 * MIB
 
 
 @dataclass(frozen=True)
@@ -196,7 +199,7 @@ class StorageClients:
                 retry_total=timing.retries,
                 random_jitter_range=timing.jitter,
             ),
-            max_single_get_size=READ_PIECE_BYTES,
+            max_single_get_size=FIRST_GET_BYTES,
             max_chunk_get_size=READ_PIECE_BYTES,
             max_block_size=READ_PIECE_BYTES,
             max_single_put_size=READ_PIECE_BYTES,

@@ -2,15 +2,12 @@
 
 import json
 import re
-import uuid
 from pathlib import Path
-
-import requests
 
 from devhost.launcher import DevHostProcess
 from orchestrators.cancel_delivery import LATE_COPIES_GRACE
 from shared.admin import CancelInput
-from shared.models import DeliveryRequest
+from tests.orchestration.runs import sample_request, start_orchestration
 
 CANCEL_APP = Path(__file__).parent / "cancel_app" / "function_app.py"
 HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
@@ -26,19 +23,12 @@ def test_the_grace_outlasts_any_activity_of_the_stopped_run():
 
 def test_a_cancel_removes_the_copy_tells_the_website_and_mails_then_sweeps(tmp_path):
     events_file = tmp_path / "events.jsonl"
-    request = DeliveryRequest.model_validate({
-        "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
-        "Source_TopLevelFolder": "jdoe/mouse-rnaseq", "Sink_StorageAccount": "labsmith",
-        "Sink_FileSystem": "incoming", "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-        "Webhook_DeliveryID": 9, "Webhook_TransferUUID": str(uuid.uuid4())})
+    request = sample_request(9)
     cancel = CancelInput(request=request, run_id="delivery-9-x", reason="wrong lab",
                          progress={"phase": "copying", "files_planned": 4})
     with DevHostProcess(CANCEL_APP, tmp_path / "host",
                         env={"CANCEL_EVENTS": str(events_file)}) as host:
-        started = requests.post(host.webhook("orchestrators/cancel_delivery/cancel-run"),
-                                params={"code": host.system_key}, json=cancel.to_json(),
-                                timeout=30)
-        assert started.status_code == 202, started.text
+        start_orchestration(host, "cancel_delivery", "cancel-run", cancel.to_json())
         status = host.wait_for("cancel-run", timeout=60)
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     assert [e["kind"] for e in events] == [

@@ -1,32 +1,22 @@
 """The delivery orchestrator's failure paths, run by devhost with fake activities."""
 
 import json
-import uuid
 from pathlib import Path
 
-import requests
-
 from devhost.launcher import DevHostProcess
-from shared.models import DeliveryRequest
 from shared.progress import DeliveryRun
+from tests.orchestration.runs import sample_request, start_orchestration
 
 FAULT_APP = Path(__file__).parent / "fault_app" / "function_app.py"
 
 
 def test_a_failed_unit_lets_those_in_flight_finish_before_cleaning_up(tmp_path):
     events_file = tmp_path / "events.jsonl"
-    request = DeliveryRequest.model_validate({
-        "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
-        "Source_TopLevelFolder": "jdoe/mouse-rnaseq", "Sink_StorageAccount": "labsmith",
-        "Sink_FileSystem": "incoming", "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-        "Webhook_DeliveryID": 7, "Webhook_TransferUUID": str(uuid.uuid4())})
+    request = sample_request(7)
     run = DeliveryRun(request=request, run_id="fault-run", parallel_chunks=3)
     with DevHostProcess(FAULT_APP, tmp_path / "host", max_activities=4,
                         env={"FAULT_EVENTS": str(events_file)}) as host:
-        started = requests.post(host.webhook("orchestrators/delivery/fault-run"),
-                                params={"code": host.system_key}, json=run.to_json(),
-                                timeout=30)
-        assert started.status_code == 202, started.text
+        start_orchestration(host, "delivery", "fault-run", run.to_json())
         status = host.wait_for("fault-run", timeout=60)
 
     events = [json.loads(line) for line in events_file.read_text().splitlines()]

@@ -3,33 +3,24 @@ after copying, read access is granted after the manifest and before the website 
 many calls as the service's continuation asks for; a grant that fails is a failed delivery."""
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
 from devhost.launcher import DevHostProcess
-from shared.models import DeliveryRequest
 from shared.progress import DeliveryRun
+from tests.orchestration.runs import sample_request, start_orchestration
 
 GRANT_APP = Path(__file__).parent / "grant_app" / "function_app.py"
 
 
 def run_delivery(tmp_path: Path, **env: str) -> tuple[list[dict], dict]:
     events_file = tmp_path / "events.jsonl"
-    request = DeliveryRequest.model_validate({
-        "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
-        "Source_TopLevelFolder": "jdoe/mouse-rnaseq", "Sink_StorageAccount": "labsmith",
-        "Sink_FileSystem": "incoming", "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-        "Webhook_DeliveryID": 8, "Webhook_TransferUUID": str(uuid.uuid4())})
+    request = sample_request(8)
     run = DeliveryRun(request=request, run_id="grant-run")
     with DevHostProcess(GRANT_APP, tmp_path / "host", max_activities=4,
                         env={"GRANT_EVENTS": str(events_file), **env}) as host:
-        started = requests.post(host.webhook("orchestrators/delivery/grant-run"),
-                                params={"code": host.system_key}, json=run.to_json(),
-                                timeout=30)
-        assert started.status_code == 202, started.text
+        start_orchestration(host, "delivery", "grant-run", run.to_json())
         status = host.wait_for("grant-run", timeout=60)
     return [json.loads(line) for line in events_file.read_text().splitlines()], status
 

@@ -9,14 +9,11 @@ that has ended since must not count that unit's bytes twice.
 
 import json
 import time
-import uuid
 from pathlib import Path
 
-import requests
-
 from devhost.launcher import DevHostProcess
-from shared.models import DeliveryRequest
 from shared.progress import DeliveryRun
+from tests.orchestration.runs import sample_request, start_orchestration
 
 WINDOW_APP = Path(__file__).parent / "window_app" / "function_app.py"
 
@@ -24,20 +21,13 @@ WINDOW_APP = Path(__file__).parent / "window_app" / "function_app.py"
 def test_a_unit_end_reaches_the_status_while_the_measurement_waits_for_a_slot(tmp_path):
     events_file = tmp_path / "events.jsonl"
     events_file.touch()
-    request = DeliveryRequest.model_validate({
-        "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
-        "Source_TopLevelFolder": "jdoe/mouse-rnaseq", "Sink_StorageAccount": "labsmith",
-        "Sink_FileSystem": "incoming", "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-        "Webhook_DeliveryID": 9, "Webhook_TransferUUID": str(uuid.uuid4())})
+    request = sample_request(9)
     run = DeliveryRun(request=request, run_id="window-run", parallel_chunks=4,
                       progress_seconds=1)
     statuses: list[tuple[float, dict]] = []
     with DevHostProcess(WINDOW_APP, tmp_path / "host", max_activities=2,
                         env={"WINDOW_EVENTS": str(events_file)}) as host:
-        started = requests.post(host.webhook("orchestrators/delivery/window-run"),
-                                params={"code": host.system_key}, json=run.to_json(),
-                                timeout=30)
-        assert started.status_code == 202, started.text
+        start_orchestration(host, "delivery", "window-run", run.to_json())
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             status = host.status("window-run") or {}

@@ -9,15 +9,13 @@ status, as on Azure, and the website never hears.
 """
 
 import json
-import uuid
 from pathlib import Path
 
 import pytest
-import requests
 
 from devhost.launcher import DevHostProcess
-from shared.models import DeliveryRequest
 from shared.progress import STATUS_BUDGET_CHARS, DeliveryRun
+from tests.orchestration.runs import sample_request, start_orchestration
 
 STATUS_APP = Path(__file__).parent / "status_app" / "function_app.py"
 
@@ -25,19 +23,12 @@ STATUS_APP = Path(__file__).parent / "status_app" / "function_app.py"
 def run_delivery(tmp_path: Path, budget: str) -> tuple[dict, list[dict]]:
     events_file = tmp_path / f"events-{budget}.jsonl"
     events_file.touch()
-    request = DeliveryRequest.model_validate({
-        "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
-        "Source_TopLevelFolder": "jdoe/mouse-rnaseq", "Sink_StorageAccount": "labsmith",
-        "Sink_FileSystem": "incoming", "Sink_TopLevelFolder": "jdoe/mouse-rnaseq",
-        "Webhook_DeliveryID": 8, "Webhook_TransferUUID": str(uuid.uuid4())})
+    request = sample_request(8)
     run = DeliveryRun(request=request, run_id="status-run", parallel_chunks=1)
     with DevHostProcess(STATUS_APP, tmp_path / f"host-{budget}", max_activities=2,
                         env={"STATUS_EVENTS": str(events_file),
                              "STATUS_BUDGET": budget}) as host:
-        started = requests.post(host.webhook("orchestrators/delivery/status-run"),
-                                params={"code": host.system_key}, json=run.to_json(),
-                                timeout=30)
-        assert started.status_code == 202, started.text
+        start_orchestration(host, "delivery", "status-run", run.to_json())
         status = host.wait_for("status-run", timeout=60)
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     return status, events
