@@ -6,6 +6,7 @@ budget); once it has ended, every failed file comes from the list kept in the wo
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import azure.durable_functions as df
@@ -18,13 +19,14 @@ from shared.config import load_settings
 from shared.failures import FAILURES_SERVED, failures_name, read_failures
 from shared.progress import status_view
 from shared.storage import WorkStore, shared_clients
-from shared.unit_progress import bytes_copied_now
+from shared.unit_progress import LiveBytes
 
 NAME = "delivery_status"
 ROUTE_PREFIX = "deliveries"
 # what this service's instance ids are made of (`shared.progress.instance_id_for`), and at most
 # the 256 characters Durable Functions allows an instance id
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,255}")
+LIVE_BYTES = LiveBytes()
 bp = df.Blueprint()
 
 
@@ -50,11 +52,17 @@ async def delivery_status(req: func.HttpRequest,
         return json_answer({"error": f"No delivery with id '{instance_id}'."}, 404)
     view = status_view(status.to_json())
     if view["runtimeStatus"] == "Running" and isinstance(status.custom_status, dict):
-        # the units in flight report their bytes to the work container as they go: read them
-        # now, so this answer moves even while the orchestrator waits for its next event
+        # the units in flight report their bytes to the work container as they go: when the
+        # orchestrator's figure is older than a progress tick, read them (`LiveBytes`)
+        settings = load_settings()
+        updated = status.last_updated_time
+        if updated is not None and updated.tzinfo is None:
+            updated = updated.replace(tzinfo=UTC)  # the status API's times are UTC
+        age = (datetime.now(UTC) - updated).total_seconds() if updated else float("inf")
         try:
-            moved = await asyncio.to_thread(bytes_copied_now, WorkStore(shared_clients(
-                load_settings())), instance_id, status.custom_status)
+            moved = await asyncio.to_thread(
+                LIVE_BYTES.bytes_copied, WorkStore(shared_clients(settings)), instance_id,
+                status.custom_status, age, settings.progress_seconds)
         except AzureError:  # the work storage did not answer: the orchestrator's figure stands
             moved = None
         if moved is not None:

@@ -104,3 +104,35 @@ def bytes_copied_now(work: WorkStore, run_id: str, status: dict[str, Any]) -> in
     finished = copied - int(status.get("bytes_in_flight") or 0)
     moving = bytes_moving(work, ProgressInput(run_id=run_id, units=units_named(run_id, keys)))
     return finished + sum(moving.bytes_by_unit.values())
+
+
+class LiveBytes:
+    """Live reads for the status endpoint, cheap under frequent polling: none while the
+    orchestrator's own status is younger than `fresh_seconds`, and at most one per delivery
+    every `every_seconds` in a process (each costs a read per unit in flight)."""
+
+    MAX_REMEMBERED = 1024
+
+    def __init__(self, every_seconds: float = 5.0) -> None:
+        self._every = every_seconds
+        self._read_at: dict[str, tuple[float, int | None]] = {}
+        self._lock = threading.Lock()
+
+    def bytes_copied(self, work: WorkStore, run_id: str, status: dict[str, Any],
+                     status_age_seconds: float, fresh_seconds: float) -> int | None:
+        if status_age_seconds < fresh_seconds:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            remembered = self._read_at.get(run_id)
+        if remembered is None or now - remembered[0] >= self._every:
+            remembered = (now, bytes_copied_now(work, run_id, status))
+            with self._lock:
+                if len(self._read_at) >= self.MAX_REMEMBERED:
+                    self._read_at.pop(next(iter(self._read_at)))
+                self._read_at[run_id] = remembered
+        live = remembered[1]
+        shown = status.get("bytes_copied")
+        if live is None or not isinstance(shown, int):
+            return live
+        return max(live, shown)  # a unit that ended since the read is in the status now

@@ -7,7 +7,7 @@ import json
 from shared.models import ChunkRef, ChunkResult, DeliveryRequest, FileFailure, Plan
 from shared.progress import STATUS_BUDGET_CHARS, DeliveryRun
 from shared.storage import StorageClients, WorkStore
-from shared.unit_progress import UnitProgress, bytes_copied_now, unit_key
+from shared.unit_progress import LiveBytes, UnitProgress, bytes_copied_now, unit_key
 
 REQUEST = DeliveryRequest.model_validate({
     "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",
@@ -66,3 +66,24 @@ def test_the_status_endpoint_reads_the_units_progress_live(settings):
         first.add(50)
         assert bytes_copied_now(work, "progress-run", status) == 750
         assert bytes_copied_now(work, "progress-run", {**status, "units_in_flight": []}) is None
+
+
+def test_live_reads_wait_for_a_stale_status_and_are_spaced_out(settings):
+    run = running(1)
+    with StorageClients(settings) as clients:
+        work = WorkStore(clients)
+        work.ensure_container()
+        unit = UnitProgress(work, ChunkRef(run_id="progress-run", index=0), every_seconds=0)
+        unit.add(300)
+        status = run.progress()
+        live = LiveBytes(every_seconds=3600)
+        # the orchestrator's status is fresh: no read
+        assert live.bytes_copied(work, "progress-run", status, 1.0, 30) is None
+        assert live.bytes_copied(work, "progress-run", status, 45.0, 30) == 300
+        unit.add(200)
+        # read again only after `every_seconds`: the remembered figure, never below the status's
+        assert live.bytes_copied(work, "progress-run", status, 45.0, 30) == 300
+        assert live.bytes_copied(work, "progress-run", {**status, "bytes_copied": 400}, 45.0,
+                                 30) == 400
+        assert LiveBytes(every_seconds=0).bytes_copied(work, "progress-run", status, 45.0,
+                                                       30) == 500
