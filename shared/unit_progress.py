@@ -109,7 +109,8 @@ def bytes_copied_now(work: WorkStore, run_id: str, status: dict[str, Any]) -> in
 class LiveBytes:
     """Live reads for the status endpoint, cheap under frequent polling: none while the
     orchestrator's own status is younger than `fresh_seconds`, and at most one per delivery
-    every `every_seconds` in a process (each costs a read per unit in flight)."""
+    every `every_seconds` (or `fresh_seconds`, if shorter) in a process (each costs a read per
+    unit in flight)."""
 
     MAX_REMEMBERED = 1024
 
@@ -125,7 +126,8 @@ class LiveBytes:
         now = time.monotonic()
         with self._lock:
             remembered = self._read_at.get(run_id)
-        if remembered is None or now - remembered[0] >= self._every:
+        # never spaced wider than a progress tick (a short DDD_PROGRESS_SECONDS is read as often)
+        if remembered is None or now - remembered[0] >= min(self._every, fresh_seconds):
             remembered = (now, bytes_copied_now(work, run_id, status))
             with self._lock:
                 if len(self._read_at) >= self.MAX_REMEMBERED:
