@@ -29,7 +29,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devhost.standin_http import JsonHandler, StandInServer, TlsFiles, bearer_claims
+from devhost.standin_http import (
+    AnsweringStandIn,
+    StandInServer,
+    TlsFiles,
+    bearer_claims,
+)
 
 AUDIENCE = "https://communication.azure.com"
 # the versions azure-communication-email 1.1 can ask for (its ApiVersion enum)
@@ -38,7 +43,9 @@ OPERATION_PATH = re.compile(r"/emails/operations/(?P<id>[0-9a-fA-F-]{36})")
 
 
 @dataclass
-class EmailStandIn:
+class EmailStandIn(AnsweringStandIn):
+    SERVER_NAME = "email-standin"
+
     tls: TlsFiles
     sender: str  # the resource's sender address (DoNotReply@<domain> in Azure)
     port: int = 0
@@ -106,32 +113,6 @@ class EmailStandIn:
         location = f"{self.url}/emails/operations/{operation_id}?api-version={api_version}"
         return 202, {"id": operation_id, "status": "Running"}, {
             "Operation-Location": location, "Retry-After": str(self.retry_after_seconds)}
-
-    # serving ---------------------------------------------------------------------------------
-    def start(self) -> EmailStandIn:
-        standin = self
-
-        class Handler(JsonHandler):
-            def _serve(self) -> None:
-                status, body, headers = standin.answer(
-                    self.command, self.path, self.headers.get("Authorization"), self.read_body())
-                self.send_json(status, body, headers)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 (http.server's naming)
-
-        self._server = StandInServer(Handler, port=self.port, tls=self.tls,
-                                     name="email-standin").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    def __enter__(self) -> EmailStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -30,7 +30,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from devhost.standin_http import TENANT_ID, JsonHandler, StandInServer, TlsFiles, bearer_claims
+from devhost.standin_http import (
+    TENANT_ID,
+    AnsweringStandIn,
+    StandInServer,
+    TlsFiles,
+    bearer_claims,
+)
 
 AUDIENCE = "https://vault.azure.net"
 CHALLENGE = (f'Bearer authorization="https://login.microsoftonline.com/{TENANT_ID}", '
@@ -50,7 +56,9 @@ class SecretVersion:
 
 
 @dataclass
-class KeyVaultStandIn:
+class KeyVaultStandIn(AnsweringStandIn):
+    SERVER_NAME = "keyvault-standin"
+
     tls: TlsFiles
     port: int = 0
     deny: bool = False  # answer 403 to a valid token: the identity has no role on the vault
@@ -125,32 +133,6 @@ class KeyVaultStandIn:
                          "you recently deleted this secret you may be able to recover it using "
                          "the correct recovery command."}}, {}
         return 200, self._bundle(name, found), {}
-
-    # serving ---------------------------------------------------------------------------------
-    def start(self) -> KeyVaultStandIn:
-        standin = self
-
-        class Handler(JsonHandler):
-            def _serve(self) -> None:
-                status, body, headers = standin.answer(
-                    self.command, self.path, self.headers.get("Authorization"), self.read_body())
-                self.send_json(status, body, headers)
-
-            do_GET = do_PUT = do_POST = do_DELETE = _serve  # noqa: N815 (http.server's naming)
-
-        self._server = StandInServer(Handler, port=self.port, tls=self.tls,
-                                     name="keyvault-standin").start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.stop()
-
-    def __enter__(self) -> KeyVaultStandIn:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from devhost.azurite import write_self_signed_certificate
 
@@ -101,6 +101,46 @@ class JsonHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+class AnsweringStandIn:
+    """Serving for a stand-in whose `answer(method, target, authorization, body)` gives
+    (status, JSON body, headers): one `StandInServer` on `port`, HTTPS with `tls`. Subclasses
+    (dataclasses) hold `port`, `tls` and `_server`."""
+
+    SERVER_NAME = "standin"
+    port: int
+    tls: TlsFiles | None
+    _server: StandInServer | None
+
+    def answer(self, method: str, target: str, authorization: str | None,
+               body: bytes) -> tuple[int, Any, dict[str, str]]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        standin = self
+
+        class Handler(JsonHandler):
+            def _serve(self) -> None:
+                status, body, headers = standin.answer(
+                    self.command, self.path, self.headers.get("Authorization"), self.read_body())
+                self.send_json(status, body, headers)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 (http.server's naming)
+
+        self._server = StandInServer(Handler, port=self.port, tls=self.tls,
+                                     name=self.SERVER_NAME).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
 
 # ----- tokens ------------------------------------------------------------------------------

@@ -20,14 +20,15 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from endpoints import delivery_status
-from endpoints.answers import json_answer
+from endpoints.answers import bad_id, json_answer
+from endpoints.instances import STILL_RUNNING
 from shared.admin import DELIVERY_PREFIX, request_of
 from shared.config import load_settings
 from shared.models import DeliveryRequest
 from shared.storage import WorkStore, callback_name, shared_clients
 
 ENDED = ("Completed", "Failed", "Terminated")
-RUNNING = ("Pending", "Running", "ContinuedAsNew")
+RUNNING = tuple(state.value for state in STILL_RUNNING)
 
 
 def refused(status_code: int, message: str) -> func.HttpResponse:
@@ -38,9 +39,7 @@ async def find_delivery(client: df.DurableOrchestrationClient, instance_id: str)
     """The delivery's status with its input, or the answer that refuses the action."""
     if not delivery_status.INSTANCE_ID.fullmatch(instance_id) \
             or not instance_id.startswith(DELIVERY_PREFIX):
-        return None, json_answer({"error": "id must be a delivery id as the start call answered it",
-                            "errors": [{"field": "id", "message": "must be a delivery id"}]},
-                           400)
+        return None, bad_id("must be a delivery id as the start call answered it")
     status = await client.get_status(instance_id, show_input=True)
     if not status or not status.runtime_status:
         return None, refused(404, f"No delivery with id '{instance_id}'.")

@@ -3,11 +3,17 @@ run with (the app checks them when it loads too; this is what a request meets if
 under a running host)."""
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from shared.config import SettingsError
+from shared.config import Settings, SettingsError, load_settings
+from shared.start_request import RequestRefused
+from shared.storage_answer import storage_failure_answer
+
+Parsed = TypeVar("Parsed")
 
 
 def json_answer(body: Any, status_code: int = 200,
@@ -25,3 +31,32 @@ def bad_id(message: str) -> func.HttpResponse:
     """400 for an `{id}` in the route that cannot be one: the field named, nothing looked up."""
     return json_answer({"error": f"id {message}", "errors": [{"field": "id", "message": message}]},
                        400)
+
+
+def storage_failure(error: BaseException,
+                    headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """503 or 502 for a storage error the endpoint could not get past
+    (`shared.storage_answer`)."""
+    status, body, extra = storage_failure_answer(error)
+    return json_answer(body, status, {**(headers or {}), **extra})
+
+
+def read_request(parse: Callable[[Settings], Parsed], headers: dict[str, str] | None = None,
+                 ) -> tuple[Settings, Parsed] | func.HttpResponse:
+    """The settings and the request `parse` reads with them; or the answer to give instead:
+    500 for settings the app cannot run with, the 4xx of a refused request."""
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        return misconfigured(error)
+    try:
+        return settings, parse(settings)
+    except RequestRefused as refused:
+        return json_answer(refused.body(), refused.status, headers)
+
+
+def api_url(request_url: str, path: str) -> str:
+    """`/api/<path>` on the host that answered `request_url`, without any key (whoever calls
+    it brings their own)."""
+    parts = urlsplit(request_url)
+    return f"{parts.scheme}://{parts.netloc}/api/{path}"

@@ -14,13 +14,11 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints import share_status
-from endpoints.answers import json_answer, misconfigured
-from shared.config import SettingsError, load_settings
+from endpoints.answers import json_answer, read_request, storage_failure
+from shared.config import Settings
 from shared.share import ShareRefused
 from shared.share import create_share as make_share
 from shared.source_request import ShareRequest, check_share_expiry, parse_source_request
-from shared.start_request import RequestRefused
-from shared.storage_answer import storage_failure_answer
 
 NAME = "create_share"
 ROUTE = "shares"
@@ -36,23 +34,22 @@ def _answer(body: dict, status_code: int, headers: dict | None = None) -> func.H
 @bp.function_name(NAME)
 @bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def create_share(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        return misconfigured(error)
-    try:
+    def parse(settings: Settings) -> ShareRequest:
         request = parse_source_request(req.headers.get("content-type"), req.get_body(),
                                        ShareRequest, settings.access)
         check_share_expiry(request, settings.share_max_hours)
-    except RequestRefused as refused:
-        return _answer(refused.body(), refused.status)
+        return request
+
+    read = read_request(parse, NO_STORE)
+    if isinstance(read, func.HttpResponse):
+        return read
+    settings, request = read
     try:
         created = await asyncio.to_thread(make_share, request, settings)
     except ShareRefused as refused:
         return _answer(refused.body(), refused.status)
     except AzureError as error:
-        status, body, headers = storage_failure_answer(error)
-        return _answer(body, status, headers)
+        return storage_failure(error, NO_STORE)
     share = created.share
     location = share_status.status_url(req.url, share.id)
     return _answer({"id": share.id, "expires": share.expires.isoformat(),

@@ -7,13 +7,12 @@ budget); once it has ended, every failed file comes from the list kept in the wo
 import asyncio
 import re
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from endpoints.answers import bad_id, json_answer
+from endpoints.answers import api_url, bad_id, json_answer
 from shared.admin import ACTIONS, action_instance_id
 from shared.config import load_settings
 from shared.failures import FAILURES_SERVED, failures_name, read_failures
@@ -33,8 +32,7 @@ bp = df.Blueprint()
 def status_url(request_url: str, instance_id: str) -> str:
     """The URL of this endpoint for one delivery, on the host that answered `request_url`;
     without any key (whoever calls it brings their own)."""
-    parts = urlsplit(request_url)
-    return f"{parts.scheme}://{parts.netloc}/api/{ROUTE_PREFIX}/{instance_id}"
+    return api_url(request_url, f"{ROUTE_PREFIX}/{instance_id}")
 
 
 @bp.function_name(NAME)

@@ -5,12 +5,11 @@ is not found here.
 """
 
 import re
-from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from endpoints.answers import bad_id, json_answer
+from endpoints.answers import api_url, bad_id, json_answer
 from shared.dry_run import DRY_RUN_PREFIX
 
 NAME = "dry_run_status"
@@ -21,8 +20,7 @@ bp = df.Blueprint()
 
 def status_url(request_url: str, run_id: str) -> str:
     """This endpoint's URL for one dry run, on the host that answered `request_url`, no key."""
-    parts = urlsplit(request_url)
-    return f"{parts.scheme}://{parts.netloc}/api/{ROUTE_PREFIX}/{run_id}"
+    return api_url(request_url, f"{ROUTE_PREFIX}/{run_id}")
 
 
 @bp.function_name(NAME)

@@ -13,11 +13,8 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from endpoints.answers import json_answer, misconfigured
-from shared.config import SettingsError, load_settings
+from endpoints.answers import json_answer, read_request, storage_failure
 from shared.source_request import SourceFolderRequest, parse_source_request
-from shared.start_request import RequestRefused
-from shared.storage_answer import storage_failure_answer
 from shared.summary import project_summary as summarize
 
 NAME = "project_summary"
@@ -28,20 +25,15 @@ bp = df.Blueprint()
 @bp.function_name(NAME)
 @bp.route(route=ROUTE, methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 async def project_summary(req: func.HttpRequest) -> func.HttpResponse:
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        return misconfigured(error)
-    try:
-        request = parse_source_request(req.headers.get("content-type"), req.get_body(),
-                                       SourceFolderRequest, settings.access)
-    except RequestRefused as refused:
-        return json_answer(refused.body(), refused.status)
+    read = read_request(lambda settings: parse_source_request(
+        req.headers.get("content-type"), req.get_body(), SourceFolderRequest, settings.access))
+    if isinstance(read, func.HttpResponse):
+        return read
+    settings, request = read
     try:
         summary = await asyncio.to_thread(summarize, request.source_account,
                                           request.source_container, request.source_folder,
                                           settings)
     except AzureError as error:
-        status, body, headers = storage_failure_answer(error)
-        return json_answer(body, status, headers)
+        return storage_failure(error)
     return json_answer(summary.model_dump(), 200)

@@ -13,11 +13,10 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from endpoints.answers import json_answer
+from endpoints.answers import json_answer, storage_failure
 from endpoints.share_status import bad_id_answer
 from shared.config import load_settings
 from shared.share import revoke_share as revoke
-from shared.storage_answer import storage_failure_answer
 
 NAME = "revoke_share"
 ROUTE_PREFIX = "shares"
@@ -34,8 +33,7 @@ async def revoke_share(req: func.HttpRequest) -> func.HttpResponse:
     try:
         record = await asyncio.to_thread(revoke, share_id, load_settings())
     except AzureError as error:
-        status, body, headers = storage_failure_answer(error)
-        return json_answer(body, status, headers)
+        return storage_failure(error)
     if record is None:
         return json_answer({"error": f"No share with id '{share_id}'."}, 404)
     account = record.source.account

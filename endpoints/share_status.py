@@ -1,16 +1,14 @@
 """GET /api/shares/{id}: a share's record (source, files, bytes, expiry, state); no link."""
 
 import asyncio
-from urllib.parse import urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.core.exceptions import AzureError
 
-from endpoints.answers import bad_id, json_answer
+from endpoints.answers import api_url, bad_id, json_answer, storage_failure
 from shared.config import load_settings
 from shared.share import check_share_id, read_share
-from shared.storage_answer import storage_failure_answer
 
 NAME = "share_status"
 ROUTE_PREFIX = "shares"
@@ -18,8 +16,7 @@ bp = df.Blueprint()
 
 
 def status_url(request_url: str, share_id: str) -> str:
-    parts = urlsplit(request_url)
-    return f"{parts.scheme}://{parts.netloc}/api/{ROUTE_PREFIX}/{share_id}"
+    return api_url(request_url, f"{ROUTE_PREFIX}/{share_id}")
 
 
 def bad_id_answer(share_id: str) -> func.HttpResponse | None:
@@ -41,8 +38,7 @@ async def share_status(req: func.HttpRequest) -> func.HttpResponse:
     try:
         record = await asyncio.to_thread(read_share, share_id, load_settings())
     except AzureError as error:
-        status, body, headers = storage_failure_answer(error)
-        return json_answer(body, status, headers)
+        return storage_failure(error)
     if record is None:
         return json_answer({"error": f"No share with id '{share_id}'."}, 404)
     return json_answer(record.model_dump(mode="json"), 200)

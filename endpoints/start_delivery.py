@@ -14,9 +14,9 @@ import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from endpoints import delivery_status
-from endpoints.answers import json_answer, misconfigured
+from endpoints.answers import json_answer, read_request
+from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import delivery
-from shared.config import SettingsError, load_settings
 from shared.progress import (
     DeliveryRun,
     attempts_prefix,
@@ -24,13 +24,11 @@ from shared.progress import (
     is_earlier_attempt,
     is_same_delivery,
 )
-from shared.start_request import RequestRefused, parse_start_request
+from shared.start_request import parse_start_request
 
 NAME = "start_delivery"
 ROUTE = "deliveries"
 RETRY_AFTER_SECONDS = 10
-STILL_RUNNING = [df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
-                 df.OrchestrationRuntimeStatus.ContinuedAsNew]
 bp = df.Blueprint()
 
 
@@ -50,15 +48,11 @@ def _input_of(status: DurableOrchestrationStatus) -> object:
 @bp.durable_client_input(client_name="client")
 async def start_delivery(req: func.HttpRequest,
                          client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        return misconfigured(error)
-    try:
-        request = parse_start_request(req.headers.get("content-type"), req.get_body(),
-                                      settings.access)
-    except RequestRefused as refused:
-        return json_answer(refused.body(), refused.status)
+    read = read_request(lambda settings: parse_start_request(
+        req.headers.get("content-type"), req.get_body(), settings.access))
+    if isinstance(read, func.HttpResponse):
+        return read
+    settings, request = read
 
     instance_id = instance_id_for(request)
     if not await client.get_status(instance_id):
@@ -74,11 +68,7 @@ async def start_delivery(req: func.HttpRequest,
         run = DeliveryRun(request=request, run_id=instance_id,
                           parallel_chunks=settings.parallel_chunks,
                           progress_seconds=settings.progress_seconds)
-        try:
-            await client.start_new(delivery.NAME, instance_id, run.to_json())
-        except Exception:
-            if not await client.get_status(instance_id):  # not a concurrent duplicate: a fault
-                raise
+        await start_once(client, delivery.NAME, instance_id, run.to_json())
     status_url = delivery_status.status_url(req.url, instance_id)
     return json_answer({"id": instance_id, "deliveryStatusUri": status_url}, 202,
                  headers={"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -16,18 +16,15 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints import dry_run_status
-from endpoints.answers import json_answer, misconfigured
+from endpoints.answers import json_answer, read_request, storage_failure
+from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import dry_run as dry_run_orchestrator
-from shared.config import SettingsError, load_settings
 from shared.dry_run import DryRunInput, ListingTooLong, dry_run, dry_run_id_for
-from shared.start_request import RequestRefused, parse_start_request
-from shared.storage_answer import storage_failure_answer
+from shared.start_request import parse_start_request
 
 NAME = "start_dry_run"
 ROUTE = "dry-runs"
 RETRY_AFTER_SECONDS = 5
-STILL_RUNNING = [df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
-                 df.OrchestrationRuntimeStatus.ContinuedAsNew]
 bp = df.Blueprint()
 
 
@@ -36,15 +33,11 @@ bp = df.Blueprint()
 @bp.durable_client_input(client_name="client")
 async def start_dry_run(req: func.HttpRequest,
                         client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        return misconfigured(error)
-    try:
-        request = parse_start_request(req.headers.get("content-type"), req.get_body(),
-                                      settings.access)
-    except RequestRefused as refused:
-        return json_answer(refused.body(), refused.status)
+    read = read_request(lambda settings: parse_start_request(
+        req.headers.get("content-type"), req.get_body(), settings.access))
+    if isinstance(read, func.HttpResponse):
+        return read
+    settings, request = read
 
     run_id = dry_run_id_for(request)
     status_url = dry_run_status.status_url(req.url, run_id)
@@ -57,16 +50,11 @@ async def start_dry_run(req: func.HttpRequest,
         report = await asyncio.to_thread(dry_run, request, run_id, settings,
                                          max_files=settings.dry_run_instant_files)
     except ListingTooLong:
-        try:
-            await client.start_new(dry_run_orchestrator.NAME, run_id,
-                                   DryRunInput(request=request, run_id=run_id).to_json())
-        except Exception:
-            if not await client.get_status(run_id):  # not a concurrent duplicate: a fault
-                raise
+        await start_once(client, dry_run_orchestrator.NAME, run_id,
+                         DryRunInput(request=request, run_id=run_id).to_json())
         return json_answer(*accepted)
     except AzureError as error:
-        status, body, headers = storage_failure_answer(error)
-        return json_answer(body, status, headers)
+        return storage_failure(error)
     if running:  # an earlier background dry run of this id is out of date now: forget it
         await client.purge_instance_history(run_id)
     return json_answer({"id": run_id, "runtimeStatus": "Completed",
