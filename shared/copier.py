@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 
+from shared.aio_storage import EVENT_LOOP
 from shared.block_copy import block_size_for
 from shared.config import Settings
 from shared.file_copy import (
@@ -53,8 +54,9 @@ from shared.models import (
     FileFailure,
     FileResult,
 )
-from shared.resume import verified_destinations
+from shared.resume import copied_in_one_block, verified_destinations
 from shared.segments import SegmentOrderError, copy_segment, segment_count
+from shared.service_copy import copy_by_service
 from shared.source_sas import SourceSas
 from shared.storage import (
     StorageClients,
@@ -165,19 +167,30 @@ def _copy_files(
     chunk_ref: ChunkRef,
     entries: list[FileEntry],
 ) -> dict[str, FileResult]:
+    """Copy `entries`: the service-checked ones as coroutines on the event loop
+    (`shared.service_copy`) while the threads copy the rest in blocks."""
     if not entries:
         return {}
-    with _file_copier(clients, work, request, chunk_ref, files=len(entries)) as copier:
-        futures = [copier.file_pool.submit(copier.copy_file, entry) for entry in entries]
+    settings = clients.settings
+    by_service = [entry for entry in entries if copied_in_one_block(entry, settings)]
+    in_blocks = [entry for entry in entries if not copied_in_one_block(entry, settings)]
+    with _file_copier(clients, work, request, chunk_ref, files=len(in_blocks)) as copier:
+        served = EVENT_LOOP.submit(copy_by_service(copier, by_service)) if by_service else None
+        futures = [copier.file_pool.submit(copier.copy_file, entry) for entry in in_blocks]
         try:
-            return {
+            copied = {
                 entry.path: future.result()
-                for entry, future in zip(entries, futures, strict=True)
+                for entry, future in zip(in_blocks, futures, strict=True)
             }
+            if served is not None:
+                copied.update(served.result())
         except BaseException:
             for future in futures:
                 future.cancel()
+            if served is not None:
+                served.cancel()
             raise
+        return copied
 
 
 def _chunk_result(index: int, file_results: list[FileResult], *, resumed_files: int) -> ChunkResult:

@@ -10,11 +10,8 @@ has it. Each copy request carries its own read-only SAS on the one source blob, 
 long as that request can take (`COPY_REQUEST_SAS_LIFETIME`, about 7 minutes).
 
 - A small file (<= DDD_SMALL_FILE_MAX_BYTES) with a source Content-MD5: one Put Block From URL
-  (under the plan's source ETag; headers and metadata come from the listing) gives the
-  service that MD5 (`source_content_md5`): the service hashes the bytes it copies and
-  refuses them unless they match (`x-ms-source-content-md5`:
-  https://learn.microsoft.com/rest/api/storageservices/put-block-from-url
-  ). Verification `source-md5+copy-md5`; no byte passes through the app.
+  carrying that MD5, which the service checks; copied as a coroutine (`shared.service_copy`),
+  with the attempts and outcomes of this module (`FileTries`).
 - Any other file: the source is read once (ranged reads in order, under the plan's ETag) and
   cut into blocks (`shared.block_copy`); each block's MD5 goes with its Put Block From URL, so
   the service refuses a block whose bytes differ from the bytes hashed; the whole-file MD5 must
@@ -44,13 +41,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import (
-    BlobBlock,
     BlobClient,
     ContainerClient,
     ContentSettings,
@@ -58,10 +53,9 @@ from azure.storage.blob import (
 )
 
 from shared.block_copy import BlockLayout, FileFailed, Mismatch, commit_blocks, stage_blocks
-from shared.checksum import EMPTY_MD5_HEX
 from shared.config import Settings
 from shared.models import DeliveryRequest, FileEntry, FileResult
-from shared.resume import block_id, copied_in_one_block, verification_for
+from shared.resume import block_id, copied_in_one_block
 from shared.source_sas import SourceSas
 from shared.storage import describe_error
 from shared.storage_errors import StorageFault, fault_label, has_code
@@ -127,6 +121,49 @@ class Breaker:
                 raise self._tripped
 
 
+class FileTries:
+    """One file's attempts: what follows each failed one. Shared by the threaded copies
+    (`FileCopier.attempts`) and the asyncio ones (`shared.service_copy`)."""
+
+    def __init__(self, copier: FileCopier, entry: FileEntry) -> None:
+        self._copier = copier
+        self._entry = entry
+        self._mismatches = 0
+        self._last_error: BaseException | None = None
+
+    def after(self, error: BaseException, attempt: int) -> FileResult | float:
+        """After attempt number `attempt` failed with `error`: the file's final result, or the
+        seconds to wait before the next attempt. Raises ChunkAbort for a failure that is not
+        about this file."""
+        entry = self._entry
+        if isinstance(error, Mismatch):
+            self._mismatches += 1
+            if self._mismatches < MISMATCH_TRIES and attempt < FILE_ATTEMPTS:
+                return 0.0
+            return self._copier.failed(entry, str(error))
+        if isinstance(error, FileFailed):
+            return self._copier.failed(entry, str(error))
+        fault = StorageFault.of(error)
+        if _not_about_one_file(error, fault):
+            raise ChunkAbort(f"{entry.path}: {fault.value}", error) from None
+        if not fault.retryable:
+            return self._copier.failed(entry, describe_error(error))
+        self._last_error = error
+        return FILE_RETRY_WAIT_SECONDS * attempt if attempt < FILE_ATTEMPTS else 0.0
+
+    def exhausted(self) -> FileResult:
+        """The file's result once every attempt failed for a moment (the breaker counts it)."""
+        assert self._last_error is not None
+        self._copier.breaker.exhausted(self._last_error)
+        return FileResult(
+            path=self._entry.path,
+            destination_path=self._copier.request.sink_path(self._entry.path),
+            size=self._entry.size,
+            content_type=self._entry.content_type,
+            error=f"after {FILE_ATTEMPTS} attempts: {fault_label(self._last_error)}",
+        )
+
+
 @dataclass
 class FileCopier:
     request: DeliveryRequest
@@ -140,110 +177,50 @@ class FileCopier:
     progress: UnitProgress  # bytes moved, for the status while the unit runs
 
     def copy_file(self, entry: FileEntry) -> FileResult:
-        """Copy and verify one file; a per-file failure is a FileResult with `error`."""
+        """Copy and verify one file in blocks (a small file with a source Content-MD5 goes to
+        `shared.service_copy` instead); a per-file failure is a FileResult with `error`."""
         destination_path = self.request.sink_path(entry.path)
-        return self.attempts(entry, lambda: self._copy_once(entry, destination_path))
+        return self.attempts(entry, lambda: self._copy_in_blocks(entry, destination_path))
 
     def attempts(self, entry: FileEntry, action: Callable[[], T]) -> T | FileResult:
         """`action` on one file (a whole copy, or one segment), retried in place; its result,
         or a FileResult with `error` when it failed for this file."""
-        destination_path = self.request.sink_path(entry.path)
-        mismatches = 0
-        last_error: BaseException | None = None
+        tries = FileTries(self, entry)
         for attempt in range(1, FILE_ATTEMPTS + 1):
             self.breaker.check()
             try:
                 result = action()
-            except Mismatch as mismatch:
-                mismatches += 1
-                if mismatches < MISMATCH_TRIES and attempt < FILE_ATTEMPTS:
-                    continue
-                return self._failed(entry, destination_path, str(mismatch))
-            except FileFailed as failure:
-                return self._failed(entry, destination_path, str(failure))
-            except (AzureError, OSError) as error:
-                fault = StorageFault.of(error)
-                if _not_about_one_file(error, fault):
-                    raise ChunkAbort(f"{entry.path}: {fault.value}", error) from None
-                if not fault.retryable:
-                    return self._failed(entry, destination_path, describe_error(error))
-                last_error = error
-                if attempt < FILE_ATTEMPTS:
-                    time.sleep(FILE_RETRY_WAIT_SECONDS * attempt)
+            except (Mismatch, FileFailed, AzureError, OSError) as error:
+                outcome = tries.after(error, attempt)
+                if isinstance(outcome, FileResult):
+                    return outcome
+                time.sleep(outcome)
                 continue
             self.breaker.answered()
             return result
-        assert last_error is not None
-        self.breaker.exhausted(last_error)
-        return FileResult(
-            path=entry.path,
-            destination_path=destination_path,
-            size=entry.size,
-            content_type=entry.content_type,
-            error=f"after {FILE_ATTEMPTS} attempts: {fault_label(last_error)}",
-        )
+        return tries.exhausted()
 
-    def _failed(self, entry: FileEntry, destination_path: str, reason: str) -> FileResult:
+    def failed(self, entry: FileEntry, reason: str) -> FileResult:
+        """The file's result when it failed for a reason of its own (storage answered)."""
         self.breaker.answered()
         return FileResult(
             path=entry.path,
-            destination_path=destination_path,
+            destination_path=self.request.sink_path(entry.path),
             size=entry.size,
             content_type=entry.content_type,
             error=reason,
-        )
-
-    def _copy_once(self, entry: FileEntry, destination_path: str) -> FileResult:
-        if copied_in_one_block(entry, self.settings):
-            return self._copy_checked_by_service(entry, destination_path)
-        return self._copy_in_blocks(entry, destination_path)
-
-    # ----- small files with a source Content-MD5 ---------------------------------------------
-    def _copy_checked_by_service(self, entry: FileEntry, destination_path: str) -> FileResult:
-        assert entry.content_md5 is not None
-        source_path = self.request.source_path(entry.path)
-        destination = self.sink.get_blob_client(destination_path)
-        md5_digest = bytes.fromhex(entry.content_md5)
-        blocks = []
-        if entry.size:
-            # the copy request's source ETag condition catches a source changed since planning
-            self.stage_block(destination, entry, source_path, 0, 0, entry.size, md5_digest)
-            blocks.append(BlobBlock(block_id(0, entry.etag)))
-        else:
-            self._check_unchanged(entry)  # nothing to copy: is the empty source the planned one?
-            if entry.content_md5 != EMPTY_MD5_HEX:
-                raise FileFailed(
-                    f"MD5 mismatch: the source is empty, its Content-MD5 is {entry.content_md5}"
-                )
-        committed = destination.commit_block_list(
-            blocks,
-            content_settings=self.headers(entry, md5_digest),
-            metadata=entry.metadata or None,
-        )
-        self.progress.add(entry.size)
-        last_modified, etag = committed["last_modified"], committed["etag"]
-        assert isinstance(last_modified, datetime) and isinstance(etag, str)
-        return FileResult(
-            path=entry.path,
-            destination_path=destination_path,
-            size=entry.size,
-            content_md5=entry.content_md5,
-            content_type=entry.content_type,
-            last_modified=last_modified,
-            etag=etag,
-            verification=verification_for(entry, self.settings),
         )
 
     # ----- large files, and files without a source Content-MD5 -------------------------------
     def _copy_in_blocks(self, entry: FileEntry, destination_path: str) -> FileResult:
         layout = BlockLayout.of(entry.size, self.settings)
         if entry.size == 0:
-            self._check_unchanged(entry)  # no read carries the ETag condition
+            self.check_unchanged(entry)  # no read carries the ETag condition
         whole_md5 = hashlib.md5()
         stage_blocks(self, entry, layout, range(layout.block_count), whole_md5)
         return commit_blocks(self, entry, layout, whole_md5.hexdigest())
 
-    def _check_unchanged(self, entry: FileEntry) -> None:
+    def check_unchanged(self, entry: FileEntry) -> None:
         try:
             self.source.get_blob_client(self.request.source_path(entry.path)).get_blob_properties(
                 etag=entry.etag, match_condition=MatchConditions.IfNotModified

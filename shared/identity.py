@@ -3,13 +3,17 @@
 Storage: an account key when one is configured for the account (Azurite, local runs); otherwise
 Azure AD through `DefaultAzureCredential` (in Azure: the Function App's managed identity, the
 user-assigned one when AZURE_CLIENT_ID is set). Credentials are built on first use, never at import.
+The asyncio storage clients (`shared.aio_storage`) use the same credential through
+`AsyncTokenAdapter`, so the process asks Azure AD for one token cache, not two.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from typing import Any
 
-from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
+from azure.core.credentials import AccessToken, AzureNamedKeyCredential, TokenCredential
 from azure.identity import DefaultAzureCredential
 
 from shared.config import Settings
@@ -38,3 +42,34 @@ def storage_credential(
     if key is not None:
         return AzureNamedKeyCredential(account, key)
     return azure_ad_credential(settings)
+
+
+class AsyncTokenAdapter:
+    """The process's `TokenCredential` as an `AsyncTokenCredential`: a token it must fetch is
+    fetched in a worker thread, so the event loop never waits on Azure AD. Closing it leaves
+    the credential open (the synchronous clients keep using it)."""
+
+    def __init__(self, credential: TokenCredential) -> None:
+        self._credential = credential
+
+    async def get_token(self, *scopes: str, **options: Any) -> AccessToken:
+        return await asyncio.to_thread(self._credential.get_token, *scopes, **options)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> AsyncTokenAdapter:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        return None
+
+
+def async_storage_credential(
+    account: str, settings: Settings
+) -> AzureNamedKeyCredential | AsyncTokenAdapter:
+    """`storage_credential` for the asyncio clients."""
+    credential = storage_credential(account, settings)
+    if isinstance(credential, AzureNamedKeyCredential):
+        return credential
+    return AsyncTokenAdapter(credential)

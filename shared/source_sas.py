@@ -76,6 +76,15 @@ class SourceSas:
                 self._delegation_key_expiry = key_expiry
             return self._delegation_key, self._delegation_key_expiry
 
+    def mints_offline(self) -> bool:
+        """True when `blob_url` makes no request now: an account key, or a delegation key that
+        outlasts a SAS minted within the next minute."""
+        if self._account_key is not None:
+            return True
+        soon = datetime.now(UTC) + timedelta(minutes=1) + self._ttl
+        with self._lock:
+            return self._delegation_key_expiry is not None and self._delegation_key_expiry >= soon
+
     def blob_url(self, container: str, blob_name: str) -> str:
         """The blob's URL with a fresh read-only SAS. Never log it: use `redact`."""
         now = datetime.now(UTC)

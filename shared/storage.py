@@ -45,6 +45,7 @@ from azure.storage.blob import (
 )
 from pydantic import BaseModel
 
+from shared.azure_transport import environment_settings, unproxied_session
 from shared.config import MIB, Settings
 from shared.identity import storage_credential
 from shared.naming import check_run_id
@@ -166,12 +167,10 @@ class StorageClients:
 
     def _build(self, account: str) -> BlobServiceClient:
         account_url = self.settings.account_url(account)
-        session = requests.Session()
         # requests re-reads proxy settings, the CA bundle (REQUESTS_CA_BUNDLE) and .netrc from
         # the environment on every request; read them once, here, then stop
-        environment = session.merge_environment_settings(account_url, {}, None, None, None)
-        session.proxies.update(environment["proxies"])
-        session.trust_env = False
+        environment = environment_settings(account_url)
+        session = unproxied_session(environment)
         adapter = requests.adapters.HTTPAdapter(
             pool_connections=4, pool_maxsize=self.connections
         )
@@ -188,7 +187,7 @@ class StorageClients:
                 session=session,
                 session_owner=True,
                 use_env_settings=False,
-                connection_verify=environment["verify"],
+                connection_verify=environment.verify,
                 connection_timeout=timing.connect_timeout,
                 read_timeout=timing.read_timeout,
                 connection_data_block_size=256 * 1024,
@@ -223,6 +222,13 @@ class StorageClients:
         self.close()
 
 
+def settings_identity(settings: Settings) -> str:
+    """A digest telling apart settings that would build different clients (keys included)."""
+    keys = ";".join(f"{account}:{key.get_secret_value()}"
+                    for account, key in sorted(settings.storage_account_keys.items()))
+    return hashlib.sha256(f"{settings.model_dump_json()}|{keys}".encode()).hexdigest()
+
+
 _shared_clients: dict[str, StorageClients] = {}
 _shared_clients_lock = threading.Lock()
 
@@ -231,9 +237,7 @@ def shared_clients(settings: Settings) -> StorageClients:
     """The process's StorageClients for these settings: built on first use, then reused by
     every activity in the process, so connections stay open from one activity to the next.
     Never closed (they live as long as the worker)."""
-    keys = ";".join(f"{account}:{key.get_secret_value()}"
-                    for account, key in sorted(settings.storage_account_keys.items()))
-    identity = hashlib.sha256(f"{settings.model_dump_json()}|{keys}".encode()).hexdigest()
+    identity = settings_identity(settings)
     with _shared_clients_lock:
         clients = _shared_clients.get(identity)
         if clients is None:

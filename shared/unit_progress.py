@@ -58,16 +58,25 @@ class UnitProgress:
         self._lock = threading.Lock()
 
     def add(self, count: int) -> None:
+        total = self.count(count)
+        if total is not None:
+            # outside the lock: a slow write holds up no other copy thread
+            self.write(total)
+
+    def count(self, count: int) -> int | None:
+        """Count `count` more bytes; the total to `write` when a write is due, else None."""
         with self._lock:
             self._bytes += count
             now = time.monotonic()
             if self._work is None or now - self._written_at < self._every:
-                return
+                return None
             self._written_at = now
-            moved = self._bytes
-        # outside the lock: a slow write holds up no other copy thread
+            return self._bytes
+
+    def write(self, total: int) -> None:
+        assert self._work is not None
         self._work.write_json(progress_name(self._chunk.run_id, self._chunk.index),
-                              {"segment": self._chunk.segment, "bytes": moved})
+                              {"segment": self._chunk.segment, "bytes": total})
 
 
 def bytes_moving(work: WorkStore, progress: ProgressInput) -> UnitsMoving:

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from shared.aio_storage import EVENT_LOOP, shared_async_clients
+from shared.azure_transport import environment_settings
 from shared.config import Settings
 from shared.copier import copy_chunk
 from shared.models import CopyTotals
 from shared.planner import build_plan
 from shared.source_sas import COPY_REQUEST_SAS_LIFETIME
-from shared.storage import STORAGE_RETRY, StorageClients
+from shared.storage import STORAGE_RETRY, StorageClients, shared_clients
+from tests.conftest import WORK_ACCOUNT
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
-from tests.core.delivery_setup import SINK_ACCOUNT, Delivery
+from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery
 from tests.fault_proxy import FaultProxy
 
 FILES = {
@@ -28,9 +32,10 @@ FILES = {
 
 
 
-def deliver(delivery: Delivery, settings: Settings) -> CopyTotals:
-    for path, (content, with_md5) in FILES.items():
-        delivery.seed(path, content, with_md5=with_md5)
+def deliver(delivery: Delivery, settings: Settings, *, seed: bool = True) -> CopyTotals:
+    if seed:
+        for path, (content, with_md5) in FILES.items():
+            delivery.seed(path, content, with_md5=with_md5)
     plan = build_plan(delivery.request, delivery.run_id, settings)
     return CopyTotals.of(
         [copy_chunk(ref, delivery.request, settings) for ref in plan.chunk_refs()]
@@ -82,3 +87,40 @@ def test_requests_are_bounded_and_do_not_read_proxies_from_the_environment(
         monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
         sink.upload_blob("jdoe/mouse-rnaseq/x.txt", b"x")
         assert sink.get_blob_client("jdoe/mouse-rnaseq/x.txt").download_blob().readall() == b"x"
+
+
+def test_the_asyncio_clients_are_bounded_and_read_the_environment_once(
+    delivery: Delivery, proxied: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the service-checked small files go through the process's aio clients (shared.service_copy)
+    clients = shared_async_clients(proxied)
+
+    async def sink_transport() -> object:
+        return clients.service(SINK_ACCOUNT)._pipeline._transport  # type: ignore[attr-defined]
+
+    transport = EVENT_LOOP.run(sink_transport())
+    for account in (SOURCE_ACCOUNT, SINK_ACCOUNT, WORK_ACCOUNT):  # and the threads' clients
+        shared_clients(proxied).service(account)
+    assert clients is shared_async_clients(proxied)  # one per process, reused by every chunk
+    assert (transport.connection_config.timeout,  # type: ignore[attr-defined]
+            transport.connection_config.read_timeout) == (20, 60)  # type: ignore[attr-defined]
+    assert transport.session.trust_env is False  # type: ignore[attr-defined]
+    for path, (content, with_md5) in FILES.items():
+        delivery.seed(path, content, with_md5=with_md5)
+    # a proxy setting that appears later is not picked up request by request
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    totals = deliver(delivery, proxied, seed=False)
+    assert totals.verified_files == len(FILES) and totals.failed_files == 0
+
+
+def test_a_ca_bundle_is_given_to_https_endpoints_only(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    # requests stats a CA bundle on every request it is given to; a plain-http endpoint needs none
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    assert environment_settings("https://core.blob.core.windows.net").verify == str(bundle)
+    assert environment_settings("http://127.0.0.1:10000/devstoreaccount1").verify is True
