@@ -6,8 +6,9 @@ Made from threads, most of the app's CPU went to the HTTP stack around each requ
 requests as coroutines on one loop cost about a third less client CPU per file (measured: 2.2-2.5
 against 3.5-3.6 ms on Azurite, `bench/README.md`). The rest of the app stays synchronous.
 
-- `EventLoop` is a daemon thread running one loop for the life of the process; `run` hands it a
-  coroutine from any thread and waits for its result. Activities in flight at once share it.
+- `EventLoop` is a daemon thread running one loop for the life of the process; `submit` hands
+  it a coroutine from any thread, and the future it returns gives the result. Activities in
+  flight at once share it.
 - `AsyncStorageClients` builds one aio `BlobServiceClient` per account on first use, on the loop,
   bounded as the synchronous ones are (`shared.storage.STORAGE_RETRY`: 20 s to connect, 60 s
   between bytes, 3 retries) and with the proxies and CA bundle read from the environment once
@@ -54,12 +55,9 @@ class EventLoop:
             return self._loop
 
     def submit(self, coroutine: Coroutine[Any, Any, T]) -> Future[T]:
+        """Run `coroutine` on the loop; its future's `result()` waits for it (never wait from
+        the loop itself)."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop())
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Run `coroutine` on the loop and wait for it; its exception is raised here. Never
-        call from the loop itself."""
-        return self.submit(coroutine).result()
 
 
 EVENT_LOOP = EventLoop()

@@ -98,7 +98,7 @@ def test_the_asyncio_clients_are_bounded_and_read_the_environment_once(
     async def sink_transport() -> object:
         return clients.service(SINK_ACCOUNT)._pipeline._transport  # type: ignore[attr-defined]
 
-    transport = EVENT_LOOP.run(sink_transport())
+    transport = EVENT_LOOP.submit(sink_transport()).result()
     for account in (SOURCE_ACCOUNT, SINK_ACCOUNT, WORK_ACCOUNT):  # and the threads' clients
         shared_clients(proxied).service(account)
     assert clients is shared_async_clients(proxied)  # one per process, reused by every chunk

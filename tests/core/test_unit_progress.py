@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+import pytest
+
+from shared.config import Settings
 from shared.models import ChunkRef, ChunkResult, DeliveryRequest, FileFailure, Plan
 from shared.progress import STATUS_BUDGET_CHARS, DeliveryRun
 from shared.storage import StorageClients, WorkStore
@@ -47,43 +51,46 @@ def test_a_wide_window_drops_the_unit_list_before_any_failure():
     assert status["units_in_flight"] is None and len(status["failures"]) == 1
 
 
-def test_the_status_endpoint_reads_the_units_progress_live(settings):
+@pytest.fixture
+def work(settings: Settings) -> Iterator[WorkStore]:
+    """The work container, where running units write their progress."""
+    with StorageClients(settings) as clients:
+        store = WorkStore(clients)
+        store.ensure_container()
+        yield store
+
+
+def test_the_status_endpoint_reads_the_units_progress_live(work):
     run = running(3)
-    with StorageClients(settings) as clients:
-        work = WorkStore(clients)
-        work.ensure_container()
-        first = UnitProgress(work, ChunkRef(run_id="progress-run", index=0), every_seconds=0)
-        first.add(700)
-        # unit 1 is at its segment 2 now; what it wrote at segment 1 is not of this segment
-        stale = UnitProgress(work, ChunkRef(run_id="progress-run", index=1, segment=1),
-                             every_seconds=0)
-        stale.add(5000)
-        run.in_flight = ["0.0", "1.2", "2.0"]  # unit 2 has written nothing yet
-        run.show_moving({"0.0": 100})  # the orchestrator's last measurement
-        status = run.progress()
-        assert status["bytes_copied"] == 100
-        assert bytes_copied_now(work, "progress-run", status) == 700
-        first.add(50)
-        assert bytes_copied_now(work, "progress-run", status) == 750
-        assert bytes_copied_now(work, "progress-run", {**status, "units_in_flight": []}) is None
+    first = UnitProgress(work, ChunkRef(run_id="progress-run", index=0), every_seconds=0)
+    first.add(700)
+    # unit 1 is at its segment 2 now; what it wrote at segment 1 is not of this segment
+    stale = UnitProgress(work, ChunkRef(run_id="progress-run", index=1, segment=1),
+                         every_seconds=0)
+    stale.add(5000)
+    run.in_flight = ["0.0", "1.2", "2.0"]  # unit 2 has written nothing yet
+    run.show_moving({"0.0": 100})  # the orchestrator's last measurement
+    status = run.progress()
+    assert status["bytes_copied"] == 100
+    assert bytes_copied_now(work, "progress-run", status) == 700
+    first.add(50)
+    assert bytes_copied_now(work, "progress-run", status) == 750
+    assert bytes_copied_now(work, "progress-run", {**status, "units_in_flight": []}) is None
 
 
-def test_live_reads_wait_for_a_stale_status_and_are_spaced_out(settings):
+def test_live_reads_wait_for_a_stale_status_and_are_spaced_out(work):
     run = running(1)
-    with StorageClients(settings) as clients:
-        work = WorkStore(clients)
-        work.ensure_container()
-        unit = UnitProgress(work, ChunkRef(run_id="progress-run", index=0), every_seconds=0)
-        unit.add(300)
-        status = run.progress()
-        live = LiveBytes(every_seconds=3600)
-        # the orchestrator's status is fresh: no read
-        assert live.bytes_copied(work, "progress-run", status, 1.0, 30) is None
-        assert live.bytes_copied(work, "progress-run", status, 45.0, 30) == 300
-        unit.add(200)
-        # read again only after `every_seconds`: the remembered figure, never below the status's
-        assert live.bytes_copied(work, "progress-run", status, 45.0, 30) == 300
-        assert live.bytes_copied(work, "progress-run", {**status, "bytes_copied": 400}, 45.0,
-                                 30) == 400
-        assert LiveBytes(every_seconds=0).bytes_copied(work, "progress-run", status, 45.0,
-                                                       30) == 500
+    unit = UnitProgress(work, ChunkRef(run_id="progress-run", index=0), every_seconds=0)
+    unit.add(300)
+    status = run.progress()
+    live = LiveBytes(every_seconds=3600)
+    # the orchestrator's status is fresh: no read
+    assert live.bytes_copied(work, "progress-run", status, 1.0, 30) is None
+    assert live.bytes_copied(work, "progress-run", status, 45.0, 30) == 300
+    unit.add(200)
+    # read again only after `every_seconds`: the remembered figure, never below the status's
+    assert live.bytes_copied(work, "progress-run", status, 45.0, 30) == 300
+    assert live.bytes_copied(work, "progress-run", {**status, "bytes_copied": 400}, 45.0,
+                             30) == 400
+    assert LiveBytes(every_seconds=0).bytes_copied(work, "progress-run", status, 45.0,
+                                                   30) == 500
