@@ -3,7 +3,8 @@
 A file whose blocks span more than `DDD_CHUNK_MAX_BYTES` is alone on its plan page and is
 copied segment after segment (`BlockLayout`): each segment activity reads its byte range once
 (ranged reads, in order), stages its blocks with their MD5s, and saves the whole-file MD5's
-running state (`shared.md5_state`, 88 bytes) in the work container for the next segment:
+running state (`shared.md5_state`, a 92-byte OpenSSL MD5_CTX) in the work container for the
+next segment:
 
     results/<run>/chunk-NNNNNN.segment-SSSSSS.json  {"source_etag", "md5_state", "hashed_bytes"}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import threading
 
 import pytest
@@ -27,7 +28,53 @@ def test_an_md5_saved_and_restored_equals_hashlib_over_the_same_bytes():
     third = ResumableMd5.restored(second.saved())
     third.update(content[2 * MIB:])
     assert third.hexdigest() == hashlib.md5(content).hexdigest()
-    assert len(first.saved()) <= 120  # 88 bytes, as base64
+    assert len(first.saved()) <= 140  # a 92-byte MD5_CTX, as base64
+
+
+# saved by the `rehashes` version (0.3.0) after b"ddd-transfer segment " * 10: 3 whole blocks
+# and 18 buffered bytes
+REHASHES_SAVED = ("TYW6kiSFR2vgLj/OcumzoAMAAAAAAAAAEi10cmFuc2ZlciBzZWdtZW50IAAA"
+                  "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==")
+
+
+def test_a_state_saved_by_the_earlier_version_resumes_to_the_same_md5():
+    resumed = ResumableMd5.restored(REHASHES_SAVED)
+    resumed.update(b"the rest")
+    whole = b"ddd-transfer segment " * 10 + b"the rest"
+    assert resumed.hexdigest() == hashlib.md5(whole).hexdigest()
+
+
+@pytest.mark.parametrize("saved", ["md5-ctx:" + "A" * 8, "AAAA"])
+def test_a_saved_state_of_the_wrong_size_is_refused(saved):
+    with pytest.raises(ValueError, match="bytes"):
+        ResumableMd5.restored(saved)
+
+
+def test_hashing_lets_other_threads_run_python():
+    """The ranges' reader threads need the GIL while the whole-file MD5 runs. With a switch
+    interval longer than the test, this thread gets the GIL back from the hashing thread only
+    if the hashing lets go of it: it then finds the hashing not done (with `rehashes`, or
+    libcrypto through ctypes.PyDLL, it found it done)."""
+    content = os.urandom(16 * MIB)
+    started, done = threading.Event(), threading.Event()
+
+    def hash_it() -> None:
+        md5 = ResumableMd5()
+        started.set()
+        md5.update(content)
+        done.set()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(60)
+    try:
+        hasher = threading.Thread(target=hash_it)
+        hasher.start()
+        started.wait()
+        done_before_this_thread_ran = done.is_set()
+        hasher.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not done_before_this_thread_ran
 
 
 def test_segments_cover_every_block_once_in_whole_blocks(core_environ):
