@@ -2,7 +2,8 @@
 
 The settings are checked first: with settings it cannot run with, the app fails to load (the
 host reports "Worker failed to index functions" with every bad setting named), instead of
-failing at the first delivery.
+failing at the first delivery. Then the process's C heap is bounded (`shared.native_heap`)
+before any activity's thread allocates.
 """
 
 import azure.durable_functions as df
@@ -38,8 +39,10 @@ from endpoints import (
 )
 from orchestrators import cancel_delivery, delivery, dry_run, resend_callback
 from shared.config import load_settings
+from shared.native_heap import limit_malloc_arenas
 
 load_settings()
+limit_malloc_arenas()
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 

@@ -22,7 +22,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import BlobBlock, BlobClient, ContentSettings
 
 from shared.checksum import md5_of_blob
-from shared.storage import READ_PIECE_BYTES, md5_hex_of
+from shared.storage import WRITE_BLOCK_BYTES, md5_hex_of
 from shared.storage_errors import StorageFault
 
 STAGE_ATTEMPTS = 3
@@ -37,7 +37,7 @@ class BlockWriter:
     """Writes one blob as a stream of blocks and verifies it (see the module doc)."""
 
     def __init__(
-        self, blob: BlobClient, *, content_type: str, block_bytes: int = READ_PIECE_BYTES
+        self, blob: BlobClient, *, content_type: str, block_bytes: int = WRITE_BLOCK_BYTES
     ) -> None:
         self._blob = blob
         self._content_type = content_type
