@@ -30,10 +30,12 @@ from shared.storage import FIRST_GET_BYTES
 # ranges peaked near 300 MiB, 8 MiB ones under 170 MiB; 4 MiB ones cost Azurite a quarter more
 # CPU for the 4 GiB benchmark. A reduced NextSeq-like run (40 fastq.gz, 1,000 small files)
 # peaked at 627 MiB with 16 ranges in the process and 393 MiB with 8, in the same time (28.1
-# and 28.4 s).
+# and 28.4 s). With ranges in one piece and two malloc arenas, the full mixed benchmark (200
+# fastq.gz, 5,000 small files) peaked at 311 MiB with 8 and 243 MiB with 4 (177.9 and 169.5 s);
+# one file's read keeps its 4.
 RANGE_BYTES = FIRST_GET_BYTES
 RANGES_PER_READ = 4
-PROCESS_RANGES = 8
+PROCESS_RANGES = 4
 
 Span = tuple[int, int]  # (offset, length)
 
