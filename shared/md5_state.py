@@ -5,7 +5,7 @@ hashlib cannot serialize a hash object's state, so this MD5 calls OpenSSL's libc
 Python's own hashlib is linked with) through ctypes: its `MD5_CTX` is a plain 92-byte struct,
 saved as it is. ctypes lets go of the GIL while libcrypto hashes, so the threads reading a
 file's ranges run beside it: measured here at hashlib's speed (613-621 MiB/s against 601-624
-on 256 MiB), where the pure-Rust `rehashes` used before held the GIL (490 MiB/s, and a Python
+on 256 MiB), where the `rehashes` library used before held the GIL (490 MiB/s, and a Python
 thread beside it ran at a sixth of its speed).
 
 A state saved by the earlier `rehashes` version (88 bytes: the four state words, a count of

@@ -5,7 +5,8 @@ once. glibc gives each thread that allocates its own arena (up to 8 per core) an
 is freed in an arena for reuse, so a process that read many files at once stays at the sum of
 every arena's peak. Two arenas for the whole process keep it near one peak: measured on a
 reduced NextSeq-like run (40 fastq.gz, 1,000 small files), 323 MiB with glibc's default and
-281 MiB with two arenas, in the same time.
+254 MiB with two arenas set here, in the same time (MALLOC_ARENA_MAX=2 in devhost's
+environment gave 281 MiB).
 
 The setting is `mallopt(M_ARENA_MAX)`, the call behind the MALLOC_ARENA_MAX environment
 variable, made from the app so that the worker has it however the app is started (an app
@@ -27,11 +28,12 @@ MALLOC_ARENAS = 2
 
 
 @functools.cache
-def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
-    """At most `arenas` glibc arenas from now on; False where the C library is not glibc."""
+def limit_malloc_arenas() -> bool:
+    """At most MALLOC_ARENAS glibc arenas from now on; False where the C library is not
+    glibc."""
     if platform.libc_ver()[0] != "glibc":
         return False
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
-    return bool(libc.mallopt(_M_ARENA_MAX, arenas))
+    return bool(libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
