@@ -91,8 +91,7 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
 
         if not run.copying_done:
             run.phase = "copying"
-            context.set_custom_status(run.progress())
-            yield from _copy_window(context, run)
+            yield from _copy_window(context, run)  # its status names the units it starts
             # every generation ends here: the next one starts with a two-event history
             context.continue_as_new(run.to_json())
             return None
@@ -171,6 +170,9 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun):
         run.in_flight = [unit_key(running) for _, running in in_flight]
 
     start_units()
+    # name the units now, not at the first unit's end: the status endpoint reads the progress
+    # of the units the status names (a generation's first units can run for minutes)
+    context.set_custom_status(run.progress())
     tick = None
     measuring = None  # the measure_progress activity started at the last tick, until it ends
     while in_flight:
