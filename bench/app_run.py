@@ -26,13 +26,27 @@ from bench.traffic import traffic_delta
 
 POLL_SECONDS = 0.2
 MOVING = ("copied", "verified")  # the parts of the status that move while bytes move
+# the same figures in the orchestrator's custom status
+CUSTOM_MOVING = ("files_copied", "bytes_copied", "units_done", "files_verified", "bytes_verified")
+
+
+def longest_interval(start: float | None, changes: list[float],
+                     end: float) -> tuple[float, float]:
+    """The longest time between `start`, the changes seen after it and `end`, and when it
+    began; (0, 0) when the copy was never seen."""
+    if start is None:
+        return 0.0, 0.0
+    marks = [start, *(at for at in changes if at > start), end]
+    return max(((later - earlier, earlier)
+                for earlier, later in zip(marks, marks[1:], strict=False)), default=(0.0, 0.0))
 
 
 def run_app(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder: str,
             delivery_id: int, timeout: float, small_file_max_bytes: int) -> RunResult:
     """POST the website's payload, poll the status every 0.2 s until it ends (or `timeout`),
-    and gather what the run cost. A run that times out is returned with completed=False and
-    how far it got."""
+    both the status endpoint's answer and the custom status the Durable API gives (what the
+    portal shows), and gather what the run cost. A run that times out is returned with
+    completed=False and how far it got."""
     import requests
 
     host, website = app.host, app.website
@@ -54,6 +68,7 @@ def run_app(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder
     session.trust_env = False
     phases: list[tuple[str, float]] = []
     changes: list[float] = []  # when the poller saw the copied/verified counts move
+    custom_changes: list[float] = []  # when it saw them move in the custom status
     copy_start: float | None = None  # the first poll that saw phase "copying"
     copy_end: float | None = None  # the first poll that saw a later phase
     view: dict = {}
@@ -66,7 +81,7 @@ def run_app(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder
             raise RuntimeError(f"POST /api/deliveries answered {answer.status_code}: "
                                f"{answer.text[:500]}")
         instance_id = answer.json()["id"]
-        last_moving = None
+        last_moving = last_custom = None
         completed = False
         while True:
             view = session.get(f"{base_url}/api/deliveries/{instance_id}", params={"code": key},
@@ -82,6 +97,12 @@ def run_app(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder
                 if moving != last_moving:
                     changes.append(elapsed)
                     last_moving = moving
+                custom = (host.status(instance_id) or {}).get(  # type: ignore[attr-defined]
+                    "customStatus") or {}
+                custom_moving = [custom.get(part) for part in CUSTOM_MOVING]
+                if custom_moving != last_custom:
+                    custom_changes.append(time.perf_counter() - started)
+                    last_custom = custom_moving
             elif copy_start is not None and copy_end is None:
                 copy_end = elapsed
             if view["runtimeStatus"] in ("Completed", "Failed", "Terminated"):
@@ -95,14 +116,10 @@ def run_app(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder
     traffic = traffic_delta(storage.proxy.stats(), before)
     fields = status_fields(pid)
     log = HostLog.read(host.log_path, instance_id)  # type: ignore[attr-defined]
-    longest, longest_at = 0.0, 0.0
-    if copy_start is not None:
-        # from the first poll that saw "copying" to the first that saw it end
-        copy_end = seconds if copy_end is None else copy_end
-        marks = [copy_start, *changes, copy_end]
-        for earlier, later in zip(marks, marks[1:], strict=False):
-            if later - earlier > longest:
-                longest, longest_at = later - earlier, earlier
+    # from the first poll that saw "copying" to the first that saw it end
+    copy_end = seconds if copy_end is None else copy_end
+    longest, longest_at = longest_interval(copy_start, changes, copy_end)
+    longest_custom, longest_custom_at = longest_interval(copy_start, custom_changes, copy_end)
     copied = view.get("copied") or {}
     result = RunResult(
         "app", "app through devhost (POST to Completed)", seconds, completed=completed,
@@ -113,7 +130,9 @@ def run_app(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder
         direct_connections=sampler.direct_connections, phases=phases,
         copying_seconds=(copy_end - copy_start) if copy_start is not None and copy_end else 0.0,
         longest_status_interval=longest, longest_status_interval_at=longest_at,
-        status_changes=len(changes), polls=polls, host_log=asdict(log))
+        status_changes=len(changes), longest_custom_status_interval=longest_custom,
+        longest_custom_status_interval_at=longest_custom_at,
+        custom_status_changes=len(custom_changes), polls=polls, host_log=asdict(log))
     if not completed:
         result.problems.append(f"the delivery did not end within {timeout:.0f} s: phase "
                                f"{view.get('phase')}, copied {copied}")

@@ -122,6 +122,13 @@ def figures(result: ScenarioResult) -> list[tuple[str, str, str, str]]:
                             "changes)" for run in apps),
                  f"<= {GOAL_STATUS_SECONDS} s (DDD_PROGRESS_SECONDS {progress_seconds})",
                  verdict(0 < interval <= GOAL_STATUS_SECONDS)))
+    custom = max((run.longest_custom_status_interval for run in apps), default=0.0)
+    custom_seen = any(run.custom_status_changes for run in apps)  # not in earlier results
+    rows.append(("  the custom status (Durable API, portal)",
+                 " / ".join(f"{run.longest_custom_status_interval:.1f} s "
+                            f"({run.custom_status_changes} changes)" for run in apps)
+                 if custom_seen else "not measured", f"<= {GOAL_STATUS_SECONDS} s",
+                 verdict(0 < custom <= GOAL_STATUS_SECONDS) if custom_seen else "info"))
     problems = [problem for run in result.runs for problem in run.problems]
     read_back = sum(1 for run in result.runs if run.verify_seconds)
     rows.append(("every delivered byte verified (read back, MD5 and Content-MD5)",

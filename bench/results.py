@@ -31,6 +31,10 @@ class RunResult:
     longest_status_interval: float = 0.0  # while bytes moved, as the poller saw it
     longest_status_interval_at: float = 0.0
     status_changes: int = 0
+    # the orchestrator's custom status, as the Durable API (and the portal) shows it
+    longest_custom_status_interval: float = 0.0
+    longest_custom_status_interval_at: float = 0.0
+    custom_status_changes: int = 0
     polls: int = 0
     host_log: dict[str, Any] = field(default_factory=dict)  # sampling.HostLog
     unit_bytes: int = 0  # the largest work unit's bytes (for the activity figure)

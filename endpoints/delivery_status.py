@@ -6,7 +6,6 @@ budget); once it has ended, every failed file comes from the list kept in the wo
 
 import asyncio
 import re
-from datetime import UTC, datetime
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -50,17 +49,13 @@ async def delivery_status(req: func.HttpRequest,
         return json_answer({"error": f"No delivery with id '{instance_id}'."}, 404)
     view = status_view(status.to_json())
     if view["runtimeStatus"] == "Running" and isinstance(status.custom_status, dict):
-        # the units in flight report their bytes to the work container as they go: when the
-        # orchestrator's figure is older than a progress tick, read them (`LiveBytes`)
+        # the units in flight report their bytes to the work container as they go: read them,
+        # spaced out (`LiveBytes`), whatever the orchestrator's status says it measured
         settings = load_settings()
-        updated = status.last_updated_time
-        if updated is not None and updated.tzinfo is None:
-            updated = updated.replace(tzinfo=UTC)  # the status API's times are UTC
-        age = (datetime.now(UTC) - updated).total_seconds() if updated else float("inf")
         try:
             moved = await asyncio.to_thread(
                 LIVE_BYTES.bytes_copied, WorkStore(shared_clients(settings)), instance_id,
-                status.custom_status, age, settings.progress_seconds)
+                status.custom_status, settings.progress_seconds)
         except AzureError:  # the work storage did not answer: the orchestrator's figure stands
             moved = None
         if moved is not None:

@@ -37,6 +37,11 @@ USER_DELEGATION_KEY_MAX_MINUTES = 7 * 24 * 60
 # clock skew allowance of its start time).
 SHARE_MAX_HOURS_LIMIT = 7 * 24 - 1
 
+# Work units in flight in one delivery by default: one fewer than host.json's activity slots
+# (maxConcurrentActivityFunctions 9), so the orchestrator's progress measurement, an activity
+# too, finds a free slot at every tick instead of queueing behind copy units.
+DEFAULT_PARALLEL_CHUNKS = 8
+
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
@@ -97,8 +102,10 @@ class Settings(BaseModel):
     # a work unit (a chunk of whole files, or one segment of a larger file) moves at most this
     # many bytes, so that every copy activity ends within minutes (see README, "Work units")
     chunk_max_bytes: PositiveInt = Field(4 * GIB, alias="DDD_CHUNK_MAX_BYTES")
-    # work units in flight at once (a sliding window)
-    parallel_chunks: int = Field(16, ge=1, le=256, alias="DDD_PARALLEL_CHUNKS")
+    # work units in flight at once (a sliding window); by default one fewer than host.json's
+    # activity slots, so the progress measurement never waits behind copy units
+    parallel_chunks: int = Field(DEFAULT_PARALLEL_CHUNKS, ge=1, le=256,
+                                 alias="DDD_PARALLEL_CHUNKS")
     copy_threads: int = Field(16, ge=1, le=256, alias="DDD_COPY_THREADS")
     # while work units run, the status shows how far they have got at least this often
     progress_seconds: int = Field(30, ge=1, le=300, alias="DDD_PROGRESS_SECONDS")

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
+from shared.config import DEFAULT_PARALLEL_CHUNKS
 from shared.models import (
     TRANSFER_UUID,
     ChunkRef,
@@ -108,7 +109,7 @@ class DeliveryRun(DurableModel):
 
     request: DeliveryRequest
     run_id: str
-    parallel_chunks: int = Field(16, ge=1)  # work units in flight at once
+    parallel_chunks: int = Field(DEFAULT_PARALLEL_CHUNKS, ge=1)  # work units in flight
     progress_seconds: int = Field(30, ge=1)  # how often the status reads the units in flight
     plan: Plan | None = None
     next_chunk: int = 0  # the first chunk not started yet

@@ -116,10 +116,14 @@ def bytes_copied_now(work: WorkStore, run_id: str, status: dict[str, Any]) -> in
 
 
 class LiveBytes:
-    """Live reads for the status endpoint, cheap under frequent polling: none while the
-    orchestrator's own status is younger than `fresh_seconds`, and at most one per delivery
-    every `every_seconds` (or `fresh_seconds`, if shorter) in a process (each costs a read per
-    unit in flight)."""
+    """Live reads for the status endpoint, cheap under frequent polling: at most one per
+    delivery every `every_seconds` (or `tick_seconds`, if shorter) in a process (each costs a
+    read per unit in flight).
+
+    Whatever the age of the orchestrator's status: the status stands still between its
+    measurements, and when no slot is free a measurement waits behind the copy units while the
+    instance's episodes (a timer firing, a measurement scheduled) keep its last update recent,
+    so neither tells how old the status's figure is. The reads are spaced instead."""
 
     MAX_REMEMBERED = 1024
 
@@ -129,14 +133,12 @@ class LiveBytes:
         self._lock = threading.Lock()
 
     def bytes_copied(self, work: WorkStore, run_id: str, status: dict[str, Any],
-                     status_age_seconds: float, fresh_seconds: float) -> int | None:
-        if status_age_seconds < fresh_seconds:
-            return None
+                     tick_seconds: float) -> int | None:
         now = time.monotonic()
         with self._lock:
             remembered = self._read_at.get(run_id)
         # never spaced wider than a progress tick (a short DDD_PROGRESS_SECONDS is read as often)
-        if remembered is None or now - remembered[0] >= min(self._every, fresh_seconds):
+        if remembered is None or now - remembered[0] >= min(self._every, tick_seconds):
             remembered = (now, bytes_copied_now(work, run_id, status))
             with self._lock:
                 if len(self._read_at) >= self.MAX_REMEMBERED:

@@ -120,9 +120,9 @@ param chunkMaxBytes string = '4294967296'
 @description('Parallel copies inside one activity.')
 param copyThreads int = 16
 
-@description('Work units in flight at once in one delivery (a sliding window).')
+@description('Work units in flight at once in one delivery (a sliding window). One fewer than host.json maxConcurrentActivityFunctions (9), so the progress measurement never waits behind copy units.')
 @minValue(1)
-param parallelChunks int = 16
+param parallelChunks int = 8
 
 @description('Files up to this size are copied in one synchronous call; larger ones block by block.')
 param smallFileMaxBytes int = 67108864

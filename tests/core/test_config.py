@@ -175,3 +175,17 @@ def test_e_mail_settings_come_together_and_are_named_with_every_other_problem() 
                               "DDD_NOTIFY_TO": "a@example.edu, b@example.edu",
                               "DDD_NOTIFY_ON_SUCCESS": "True"})
     assert settings.notify_on_success is True
+
+
+def test_the_default_window_leaves_an_activity_slot_for_the_progress_measurement() -> None:
+    """The orchestrator measures the units in flight with an activity: with as many units in
+    flight as the host has activity slots (or more), it waits until a unit ends, and the
+    status stands still meanwhile (small-100k on devhost: up to 110 s between unit ends). The
+    host's slot count is host.json's, and Azure deploys the Bicep's default."""
+    repo = Path(__file__).resolve().parents[2]
+    host = json.loads((repo / "host.json").read_text())
+    slots = host["extensions"]["durableTask"]["maxConcurrentActivityFunctions"]
+    assert load_settings(REQUIRED).parallel_chunks == slots - 1
+    bicep = (repo / "infra" / "modules" / "functionapp.bicep").read_text()
+    deployed = re.search(r"^param parallelChunks int = (\d+)$", bicep, re.MULTILINE)
+    assert deployed is not None and int(deployed.group(1)) == slots - 1
