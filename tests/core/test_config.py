@@ -180,8 +180,8 @@ def test_e_mail_settings_come_together_and_are_named_with_every_other_problem() 
 def test_the_default_window_leaves_an_activity_slot_for_the_progress_measurement() -> None:
     """The orchestrator measures the units in flight with an activity: with as many units in
     flight as the host has activity slots (or more), it waits until a unit ends, and the
-    status stands still meanwhile (small-100k on devhost: up to 110 s between unit ends). The
-    host's slot count is host.json's, and Azure deploys the Bicep's default."""
+    status stands still meanwhile. The host's slot count is host.json's; Azure deploys the
+    Bicep's default, and local runs start from local.settings.json.example."""
     repo = Path(__file__).resolve().parents[2]
     host = json.loads((repo / "host.json").read_text())
     slots = host["extensions"]["durableTask"]["maxConcurrentActivityFunctions"]
@@ -189,3 +189,5 @@ def test_the_default_window_leaves_an_activity_slot_for_the_progress_measurement
     bicep = (repo / "infra" / "modules" / "functionapp.bicep").read_text()
     deployed = re.search(r"^param parallelChunks int = (\d+)$", bicep, re.MULTILINE)
     assert deployed is not None and int(deployed.group(1)) == slots - 1
+    example = json.loads((repo / "local.settings.json.example").read_text())
+    assert int(example["Values"]["DDD_PARALLEL_CHUNKS"]) == slots - 1
