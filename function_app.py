@@ -21,6 +21,7 @@ from activities import (
     plan_dry_run,
     record_failures,
     report_to_website,
+    seal_delivery,
     write_manifest,
 )
 from endpoints import (
@@ -57,6 +58,7 @@ app.register_functions(record_failures.bp)
 app.register_functions(create_folders.bp)
 app.register_functions(write_manifest.bp)
 app.register_functions(grant_access.bp)
+app.register_functions(seal_delivery.bp)
 app.register_functions(report_to_website.bp)
 # dry runs, the website's project summary, pull-mode shares
 app.register_functions(start_dry_run.bp)

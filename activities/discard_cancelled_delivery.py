@@ -4,6 +4,7 @@ activities may still be finishing; the final sweep removes the claim too)."""
 import azure.durable_functions as df
 
 from shared.admin import CancelInput
+from shared.cleanup import CleanupOutcome
 from shared.cleanup import discard_partial_delivery as discard
 from shared.config import load_settings
 from shared.telemetry import logged_activity
@@ -15,5 +16,5 @@ bp = df.Blueprint()
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="cancel_input")
 @logged_activity("cancelling")
-def discard_cancelled_delivery(cancel_input: CancelInput) -> int:
+def discard_cancelled_delivery(cancel_input: CancelInput) -> CleanupOutcome:
     return discard(cancel_input.request, cancel_input.run_id, load_settings(), keep_claim=True)

@@ -2,6 +2,7 @@
 
 import azure.durable_functions as df
 
+from shared.cleanup import CleanupOutcome
 from shared.cleanup import discard_partial_delivery as discard
 from shared.config import load_settings
 from shared.progress import PlanInput
@@ -14,5 +15,5 @@ bp = df.Blueprint()
 @bp.function_name(NAME)
 @bp.activity_trigger(input_name="discard_input")
 @logged_activity("discarding")
-def discard_partial_delivery(discard_input: PlanInput) -> int:
+def discard_partial_delivery(discard_input: PlanInput) -> CleanupOutcome:
     return discard(discard_input.request, discard_input.run_id, load_settings())

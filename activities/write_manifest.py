@@ -17,4 +17,5 @@ bp = df.Blueprint()
 @logged_activity("writing-manifest")
 def write_manifest(manifest_input: ManifestInput) -> ManifestOutcome:
     return write_delivery_manifest(manifest_input.request, manifest_input.run_id,
-                                   manifest_input.chunk_count, load_settings())
+                                   manifest_input.chunk_count, load_settings(),
+                                   sealed=manifest_input.sealed)

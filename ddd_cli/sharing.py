@@ -133,8 +133,13 @@ def _echo_report(run_id: str, result: dict[str, Any]) -> None:
         click.echo(f"largest:   {largest['path']} ({largest['size']:,} bytes)")
     click.echo(f"work:      {result['work_units']:,} work units in {result['chunks']:,} chunks")
     if outlook["free"]:
-        adopted = outlook.get("adopts_from")
-        click.echo("destination: free" + (f" (takes over {adopted}'s folder)" if adopted else ""))
+        adopted, delivered = outlook.get("adopts_from"), outlook.get("delivered")
+        if delivered:
+            click.echo(f"destination: delivered before by {delivered['run_id']}: the delivery "
+                       "would verify it against the source and report it again, copying nothing")
+        else:
+            click.echo("destination: free"
+                       + (f" (takes over {adopted}'s folder)" if adopted else ""))
     elif outlook.get("conflict"):
         click.echo(f"destination: taken: {outlook['conflict']}")
     if result["refusal"]:

@@ -3,7 +3,9 @@
 It answers as the website does: 401 without the right ``Token``, 413 past nginx's default
 1 MiB body limit, 400 ``Unable to find delivery ...`` for an unknown (delivery, transfer uuid),
 400 ``Delivery X not in TRANSFERRING state.`` once a result was recorded, 200 when it records.
-Tests can make it answer 5xx a number of times first. It runs in a thread of the caller.
+Tests can make it answer 5xx a number of times first, or record a result and then answer 500
+(as the website does when its e-mail step fails after it saved the manifest). It runs in a
+thread of the caller.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ class WebsiteStandIn:
     deliveries: dict[str, Delivery] = field(default_factory=dict)
     attempts: list[dict] = field(default_factory=list)  # every POST: status and body
     failures_to_serve: list[int] = field(default_factory=list)
+    # results to record and then answer 500 for (the website's e-mail step failing after it
+    # saved the delivery as ACCEPTED with its manifest, outside any transaction)
+    saves_then_fails: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -46,6 +51,11 @@ class WebsiteStandIn:
     def fail_next(self, count: int, status: int = 500) -> None:
         with self.lock:
             self.failures_to_serve.extend([status] * count)
+
+    def save_then_fail_next(self, count: int = 1) -> None:
+        """The next `count` results it records are answered 500 all the same."""
+        with self.lock:
+            self.saves_then_fails += count
 
     @property
     def url(self) -> str:
@@ -70,6 +80,9 @@ class WebsiteStandIn:
                 status, reply = self.failures_to_serve.pop(0), "Server Error (500)"
             else:
                 status, reply = self._record(body_bytes)
+                if status == 200 and self.saves_then_fails:
+                    self.saves_then_fails -= 1
+                    status, reply = 500, "Server Error (500)"
             self.attempts.append({"status": status, "bytes": len(body_bytes),
                                   "body": _parsed(body_bytes)})
             return status, reply

@@ -44,4 +44,4 @@ async def cancel_delivery_request(req: func.HttpRequest,
     await client.start_new(cancel_delivery.NAME, action_id, CancelInput(
         request=request, run_id=instance_id, progress=progress, reason=reason).to_json())
     log_event("admin.cancel", instance_id=instance_id, action_id=action_id)
-    return accepted(req, instance_id, action_id)
+    return accepted(instance_id, action_id)

@@ -46,8 +46,8 @@ async def find_delivery(client: df.DurableOrchestrationClient, instance_id: str)
     return status, None
 
 
-def accepted(req: func.HttpRequest, instance_id: str, action_id: str) -> func.HttpResponse:
-    url = delivery_status.status_url(req.url, instance_id)
+def accepted(instance_id: str, action_id: str) -> func.HttpResponse:
+    url = delivery_status.status_url(load_settings(), instance_id)
     return func.HttpResponse(json.dumps({"id": instance_id, "actionId": action_id,
                                          "deliveryStatusUri": url}), status_code=202,
                              mimetype="application/json", headers={"Location": url})

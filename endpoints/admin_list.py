@@ -9,13 +9,14 @@ status, phase, delivery id, transfer UUID, times, counts, message), `continuatio
 """
 
 import asyncio
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from endpoints.answers import json_answer
+from endpoints.answers import api_url, json_answer
 from shared.admin import ListQuery, QueryRefused, delivery_summary
+from shared.config import load_settings
 from shared.instance_query import InstanceQueryError, query_page, rpc_base_url
 
 NAME = "list_deliveries"
@@ -38,10 +39,9 @@ async def list_deliveries(req: func.HttpRequest, client: str) -> func.HttpRespon
         return json_answer({"error": f"The deliveries could not be listed: {error}."}, 503)
     following = None
     if token:
-        parts = urlsplit(req.url)
         kept = {name: value for name, value in req.params.items()
                 if name not in ("continuationToken", "code")}
-        following = f"{parts.scheme}://{parts.netloc}{parts.path}?" + urlencode(
+        following = api_url(load_settings(), ROUTE) + "?" + urlencode(
             {**kept, "continuationToken": token})
     return json_answer({"deliveries": [delivery_summary(status) for status in page],
                   "continuationToken": token, "next": following})

@@ -49,4 +49,4 @@ async def resend_delivery(req: func.HttpRequest,
     await client.start_new(resend_callback.NAME, action_id,
                            ResendInput(request=request, run_id=instance_id).to_json())
     log_event("admin.resend", instance_id=instance_id, action_id=action_id)
-    return accepted(req, instance_id, action_id)
+    return accepted(instance_id, action_id)

@@ -5,7 +5,6 @@ under a running host)."""
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import azure.functions as func
 
@@ -55,8 +54,9 @@ def read_request(parse: Callable[[Settings], Parsed], headers: dict[str, str] | 
         return json_answer(refused.body(), refused.status, headers)
 
 
-def api_url(request_url: str, path: str) -> str:
-    """`/api/<path>` on the host that answered `request_url`, without any key (whoever calls
-    it brings their own)."""
-    parts = urlsplit(request_url)
-    return f"{parts.scheme}://{parts.netloc}/api/{path}"
+def api_url(settings: Settings, path: str) -> str:
+    """`/api/<path>` at the app's configured public URL (`Settings.public_base_url`; never the
+    request's Host header, which a caller chooses), without any key (whoever calls it brings
+    their own); a path alone when no public URL is known."""
+    base = settings.public_base_url
+    return f"{base or ''}/api/{path}"

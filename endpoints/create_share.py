@@ -51,7 +51,7 @@ async def create_share(req: func.HttpRequest) -> func.HttpResponse:
     except AzureError as error:
         return storage_failure(error, NO_STORE)
     share = created.share
-    location = share_status.status_url(req.url, share.id)
+    location = share_status.status_url(settings, share.id)
     return _answer({"id": share.id, "expires": share.expires.isoformat(),
                   "script_url": created.script_url, "manifest_url": created.manifest_url,
                   "shareStatusUri": location, "share": share.model_dump(mode="json")},

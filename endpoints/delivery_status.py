@@ -13,7 +13,7 @@ from azure.core.exceptions import AzureError
 
 from endpoints.answers import api_url, bad_id, json_answer
 from shared.admin import ACTIONS, action_instance_id
-from shared.config import load_settings
+from shared.config import Settings, load_settings
 from shared.failures import FAILURES_SERVED, failures_name, read_failures
 from shared.progress import status_view
 from shared.storage import WorkStore, shared_clients
@@ -28,10 +28,10 @@ LIVE_BYTES = LiveBytes()
 bp = df.Blueprint()
 
 
-def status_url(request_url: str, instance_id: str) -> str:
-    """The URL of this endpoint for one delivery, on the host that answered `request_url`;
-    without any key (whoever calls it brings their own)."""
-    return api_url(request_url, f"{ROUTE_PREFIX}/{instance_id}")
+def status_url(settings: Settings, instance_id: str) -> str:
+    """The URL of this endpoint for one delivery, at the app's public URL; without any key
+    (whoever calls it brings their own)."""
+    return api_url(settings, f"{ROUTE_PREFIX}/{instance_id}")
 
 
 @bp.function_name(NAME)

@@ -10,6 +10,7 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from endpoints.answers import api_url, bad_id, json_answer
+from shared.config import Settings
 from shared.dry_run import DRY_RUN_PREFIX
 
 NAME = "dry_run_status"
@@ -18,9 +19,9 @@ DRY_RUN_ID = re.compile(re.escape(DRY_RUN_PREFIX) + r"[A-Za-z0-9._:-]{1,200}")
 bp = df.Blueprint()
 
 
-def status_url(request_url: str, run_id: str) -> str:
+def status_url(settings: Settings, run_id: str) -> str:
     """This endpoint's URL for one dry run, on the host that answered `request_url`, no key."""
-    return api_url(request_url, f"{ROUTE_PREFIX}/{run_id}")
+    return api_url(settings, f"{ROUTE_PREFIX}/{run_id}")
 
 
 @bp.function_name(NAME)

@@ -7,7 +7,7 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints.answers import api_url, bad_id, json_answer, storage_failure
-from shared.config import load_settings
+from shared.config import Settings, load_settings
 from shared.share import check_share_id, read_share
 
 NAME = "share_status"
@@ -15,8 +15,8 @@ ROUTE_PREFIX = "shares"
 bp = df.Blueprint()
 
 
-def status_url(request_url: str, share_id: str) -> str:
-    return api_url(request_url, f"{ROUTE_PREFIX}/{share_id}")
+def status_url(settings: Settings, share_id: str) -> str:
+    return api_url(settings, f"{ROUTE_PREFIX}/{share_id}")
 
 
 def bad_id_answer(share_id: str) -> func.HttpResponse | None:

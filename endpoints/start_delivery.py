@@ -20,6 +20,7 @@ from orchestrators import delivery
 from shared.progress import (
     DeliveryRun,
     attempts_prefix,
+    differing_fields,
     instance_id_for,
     is_earlier_attempt,
     is_same_delivery,
@@ -55,7 +56,19 @@ async def start_delivery(req: func.HttpRequest,
     settings, request = read
 
     instance_id = instance_id_for(request)
-    if not await client.get_status(instance_id):
+    existing = await client.get_status(instance_id, show_input=True)
+    if existing:
+        differing = differing_fields(request, _input_of(existing))
+        if differing:
+            return json_answer({
+                "error": f"Delivery {request.delivery_id} with transfer UUID "
+                         f"{request.transfer_uuid} was started with another request; this one "
+                         f"differs in {', '.join(differing)}. Nothing was started: a new request "
+                         "needs a new transfer UUID.",
+                "errors": [{"field": field, "message": "differs from the request this delivery "
+                            "id and transfer UUID were first started with"}
+                           for field in differing]}, 409)
+    else:
         earlier = await client.get_status_by(instance_id_prefix=attempts_prefix(request),
                                              runtime_status=STILL_RUNNING)
         for attempt in earlier:
@@ -67,8 +80,9 @@ async def start_delivery(req: func.HttpRequest,
                                        f"superseded by the website's attempt {instance_id}")
         run = DeliveryRun(request=request, run_id=instance_id,
                           parallel_chunks=settings.parallel_chunks,
-                          progress_seconds=settings.progress_seconds)
+                          progress_seconds=settings.progress_seconds,
+                          outage_wait_seconds=settings.outage_wait_minutes * 60)
         await start_once(client, delivery.NAME, instance_id, run.to_json())
-    status_url = delivery_status.status_url(req.url, instance_id)
+    status_url = delivery_status.status_url(settings, instance_id)
     return json_answer({"id": instance_id, "deliveryStatusUri": status_url}, 202,
                  headers={"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})

@@ -40,7 +40,7 @@ async def start_dry_run(req: func.HttpRequest,
     settings, request = read
 
     run_id = dry_run_id_for(request)
-    status_url = dry_run_status.status_url(req.url, run_id)
+    status_url = dry_run_status.status_url(settings, run_id)
     accepted = ({"id": run_id, "dryRunStatusUri": status_url}, 202,
                 {"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})
     running = await client.get_status(run_id)

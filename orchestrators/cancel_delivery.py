@@ -18,15 +18,18 @@ import azure.durable_functions as df
 
 from activities import discard_cancelled_delivery, discard_partial_delivery
 from orchestrators import operator_steps
+from orchestrators.operator_steps import wait_out
 from shared.admin import CancelInput, cancel_message
+from shared.config import DEFAULT_OUTAGE_WAIT_MINUTES
 from shared.notify import NotifyInput
+from shared.outage import OutageRetry
 from shared.progress import PlanInput, ReportInput
 
 NAME = "cancel_delivery"
 bp = df.Blueprint()
 
-ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000,
-                                 max_number_of_attempts=5)
+# the clean-up of a cancelled attempt waits a storage outage out as a failed attempt's does
+CLEANUP_RETRY = OutageRetry.minutes(DEFAULT_OUTAGE_WAIT_MINUTES).for_cleanup()
 REPORT_ROUNDS = 8  # about four hours of waiting for a website that is down
 # host.json functionTimeout (one hour) and a margin: no activity of the run outlives it
 LATE_COPIES_GRACE = timedelta(minutes=65)
@@ -39,8 +42,8 @@ def cancel_delivery(context: df.DurableOrchestrationContext):
     status: dict[str, Any] = {"action": "cancel", "phase": "removing-partial-copy",
                               "reason": cancel.reason, "removed": 0, "report": None}
     context.set_custom_status(status)
-    status["removed"] = yield context.call_activity_with_retry(
-        discard_cancelled_delivery.NAME, ACTIVITY_RETRY, cancel)
+    removed = yield from wait_out(context, discard_cancelled_delivery.NAME, cancel, CLEANUP_RETRY)
+    status["removed"] = removed.removed
 
     status["phase"] = "reporting"
     context.set_custom_status(status)
@@ -54,9 +57,10 @@ def cancel_delivery(context: df.DurableOrchestrationContext):
     status["phase"] = "waiting-for-late-copies"
     context.set_custom_status(status)
     yield context.create_timer(context.current_utc_datetime + LATE_COPIES_GRACE)
-    status["removed"] += yield context.call_activity_with_retry(
-        discard_partial_delivery.NAME, ACTIVITY_RETRY,
-        PlanInput(request=cancel.request, run_id=cancel.run_id))
+    swept = yield from wait_out(context, discard_partial_delivery.NAME,
+                                PlanInput(request=cancel.request, run_id=cancel.run_id),
+                                CLEANUP_RETRY)
+    status["removed"] += swept.removed
     status["phase"] = "done"
     context.set_custom_status(status)
     return status

@@ -1,13 +1,24 @@
-"""The `delivery` orchestrator: plan, copy and verify by work units, write the manifest, report.
+"""The `delivery` orchestrator: plan, copy and verify by work units, write the manifest, seal the
+folder, report.
 
-Deterministic: no I/O, clock or randomness here; activities do the work. Copying keeps
-`DDD_PARALLEL_CHUNKS` work units in flight (a sliding window: the next starts as one ends, and
-the status moves at every end and every `DDD_PROGRESS_SECONDS` while units run). A generation ends
-with continue-as-new after `GENERATION_EVENTS` completions and ticks, so one generation's
-history is bounded whatever the number of files or their size. No SAS, key or token is ever
-an input, output or status here. A delivery that failed, was refused or went stale tells the
-website once and then ends with runtime status Failed (its custom status keeps the counts), so
-the portal's Failed view and alerts see it.
+Deterministic: no I/O, clock or randomness here; activities do the work, and the copy window's
+decisions are plain Python (`shared.copy_window`). Copying keeps `DDD_PARALLEL_CHUNKS` work units
+in flight (a sliding window: the next starts as one ends, and the status moves at every end and
+every `DDD_PROGRESS_SECONDS` while units run). A generation ends with continue-as-new after
+`GENERATION_EVENTS` unit ends, retries and ticks, so one generation's history is bounded
+whatever the number of files or their size.
+
+Storage that fails is waited out, not turned into a failure: every activity that touches
+storage is tried again after a durable timer, with capped backoff, until the outage window
+(`DDD_OUTAGE_WAIT_MINUTES`) since its first failure is over (`shared.outage`). A failed
+attempt's clean-up is waited out four times as long; the website hears once, after it, what is
+left in the destination and what a restart will do.
+
+A delivery whose folder was delivered before (sealed) is only verified against the source and
+reported again; nothing is written there. No SAS, key or token is ever an input, output or
+status here. A delivery that failed, was refused or went stale tells the website once and then
+ends with runtime status Failed (its custom status keeps the counts), so the portal's Failed
+view and alerts see it.
 """
 
 from __future__ import annotations
@@ -25,12 +36,17 @@ from activities import (
     plan_delivery,
     record_failures,
     report_to_website,
+    seal_delivery,
     write_manifest,
 )
 from orchestrators import operator_steps
+from orchestrators.operator_steps import first_line, wait_out
 from shared.acl import AccessInput
+from shared.claim import SealInput, sealed_at
+from shared.cleanup import CleanupOutcome
+from shared.copy_window import CopyWindow, Slot
 from shared.folders import FoldersInput
-from shared.models import ChunkRef
+from shared.outage import OutageRetry
 from shared.progress import (
     MESSAGE_CHARS,
     ChunkInput,
@@ -41,18 +57,16 @@ from shared.progress import (
     ReportInput,
     cut_end,
 )
-from shared.unit_progress import ProgressInput, unit_key
+from shared.unit_progress import ProgressInput
 
 NAME = "delivery"
 bp = df.Blueprint()
 
-ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000,
-                                 max_number_of_attempts=5)
 # after the report activity's own quick retries: wait 1, 2, 4, ... 60 minutes, ~2 days in all
 REPORT_ROUNDS = 50
 REPORT_FIRST_WAIT = timedelta(minutes=1)
 REPORT_LONGEST_WAIT = timedelta(minutes=60)
-# unit completions and progress ticks in one generation: its history stays bounded
+# unit ends, retries and progress ticks in one generation: its history stays bounded
 GENERATION_EVENTS = 64
 
 
@@ -77,119 +91,126 @@ def delivery(context: df.DurableOrchestrationContext):
 
 
 def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
+    retry = OutageRetry(window=timedelta(seconds=run.outage_wait_seconds))
     try:
         if run.plan is None:
             run.phase = "planning"
             context.set_custom_status(run.progress())
-            run.plan = yield context.call_activity_with_retry(
-                plan_delivery.NAME, ACTIVITY_RETRY, PlanInput(request=run.request,
-                                                              run_id=run.run_id))
+            run.plan = yield from wait_out(
+                context, plan_delivery.NAME, PlanInput(request=run.request, run_id=run.run_id),
+                retry, run)
             if run.plan.refusal:
                 run.phase, run.message = "refused", run.plan.refusal
                 yield from _report(context, run, error_message=run.plan.refusal)
                 return run.outcome()
 
         if not run.copying_done:
-            run.phase = "copying"
-            yield from _copy_window(context, run)  # its status names the units it starts
-            # every generation ends here: the next one starts with a two-event history
-            context.continue_as_new(run.to_json())
-            return None
+            run.phase = "copying" if run.plan.sealed is None else "verifying"
+            run.failure = yield from _copy_window(context, run, retry)
+            if run.failure is None:
+                # every generation ends here: the next one starts with a two-event history
+                context.continue_as_new(run.to_json())
+                return None
 
-        failure = run.totals.failure_message()
+        if run.plan.sealed is not None:
+            return (yield from _report_sealed(context, run, retry))
+
+        failure = run.failure or run.totals.failure_message()
         if failure:
-            yield context.call_activity_with_retry(
-                record_failures.NAME, ACTIVITY_RETRY,
-                FailuresInput(run_id=run.run_id, chunk_count=run.plan.chunk_count))
-            run.phase = "failed"
-            run.message = failure + (yield from _discard_partial_copy(context, run))
-            yield from _report(context, run, error_message=run.message)
-            return run.outcome()
+            if run.totals.failed_files:
+                yield from wait_out(context, record_failures.NAME, FailuresInput(
+                    run_id=run.run_id, chunk_count=run.plan.chunk_count), retry, run)
+            return (yield from _fail(context, run, failure, retry))
 
         run.phase = "creating-folders"
         context.set_custom_status(run.progress())
-        yield context.call_activity_with_retry(
-            create_folders.NAME, ACTIVITY_RETRY,
-            FoldersInput(request=run.request, run_id=run.run_id,
-                         folder_pages=run.plan.folder_pages))
+        yield from wait_out(context, create_folders.NAME, FoldersInput(
+            request=run.request, run_id=run.run_id, folder_pages=run.plan.folder_pages),
+            retry, run)
         run.phase = "writing-manifest"
         context.set_custom_status(run.progress())
-        run.manifest = yield context.call_activity_with_retry(
-            write_manifest.NAME, ACTIVITY_RETRY,
-            ManifestInput(request=run.request, run_id=run.run_id,
-                          chunk_count=run.plan.chunk_count))
+        run.manifest = yield from wait_out(context, write_manifest.NAME, ManifestInput(
+            request=run.request, run_id=run.run_id, chunk_count=run.plan.chunk_count),
+            retry, run)
         # read access on the delivered folder, when configured: after every file is verified,
         # before the website is told; each call does a bounded part and says where to go on
         run.phase = "granting-access"
         context.set_custom_status(run.progress())
         access = AccessInput(request=run.request)
         while True:
-            granted = yield context.call_activity_with_retry(grant_access.NAME, ACTIVITY_RETRY,
-                                                             access)
+            granted = yield from wait_out(context, grant_access.NAME, access, retry, run)
             if granted.continuation is None:
                 break
             access = AccessInput(request=run.request, continuation=granted.continuation)
+        # sealed before the website hears: from now on nothing removes or replaces these files
+        run.phase = "sealing"
+        context.set_custom_status(run.progress())
+        yield from wait_out(context, seal_delivery.NAME, SealInput(
+            request=run.request, run_id=run.run_id, files=run.totals.verified_files,
+            bytes=run.totals.verified_bytes), retry, run)
+        run.sealed = True
         run.phase = "reporting"
         yield from _report(context, run, error_message=None)
-        if run.report is not None and run.report.status == "stale":
-            run.phase = "stale"
-        elif run.report is not None and run.report.status in ("recorded", "already-recorded"):
-            run.phase = "delivered"
+        _phase_from_report(run)
         return run.outcome()
-    except Exception as error:  # an activity failed after all its retries
-        if run.phase in ("reporting", "refused", "failed", "stale"):
-            # the copy is done (or was never started): only telling the website failed, and
-            # the stored callback body can be re-sent; never discard delivered data for that
+    except Exception as error:  # an activity failed after its outage window
+        if run.sealed or run.phase in ("reporting", "refused", "failed", "stale"):
+            # the copy is done and sealed (or was never started): only telling the website
+            # failed, and the stored callback body can be re-sent; never remove delivered data
             raise
-        run.phase = "failed"
-        run.message = f"The transfer failed and was stopped: {_first_line(error)}."
-        if run.plan is not None:
-            run.message += yield from _discard_partial_copy(context, run)
-        yield from _report(context, run, error_message=run.message)
-        return run.outcome()
+        return (yield from _fail(
+            context, run, f"The transfer failed and was stopped: {first_line(error)}.", retry))
 
 
-def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun):
-    """Keep `parallel_chunks` work units in flight, starting the next as one finishes, until
-    `GENERATION_EVENTS` completions and progress ticks; then let those in flight finish (a
-    file's next segment is carried to the next generation) and return. Raises the first
-    unit's failure once nothing is in flight any more, so no copy lands after a clean-up."""
-    in_flight: list[tuple[df.Task, ChunkRef]] = []
-    events = 0
-    failure: Exception | None = None
+def _phase_from_report(run: DeliveryRun) -> None:
+    if run.report is None:
+        return
+    if run.report.status == "stale":
+        run.phase = "stale"
+    elif run.report.status == "recorded-after-error":
+        run.phase = "delivered-website-error"
+        run.message = ((run.message + " ") if run.message else "") + (
+            "The website answered an error (HTTP 5xx) when it was told, then said it had "
+            "recorded the result: it may not have e-mailed the recipients. Check the "
+            "delivery on the website and tell the recipients if need be.")
+    elif run.report.status in ("recorded", "already-recorded"):
+        run.phase = "delivered"
 
-    def start_units() -> None:
-        while (failure is None and events < GENERATION_EVENTS
-               and len(in_flight) < run.parallel_chunks):
-            unit = run.take_next()
-            if unit is None:
-                break
-            in_flight.append((context.call_activity_with_retry(
-                copy_chunk.NAME, ACTIVITY_RETRY, ChunkInput(request=run.request, chunk=unit)),
-                unit))
-        run.in_flight = [unit_key(running) for _, running in in_flight]
 
-    start_units()
+def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
+                 retry: OutageRetry):
+    """Run the copy window (`shared.copy_window.CopyWindow` decides; this schedules): units'
+    activities, their retry timers and the progress ticks, until nothing is in flight. Returns
+    the failure that stopped the copy, or None (then all was started, or the generation is
+    over and continues as new)."""
+    window = CopyWindow(run, retry, GENERATION_EVENTS)
+    tasks: list[tuple[df.Task, Slot]] = []
+
+    def start(slots: list[Slot]) -> None:
+        for slot in slots:
+            tasks.append((context.call_activity(
+                copy_chunk.NAME, ChunkInput(request=run.request, chunk=slot.unit)), slot))
+
+    start(window.fill())
     # name the units now, not at the first unit's end: the status endpoint reads the progress
     # of the units the status names (a generation's first units can run for minutes)
     context.set_custom_status(run.progress())
     tick = None
     measuring = None  # the measure_progress activity started at the last tick, until it ends
-    while in_flight:
+    while tasks:
         if tick is None and measuring is None:
             # while units run, read how far they have got (they write it 3 times as often)
             tick = context.create_timer(context.current_utc_datetime
                                         + timedelta(seconds=run.progress_seconds))
-        waiting = [task for task, _ in in_flight] + [tick or measuring]
+        waiting = [task for task, _ in tasks] + [tick or measuring]
         finished = yield context.task_any(waiting)
-        events += 1
         if finished is tick:
             # measured beside the units, never awaited alone: a unit's end is handled (and
             # shown) while the measurement waits for an activity slot behind queued units
+            window.ticked()
             tick = None
-            measuring = context.call_activity(
-                measure_progress.NAME,
-                ProgressInput(run_id=run.run_id, units=[unit for _, unit in in_flight]))
+            measuring = context.call_activity(measure_progress.NAME, ProgressInput(
+                run_id=run.run_id, units=[slot.unit for slot in window.running]))
             continue
         if measuring is not None and finished is measuring:
             measuring = None
@@ -197,32 +218,100 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun):
                 run.show_moving(finished.result.bytes_by_unit)
             context.set_custom_status(run.progress())
             continue
-        position = next(at for at, (task, _) in enumerate(in_flight) if task is finished)
-        _, unit = in_flight.pop(position)
-        run.in_flight = [unit_key(running) for _, running in in_flight]
-        if isinstance(finished.result, Exception):
-            failure = failure or finished.result
-            continue
-        following = run.add_result(unit, finished.result)
-        if following is not None:
-            run.carried.insert(0, following)  # a file's next segment goes first
-        start_units()
+        position = next(at for at, (task, _) in enumerate(tasks) if task is finished)
+        _, slot = tasks.pop(position)
+        if slot.waiting:  # its retry timer fired: the unit runs again
+            window.retry_due(slot)
+            start([slot])
+        elif isinstance(finished.result, Exception):
+            retry_at = window.failed(slot, first_line(finished.result),
+                                     context.current_utc_datetime)
+            if retry_at is not None:
+                tasks.append((context.create_timer(retry_at), slot))
+        else:
+            start(window.ended(slot, finished.result))
+        if window.failure is not None:  # no copy lands after the clean-up: drop the retries
+            for dropped in window.dropped_waiting():
+                timer, _ = tasks.pop(next(at for at, (_, waiting) in enumerate(tasks)
+                                          if waiting is dropped))
+                timer.cancel()
         context.set_custom_status(run.progress())
     if tick is not None:
         tick.cancel()
-    if failure is not None:
-        raise failure
+    return window.failure
 
 
-def _discard_partial_copy(context: df.DurableOrchestrationContext, run: DeliveryRun):
-    """Remove this run's partial copy, so the website's retry finds the destination empty."""
+def _fail(context: df.DurableOrchestrationContext, run: DeliveryRun, failure: str,
+          retry: OutageRetry):
+    """Remove what this attempt wrote (waited out through an outage), then tell the website
+    once: what failed, what is left in the destination, and what a restart will do."""
+    run.phase = "removing-partial-copy"
+    run.message = failure
+    context.set_custom_status(run.progress())
     try:
-        yield context.call_activity_with_retry(discard_partial_delivery.NAME, ACTIVITY_RETRY,
-                                               PlanInput(request=run.request, run_id=run.run_id))
+        cleanup = yield from wait_out(
+            context, discard_partial_delivery.NAME,
+            PlanInput(request=run.request, run_id=run.run_id), retry.for_cleanup(), run)
+        after = _after_cleanup(run, cleanup)
     except Exception as error:
-        return (f" The partial copy in {run.request.sink_folder} could not be removed "
-                f"({_first_line(error)}); remove it before retrying.")
-    return " Nothing was left in the destination; the delivery can be retried."
+        after = (f" What this attempt wrote to {run.request.sink_folder} could not be removed "
+                 f"({first_line(error)}); the website's restart of the delivery takes the "
+                 "folder over, checks what is there and copies the rest.")
+    run.phase = "failed"
+    run.message = failure + after
+    yield from _report(context, run, error_message=run.message)
+    return run.outcome()
+
+
+def _after_cleanup(run: DeliveryRun, cleanup: CleanupOutcome) -> str:
+    folder = run.request.sink_folder
+    if cleanup.untouched is not None:
+        return f" Nothing was removed from {folder}: {cleanup.untouched}."
+    if cleanup.left:
+        return (f" This attempt removed what it wrote; {cleanup.left} file(s) it did not write "
+                f"(an earlier attempt's) are still in {folder}: the website's restart of the "
+                "delivery takes them over, checks them and copies the rest.")
+    return (" Nothing of this attempt is left in the destination; the website's restart of "
+            "the delivery starts it again.")
+
+
+def _report_sealed(context: df.DurableOrchestrationContext, run: DeliveryRun,
+                   retry: OutageRetry):
+    """A folder delivered before: verified against the source now. All there as delivered:
+    report the delivery again (nothing written there); else refuse, naming what changed."""
+    assert run.plan is not None and run.plan.sealed is not None
+    sealed = run.plan.sealed
+    when = sealed_at(sealed)
+    if run.failure is not None:
+        run.phase = "failed"
+        run.message = (f"{run.failure} Nothing was written to the delivered folder "
+                       f"{run.request.sink_folder}.")
+        yield from _report(context, run, error_message=run.message)
+        return run.outcome()
+    changed = run.totals.failure_message()
+    if changed is None and sealed.files is not None and sealed.files != run.plan.files:
+        changed = (f"the source holds {run.plan.files} files, {sealed.files} were delivered "
+                   "(files were added or removed since)")
+    if changed is not None:
+        run.phase = "refused"
+        run.message = (f"Delivery {run.request.delivery_id} was delivered to "
+                       f"{run.request.sink_folder} on {when}, and its source has changed since: "
+                       f"{changed} The delivered folder was left as it is; to deliver the new "
+                       "version, deliver it to another folder.")
+        yield from _report(context, run, error_message=run.message)
+        return run.outcome()
+    run.phase = "writing-manifest"
+    context.set_custom_status(run.progress())
+    run.manifest = yield from wait_out(context, write_manifest.NAME, ManifestInput(
+        request=run.request, run_id=run.run_id, chunk_count=run.plan.chunk_count, sealed=True),
+        retry, run)
+    run.sealed = True
+    run.message = (f"Already delivered on {when}; every file there was verified against the "
+                   "source again and the manifest sent again. Nothing was copied.")
+    run.phase = "reporting"
+    yield from _report(context, run, error_message=None)
+    _phase_from_report(run)
+    return run.outcome()
 
 
 def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_message: str | None):
@@ -240,11 +329,11 @@ def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_mes
         except Exception as error:  # the website is unavailable: wait and try again
             if attempt == REPORT_ROUNDS:
                 run.message = (f"{message_before + ' ' if message_before else ''}The website "
-                               f"could not be told: {_first_line(error)}")
+                               f"could not be told: {first_line(error)}")
                 context.set_custom_status(run.progress())
                 raise
             run.message = f"waiting to report to the website (attempt {attempt}): " \
-                          f"{_first_line(error)}"
+                          f"{first_line(error)}"
             context.set_custom_status(run.progress())
             yield context.create_timer(context.current_utc_datetime + wait)
             wait = min(wait * 2, REPORT_LONGEST_WAIT)
@@ -258,9 +347,3 @@ def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_mes
         run.message = (f"{message_before + ' ' if message_before else ''}The website could not "
                        f"be told: {run.report.website_message}")
     context.set_custom_status(run.progress())
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    # the Durable SDK joins an activity failure's reason and details: keep the reason
-    return text.splitlines()[0] if text else type(error).__name__

@@ -1,5 +1,7 @@
-"""Orchestration steps for the operators' side, used by the orchestrators (deterministic).
+"""Orchestration steps the orchestrators share (deterministic).
 
+`wait_out` calls an activity and, while it fails, tries it again after durable timers with
+capped backoff until the outage window since its first failure is over (`shared.outage`).
 `notify_operators` schedules the e-mail activity once an outcome is known. It never raises:
 a mail that cannot be sent must not fail or hold up a delivery, so no retry policy either.
 `report_rounds` tells the website, trying again later while it is down.
@@ -14,8 +16,40 @@ import azure.durable_functions as df
 
 from activities import notify_operators as notify_activity
 from activities import report_to_website as report_activity
+from shared.models import DurableModel
 from shared.notify import NotifyInput
+from shared.outage import OutageRetry, waiting_message
 from shared.progress import DeliveryRun, ReportInput
+
+
+def wait_out(context: df.DurableOrchestrationContext, name: str, activity_input: DurableModel,
+             retry: OutageRetry, run: DeliveryRun | None = None):
+    """The activity's result; while it fails, wait and try again until `retry`'s window since
+    its first failure is over, then raise its last failure. With `run`, the status says so."""
+    attempt, first_failure = 0, None
+    message_before = run.message if run is not None else None
+    while True:
+        attempt += 1
+        try:
+            result: Any = yield context.call_activity(name, activity_input)
+        except Exception as error:
+            now = context.current_utc_datetime
+            first_failure = first_failure or now
+            wait = retry.wait_after(attempt, first_failure, now)
+            if wait is None:
+                if run is not None:
+                    run.message = message_before
+                raise
+            if run is not None:
+                run.message = waiting_message(name, attempt, now + wait,
+                                              retry.gives_up_at(first_failure), first_line(error))
+                context.set_custom_status(run.progress())
+            yield context.create_timer(now + wait)
+            continue
+        if run is not None and attempt > 1:
+            run.message = message_before
+            context.set_custom_status(run.progress())
+        return result
 
 
 def notify_operators(context: df.DurableOrchestrationContext, run: DeliveryRun,

@@ -4,13 +4,18 @@ The allow-lists are settings (`DDD_SOURCE_ACCOUNTS`, `DDD_SINK_ACCOUNTS`): comma
 entries, each an account name (every container of it) or `account/container`. A request naming
 anything else is refused before anything starts. The app's own work account is never a source
 or a sink, whatever the lists say: it holds every delivery's plans, results and callback bodies.
+
+The lists hold where the work is done too, not only at the door: the storage clients hand out a
+source or sink container only through `AccessPolicy.check` (`shared.storage.StorageClients`),
+so an orchestration started some other way (the Durable HTTP API with the master or system key,
+a hand-edited input) reaches nothing the endpoints refuse; it meets `AccessRefused`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from shared.naming import check_account_name, check_container_name
 
@@ -69,6 +74,14 @@ class AccessList:
         )
 
 
+Side = Literal["source", "sink"]
+
+
+class AccessRefused(Exception):
+    """An account or container the allow-lists do not allow for this side (or the app's own
+    work account): nothing was read or written there."""
+
+
 @dataclass(frozen=True)
 class AccessPolicy:
     """The two allow-lists and the account that is never allowed."""
@@ -91,6 +104,15 @@ class AccessPolicy:
             *self._side("Source", "source", self.sources, source_account, source_container),
             *self._side("Sink", "sink", self.sinks, sink_account, sink_container),
         ]
+
+    def check(self, side: Side, account: str, container: str | None) -> None:
+        """Raise AccessRefused unless `account` (and `container`, when given) may be this side
+        of a delivery; the app's own work account never may."""
+        allowed = self.sources if side == "source" else self.sinks
+        prefix = "Source" if side == "source" else "Sink"
+        for problem in self._side(prefix, side, allowed, account, container):
+            raise AccessRefused(f"{problem['field']}: {problem['message']} (refused where the "
+                                "work is done; nothing was read or written)")
 
     def _side(self, prefix: str, role: str, allowed: AccessList, account: str | None,
               container: str | None) -> Iterable[dict[str, str]]:

@@ -67,7 +67,7 @@ def grant_refusal(sink: ContainerClient, request: DeliveryRequest,
     """Why the configured grants cannot be made on this sink (a flat account), or None."""
     if not readers_of(request, settings):
         return None
-    if account_kind(sink, request.sink_account, settings) is AccountKind.HIERARCHICAL:
+    if account_kind("sink", sink, request.sink_account, settings) is AccountKind.HIERARCHICAL:
         return None
     return (f"Read access on the delivered folder is configured for "
             f"'{request.sink_account}/{request.sink_container}' (DDD_DELIVERED_FOLDER_READERS), "
@@ -81,11 +81,12 @@ def grant_access(access_input: AccessInput, settings: Settings) -> AccessOutcome
     readers = readers_of(request, settings)
     if not readers:
         return AccessOutcome(readers=0)
-    sink = shared_clients(settings).container(request.sink_account, request.sink_container)
+    sink = shared_clients(settings).sink(request.sink_account, request.sink_container)
     refusal = grant_refusal(sink, request, settings)
     if refusal:
         raise AccessGrantError(refusal)
-    directory = lake_file_system(request.sink_account, request.sink_container, settings) \
+    directory = lake_file_system("sink", request.sink_account, request.sink_container,
+                                 settings) \
         .get_directory_client(request.sink_folder)
     failures: list[str] = []
 

@@ -72,7 +72,9 @@ class AsyncStorageClients:
         self.connections = connections
         self._services: dict[str, BlobServiceClient] = {}
 
-    def container(self, account: str, container: str) -> ContainerClient:
+    def sink(self, account: str, container: str) -> ContainerClient:
+        """A destination container; AccessRefused unless the sink allow-list allows it."""
+        self.settings.access.check("sink", account, container)
         return self.service(account).get_container_client(container)
 
     def service(self, account: str) -> BlobServiceClient:

@@ -59,9 +59,12 @@ class DeliveryStatus(_Schema):
     id: str | None
     runtimeStatus: str | None = Field(description="Pending, Running, Completed, Failed or "
                                                   "Terminated (the Durable runtime status).")
-    phase: str | None = Field(description="planning, copying, writing-manifest, reporting, "
-                                          "delivered, refused, failed, stale, unreported or "
-                                          "cancelled.")
+    phase: str | None = Field(description="planning, copying, verifying (a folder delivered "
+                                          "before), creating-folders, writing-manifest, "
+                                          "granting-access, sealing, reporting, delivered, "
+                                          "delivered-website-error, refused, "
+                                          "removing-partial-copy, failed, stale, unreported "
+                                          "or cancelled.")
     createdTime: str | None
     lastUpdatedTime: str | None
     planned: Counts

@@ -21,7 +21,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from azure.core.exceptions import HttpResponseError
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobBlock
 
 from shared.config import MIB, Settings
@@ -150,11 +151,18 @@ def commit_blocks(copier: FileCopier, entry: FileEntry, layout: BlockLayout,
     destination_path = copier.request.sink_path(entry.path)
     destination = copier.sink.get_blob_client(destination_path)
     md5_digest = bytes.fromhex(md5_hex)
-    destination.commit_block_list(
-        [BlobBlock(block_id(index, entry.etag)) for index in range(layout.block_count)],
-        content_settings=copier.headers(entry, md5_digest),
-        metadata=entry.metadata or None,
-    )
+    try:
+        # created, never replaced: a blob there is not this attempt's to overwrite
+        committed = destination.commit_block_list(
+            [BlobBlock(block_id(index, entry.etag, copier.run_id))
+             for index in range(layout.block_count)],
+            content_settings=copier.headers(entry, md5_digest),
+            metadata=entry.metadata or None,
+            match_condition=MatchConditions.IfMissing,
+        )
+    except ResourceExistsError:
+        return copier.found_at_destination(entry, destination_path)
+    copier.wrote(destination_path, str(committed["etag"]))
     properties = destination.get_blob_properties()
     if properties.size != entry.size or md5_hex_of(properties.content_settings) != md5_hex:
         properties = destination.get_blob_properties()  # one re-read before it is final

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -41,8 +43,21 @@ SHARE_MAX_HOURS_LIMIT = 7 * 24 - 1
 # (maxConcurrentActivityFunctions 9), so the orchestrator's progress measurement, an activity
 # too, finds a free slot at every tick instead of queueing behind copy units.
 DEFAULT_PARALLEL_CHUNKS = 8
+# A storage outage is waited out for 30 minutes (AzCopy tries a request 20 times, as long).
+DEFAULT_OUTAGE_WAIT_MINUTES = 30
 
 PositiveInt = Annotated[int, Field(ge=1)]
+
+
+def is_loopback_url(url: str) -> bool:
+    """The URL names this machine (localhost or a loopback address)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SettingsError(ValueError):
@@ -109,6 +124,10 @@ class Settings(BaseModel):
     copy_threads: int = Field(16, ge=1, le=256, alias="DDD_COPY_THREADS")
     # while work units run, the status shows how far they have got at least this often
     progress_seconds: int = Field(30, ge=1, le=300, alias="DDD_PROGRESS_SECONDS")
+    # a storage outage is waited out this long (from an activity's first failure) before the
+    # work fails; a failed attempt's clean-up four times as long (shared.outage)
+    outage_wait_minutes: int = Field(DEFAULT_OUTAGE_WAIT_MINUTES, ge=1, le=24 * 60,
+                                     alias="DDD_OUTAGE_WAIT_MINUTES")
     small_file_max_bytes: int = Field(
         64 * MIB, ge=0, le=COPY_FROM_URL_MAX_BYTES, alias="DDD_SMALL_FILE_MAX_BYTES"
     )
@@ -134,6 +153,8 @@ class Settings(BaseModel):
     notify_to: str | None = Field(None, alias="DDD_NOTIFY_TO")
     notify_on_success: bool = Field(False, alias="DDD_NOTIFY_ON_SUCCESS")
     host_name: str | None = Field(None, alias="WEBSITE_HOSTNAME")  # set by the platform
+    # the app's public base URL for the status links it hands out; else https://WEBSITE_HOSTNAME
+    public_url: str | None = Field(None, alias="DDD_PUBLIC_URL")
 
     @model_validator(mode="after")
     def _check_operator_settings(self) -> Settings:
@@ -218,8 +239,23 @@ class Settings(BaseModel):
     @field_validator("website_url")
     @classmethod
     def _check_website_url(cls, url: str) -> str:
+        # the website's token travels with every result: over TLS, but on this machine
         if not url.startswith(("https://", "http://")) or "?" in url or "#" in url:
-            raise ValueError("must be an http:// or https:// base URL without a query")
+            raise ValueError("must be an https:// base URL without a query")
+        if url.startswith("http://") and not is_loopback_url(url):
+            raise ValueError("must be https:// (the website's token is sent with every result); "
+                             "http:// only for a website on this machine (localhost, 127.0.0.1)")
+        return url.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        if not url.startswith(("https://", "http://")) or "?" in url or "#" in url \
+                or (url.startswith("http://") and not is_loopback_url(url)):
+            raise ValueError("must be the app's https:// base URL without a query (http:// "
+                             "only on this machine)")
         return url.rstrip("/")
 
     @field_validator("website_token")
@@ -228,6 +264,17 @@ class Settings(BaseModel):
         if token is not None and not token.get_secret_value().strip():
             raise ValueError("must not be empty")
         return token
+
+    @property
+    def public_base_url(self) -> str | None:
+        """Where the app's HTTP API is reached, for the links it hands out (never the Host
+        header of a request): DDD_PUBLIC_URL, else the platform's WEBSITE_HOSTNAME."""
+        if self.public_url:
+            return self.public_url
+        if not self.host_name:
+            return None
+        scheme = "http" if is_loopback_url(f"http://{self.host_name}") else "https"
+        return f"{scheme}://{self.host_name}"
 
     @property
     def access(self) -> AccessPolicy:

@@ -29,6 +29,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContainerClient
 from azure.storage.filedatalake import DataLakeServiceClient, FileSystemClient
 
+from shared.access import Side
 from shared.config import Settings
 from shared.identity import storage_credential
 from shared.storage import STORAGE_RETRY
@@ -61,11 +62,15 @@ def lake_service(account: str, settings: Settings) -> DataLakeServiceClient:
         return service
 
 
-def lake_file_system(account: str, container: str, settings: Settings) -> FileSystemClient:
+def lake_file_system(side: Side, account: str, container: str,
+                     settings: Settings) -> FileSystemClient:
+    """A source or sink container's Data Lake client; AccessRefused unless allowed."""
+    settings.access.check(side, account, container)
     return lake_service(account, settings).get_file_system_client(container)
 
 
-def account_kind(container: ContainerClient, account: str, settings: Settings) -> AccountKind:
+def account_kind(side: Side, container: ContainerClient, account: str,
+                 settings: Settings) -> AccountKind:
     """Ask the account which kind it is (see the module doc). Raises what storage raises when it
     cannot tell (no such container, no permission, storage down)."""
     if isinstance(storage_credential(account, settings), AzureNamedKeyCredential):
@@ -73,7 +78,7 @@ def account_kind(container: ContainerClient, account: str, settings: Settings) -
         hierarchical = bool(information.get("is_hns_enabled"))
         return AccountKind.HIERARCHICAL if hierarchical else AccountKind.FLAT
     return kind_from_data_lake(
-        lake_file_system(account, str(container.container_name), settings))
+        lake_file_system(side, account, str(container.container_name), settings))
 
 
 def kind_from_data_lake(file_system: FileSystemClient) -> AccountKind:

@@ -17,7 +17,14 @@ answers small folders at once and hands larger ones to the `dry_run` orchestrati
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.models import BlobLocation, DeliveryRequest, DurableModel, FileEntry, RunId
+from shared.models import (
+    BlobLocation,
+    DeliveryRequest,
+    DurableModel,
+    FileEntry,
+    RunId,
+    SealedDelivery,
+)
 from shared.planner import build_plan
 from shared.progress import instance_id_for
 from shared.storage import plan_pages_prefix
@@ -48,6 +55,9 @@ class DestinationOutlook(DurableModel):
     free: bool | None
     # the run id of an earlier attempt of the same delivery, whose folder would be taken over
     adopts_from: str | None = None
+    # the delivery was delivered there before (its folder is sealed): the delivery would only
+    # verify the files there against the source and report them again, copying nothing
+    delivered: SealedDelivery | None = None
     # why the delivery would be refused there, in the website's words
     conflict: str | None = None
 
@@ -118,7 +128,7 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
         chunks=plan.chunk_count,
         destination_outlook=DestinationOutlook(
             free=None if plan.storage_problem else conflict is None,
-            adopts_from=plan.adopted_from, conflict=conflict),
+            adopts_from=plan.adopted_from, delivered=plan.sealed, conflict=conflict),
         refusal=plan.refusal,
         file_list=BlobLocation(account=settings.work_account, container=settings.work_container,
                                path=plan_pages_prefix(run_id) + "/") if plan.chunk_count else None,

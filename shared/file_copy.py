@@ -40,8 +40,9 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import NoReturn, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -52,13 +53,21 @@ from azure.storage.blob import (
     StorageErrorCode,
 )
 
+from shared import source_sas
 from shared.block_copy import BlockLayout, FileFailed, Mismatch, commit_blocks, stage_blocks
 from shared.config import Settings
 from shared.models import DeliveryRequest, FileEntry, FileResult
-from shared.resume import block_id, copied_in_one_block
-from shared.source_sas import SourceSas
+from shared.ownership import OwnedBlob
+from shared.resume import block_id, copied_in_one_block, verified_existing, written_by
+from shared.source_sas import SAS_CLOCK_SKEW, SourceSas
 from shared.storage import describe_error
-from shared.storage_errors import StorageFault, fault_label, has_code
+from shared.storage_errors import (
+    StorageFault,
+    clock_skew_of,
+    fault_label,
+    has_code,
+    skew_date,
+)
 from shared.unit_progress import UnitProgress
 
 FILE_ATTEMPTS = 3
@@ -70,18 +79,40 @@ T = TypeVar("T")
 
 SOURCE_CHANGED = "the source changed after planning (its ETag differs); deliver again"
 SOURCE_DELETED = "the source was deleted after planning; deliver again"
+DESTINATION_TAKEN = (
+    "the destination already holds a file of this name that is not this version of the source "
+    "and was not written by this attempt; it was left as it is"
+)
 BLOCK_MD5_REFUSED = (
     "the storage service read other bytes than the app hashed (a block's MD5 was refused)"
 )
 
 
 class ChunkAbort(Exception):
-    """Storage failed in a way that is not about one file: the chunk stops and raises."""
+    """Storage failed in a way that is not about one file: the chunk stops. `transient`: it
+    failed for a moment (try the unit again later); else it refused (no retry changes it)."""
 
-    def __init__(self, what: str, error: BaseException) -> None:
+    def __init__(self, what: str, error: BaseException, *, transient: bool) -> None:
         super().__init__(what)
         self.what = what
         self.error = error
+        self.transient = transient
+
+
+def refusal_of(entry: FileEntry, error: BaseException, fault: StorageFault) -> str:
+    """Why storage refused a file's copy in a way no retry changes, naming what to fix: a SAS
+    refused while the service's clock is minutes from the app's names the clock."""
+    skew = clock_skew_of(error, now=source_sas.utc_now())
+    if fault is StorageFault.NO_PERMISSION and skew is not None:
+        direction = "ahead of" if skew > timedelta(0) else "behind"
+        return (f"{entry.path}: the storage service refused the copy's read-only SAS "
+                f"({fault_label(error)}), and this machine's clock is "
+                f"{abs(skew).total_seconds() / 60:.0f} minutes {direction} the storage "
+                f"service's (its answer is dated {skew_date(error)}): a SAS is valid from "
+                f"{SAS_CLOCK_SKEW.total_seconds() / 60:.0f} minutes before this machine's time "
+                "for a few minutes only, so set this machine's clock right (NTP) and deliver "
+                "again")
+    return f"{entry.path}: {fault.value} ({fault_label(error)})"
 
 
 def _not_about_one_file(error: BaseException, fault: StorageFault) -> bool:
@@ -91,12 +122,12 @@ def _not_about_one_file(error: BaseException, fault: StorageFault) -> bool:
 
 
 class Breaker:
-    """Trips when `limit` files in a row fail after all their attempts; any other outcome of a
-    file (storage answered) resets the count. Once tripped, every file raises ChunkAbort."""
+    """Trips at the first file that failed for a moment after all its attempts: storage is
+    failing, not that file, so the unit stops and is tried again later as a whole (the
+    orchestrator waits the outage out; the retry resumes at the file). Once tripped, every
+    file raises the same ChunkAbort."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._in_a_row = 0
+    def __init__(self) -> None:
         self._tripped: ChunkAbort | None = None
         self._lock = threading.Lock()
 
@@ -105,20 +136,11 @@ class Breaker:
             if self._tripped is not None:
                 raise self._tripped
 
-    def answered(self) -> None:
+    def trip(self, abort: ChunkAbort) -> None:
         with self._lock:
-            self._in_a_row = 0
-
-    def exhausted(self, error: BaseException) -> None:
-        with self._lock:
-            self._in_a_row += 1
-            if self._in_a_row >= self.limit and self._tripped is None:
-                self._tripped = ChunkAbort(
-                    f"{self._in_a_row} files in a row failed after {FILE_ATTEMPTS} attempts each",
-                    error,
-                )
-            if self._tripped is not None:
-                raise self._tripped
+            if self._tripped is None:
+                self._tripped = abort
+            raise self._tripped
 
 
 class FileTries:
@@ -145,29 +167,27 @@ class FileTries:
             return self._copier.failed(entry, str(error))
         fault = StorageFault.of(error)
         if _not_about_one_file(error, fault):
-            raise ChunkAbort(f"{entry.path}: {fault.value}", error) from None
+            raise ChunkAbort(refusal_of(entry, error, fault), error, transient=False) from None
         if not fault.retryable:
             return self._copier.failed(entry, describe_error(error))
         self._last_error = error
         return FILE_RETRY_WAIT_SECONDS * attempt if attempt < FILE_ATTEMPTS else 0.0
 
-    def exhausted(self) -> FileResult:
-        """The file's result once every attempt failed for a moment (the breaker counts it)."""
+    def exhausted(self) -> NoReturn:
+        """Every attempt failed for a moment: storage is failing, the unit stops (ChunkAbort,
+        transient) and is tried again later."""
         assert self._last_error is not None
-        self._copier.breaker.exhausted(self._last_error)
-        return FileResult(
-            path=self._entry.path,
-            destination_path=self._copier.request.sink_path(self._entry.path),
-            size=self._entry.size,
-            content_type=self._entry.content_type,
-            error=f"after {FILE_ATTEMPTS} attempts: {fault_label(self._last_error)}",
-        )
+        self._copier.breaker.trip(ChunkAbort(
+            f"{self._entry.path}: still failing after {FILE_ATTEMPTS} attempts "
+            f"({fault_label(self._last_error)})", self._last_error, transient=True))
+        raise AssertionError("a tripped breaker raises")
 
 
 @dataclass
 class FileCopier:
     request: DeliveryRequest
     settings: Settings
+    run_id: str  # the attempt: its block ids name it (`shared.resume.block_id`)
     source: ContainerClient
     sink: ContainerClient
     source_sas: SourceSas  # one SAS per copy request, valid COPY_REQUEST_SAS_LIFETIME
@@ -175,6 +195,8 @@ class FileCopier:
     file_pool: ThreadPoolExecutor
     breaker: Breaker
     progress: UnitProgress  # bytes moved, for the status while the unit runs
+    # what this unit wrote into the destination, as it commits each file (`shared.ownership`)
+    written: list[OwnedBlob] = field(default_factory=list)
 
     def copy_file(self, entry: FileEntry) -> FileResult:
         """Copy and verify one file in blocks (a small file with a source Content-MD5 goes to
@@ -196,13 +218,11 @@ class FileCopier:
                     return outcome
                 time.sleep(outcome)
                 continue
-            self.breaker.answered()
             return result
         return tries.exhausted()
 
     def failed(self, entry: FileEntry, reason: str) -> FileResult:
         """The file's result when it failed for a reason of its own (storage answered)."""
-        self.breaker.answered()
         return FileResult(
             path=entry.path,
             destination_path=self.request.sink_path(entry.path),
@@ -240,7 +260,7 @@ class FileCopier:
     ) -> None:
         try:
             destination.stage_block_from_url(
-                block_id(index, entry.etag),
+                block_id(index, entry.etag, self.run_id),
                 # a fresh SAS per request, valid only as long as this request can take
                 self.source_sas.blob_url(self.source.container_name, source_path),
                 source_offset=offset,
@@ -250,6 +270,24 @@ class FileCopier:
             )
         except HttpResponseError as error:
             raise self.source_failure(error, entry) from None
+
+    def wrote(self, destination_path: str, etag: str) -> None:
+        """Note a blob this attempt created (list appends are atomic: threads and the event
+        loop share the list)."""
+        self.written.append(OwnedBlob(path=destination_path, etag=etag))
+
+    def found_at_destination(self, entry: FileEntry, destination_path: str) -> FileResult:
+        """After a commit refused because the destination exists (If-None-Match): the file
+        there when it is this version of the source (this attempt's own commit whose answer
+        was lost, or an earlier attempt's), else FileFailed naming it. Nothing is replaced."""
+        blob = self.sink.get_blob_client(destination_path)
+        result = verified_existing(blob, entry, self.settings)
+        if result is None:
+            raise FileFailed(DESTINATION_TAKEN)
+        committed, _uncommitted = blob.get_block_list("committed")
+        if written_by([block.id for block in committed], self.run_id) and result.etag:
+            self.wrote(destination_path, result.etag)
+        return result
 
     @staticmethod
     def headers(entry: FileEntry, md5_digest: bytes) -> ContentSettings:

@@ -27,6 +27,7 @@ from shared.config import Settings
 from shared.datalake import AccountKind, account_kind, lake_file_system
 from shared.listing import planned_folders
 from shared.models import DeliveryRequest, DurableModel
+from shared.ownership import OwnedBlob, record_owned
 from shared.storage import WorkStore, shared_clients
 
 FOLDER_MARKER_METADATA = {"hdi_isfolder": "true"}
@@ -48,18 +49,19 @@ def create_folders(folders_input: FoldersInput, settings: Settings) -> FoldersOu
     request = folders_input.request
     clients = shared_clients(settings)
     work = WorkStore(clients)
-    sink = clients.container(request.sink_account, request.sink_container)
-    kind = account_kind(sink, request.sink_account, settings)
+    sink = clients.sink(request.sink_account, request.sink_container)
+    kind = account_kind("sink", sink, request.sink_account, settings)
     names = [request.sink_folder, *(
         request.sink_path(relative) for relative in planned_folders(
             work, folders_input.run_id, folders_input.folder_pages))]
     if kind is AccountKind.HIERARCHICAL:
-        file_system = lake_file_system(request.sink_account, request.sink_container, settings)
+        file_system = lake_file_system("sink", request.sink_account, request.sink_container,
+                                       settings)
 
-        def make(name: str) -> bool:
+        def make(name: str) -> str | None:
             return _make_directory(file_system, name)
     else:
-        def make(name: str) -> bool:
+        def make(name: str) -> str | None:
             return _make_marker(sink, name)
 
     # a level at a time, parents before children: a directory is made by its own request, not
@@ -68,24 +70,33 @@ def create_folders(folders_input: FoldersInput, settings: Settings) -> FoldersOu
     for name in names:
         levels.setdefault(name.count("/"), []).append(name)
     threads = max(1, min(settings.copy_threads, len(names)))
-    created = 0
-    with ThreadPoolExecutor(threads, thread_name_prefix="create-folder") as pool:
-        for depth in sorted(levels):
-            created += sum(pool.map(make, levels[depth]))
-    return FoldersOutcome(kind=kind, folders=len(names), created=created)
-
-
-def _make_directory(file_system: FileSystemClient, name: str) -> bool:
+    created: list[OwnedBlob] = []
     try:
-        file_system.create_directory(name, match_condition=MatchConditions.IfMissing)
-    except ResourceExistsError:
-        return False
-    return True
+        with ThreadPoolExecutor(threads, thread_name_prefix="create-folder") as pool:
+            for depth in sorted(levels):
+                created.extend(OwnedBlob(path=name, etag=etag, kind="folder")
+                               for name, etag in zip(levels[depth], pool.map(make, levels[depth]),
+                                                     strict=True) if etag is not None)
+    finally:
+        record_owned(work, folders_input.run_id, "folders", created)
+    return FoldersOutcome(kind=kind, folders=len(names), created=len(created))
 
 
-def _make_marker(sink: ContainerClient, name: str) -> bool:
+def _make_directory(file_system: FileSystemClient, name: str) -> str | None:
+    """The new directory's ETag, or None when it existed."""
     try:
-        sink.upload_blob(name, b"", metadata=FOLDER_MARKER_METADATA, overwrite=False)
+        made = file_system.get_directory_client(name).create_directory(
+            match_condition=MatchConditions.IfMissing)
     except ResourceExistsError:
-        return False
-    return True
+        return None
+    return str(made["etag"])
+
+
+def _make_marker(sink: ContainerClient, name: str) -> str | None:
+    """The new marker's ETag, or None when something has that name."""
+    try:
+        made = sink.get_blob_client(name).upload_blob(
+            b"", metadata=FOLDER_MARKER_METADATA, overwrite=False)
+    except ResourceExistsError:
+        return None
+    return str(made["etag"])

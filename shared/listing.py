@@ -74,8 +74,8 @@ class SourceListing:
             yield from sorted(self._implied)
             return
         prefix = self.folder + "/"
-        file_system = lake_file_system(self.account, str(self.container.container_name),
-                                       self.settings)
+        file_system = lake_file_system("source", self.account,
+                                       str(self.container.container_name), self.settings)
         for path in file_system.get_paths(path=self.folder, recursive=True):
             if path.is_directory and path.name.startswith(prefix):
                 yield path.name[len(prefix):]

@@ -32,7 +32,14 @@ from shared.config import Settings
 from shared.listing import planned_folders
 from shared.models import BlobLocation, DeliveryRequest, FileResult, ManifestOutcome
 from shared.naming import RESERVED_FOLDER
-from shared.storage import StorageClients, WorkStore, callback_name, result_page_name
+from shared.ownership import OwnedBlob, record_owned
+from shared.storage import (
+    StorageClients,
+    WorkStore,
+    callback_name,
+    md5_hex_of,
+    result_page_name,
+)
 from shared.verified_write import BlockWriter
 from shared.website import encode_body, transfer_result_body
 
@@ -209,20 +216,36 @@ def _results(work: WorkStore, run_id: str, chunk_count: int) -> Iterator[FileRes
             yield FileResult.model_validate(record)
 
 
+class NoWriter:
+    """Where the manifest of a sealed folder goes: nowhere (the delivered one stays)."""
+
+    size = 0
+
+    def write(self, content: bytes) -> None:
+        pass
+
+    def close(self) -> str:
+        return ""
+
+
 def write_manifest(
-    request: DeliveryRequest, run_id: str, chunk_count: int, settings: Settings
+    request: DeliveryRequest, run_id: str, chunk_count: int, settings: Settings, *,
+    sealed: bool = False,
 ) -> ManifestOutcome:
     """Write the manifest and checksum file into the delivered folder and the callback body
-    into the work container (see module doc). Raises ManifestError if any file is unverified."""
+    into the work container (see module doc). Raises ManifestError if any file is unverified.
+
+    `sealed`: the folder was delivered before and this run only verified it again; nothing is
+    written there, and the callback points at the manifest it was delivered with."""
     with StorageClients(settings) as clients:
         work = WorkStore(clients)
-        sink = clients.container(request.sink_account, request.sink_container)
-        manifest_writer = BlockWriter(
+        sink = clients.sink(request.sink_account, request.sink_container)
+        manifest_writer: BlockWriter | NoWriter = BlockWriter(
             sink.get_blob_client(manifest_path(request)), content_type="application/json"
-        )
-        checksum_writer = BlockWriter(
+        ) if not sealed else NoWriter()
+        checksum_writer: BlockWriter | NoWriter = BlockWriter(
             sink.get_blob_client(checksum_path(request)), content_type="text/plain; charset=utf-8"
-        )
+        ) if not sealed else NoWriter()
         callback_entries = CallbackEntries(settings.callback_max_bytes)
         folders_seen: set[str] = set()
         root_folder_count = file_count = total_size = 0
@@ -299,6 +322,16 @@ def write_manifest(
         manifest_writer.write(b'],"summary":' + _encoded(summary) + b"}")
         manifest_md5 = manifest_writer.close()
         checksum_writer.close()
+        manifest_size = manifest_writer.size
+        if sealed:  # the manifest the folder was delivered with stays: it is pointed to
+            delivered = sink.get_blob_client(manifest_path(request)).get_blob_properties()
+            manifest_size = delivered.size
+            manifest_md5 = md5_hex_of(delivered.content_settings) or ""
+        else:
+            record_owned(work, run_id, "manifest", [
+                OwnedBlob(path=writer.blob_name, etag=writer.etag, kind="service-file")
+                for writer in (manifest_writer, checksum_writer)
+                if isinstance(writer, BlockWriter) and writer.etag is not None])
 
         manifest_location = BlobLocation(
             account=request.sink_account,
@@ -312,7 +345,7 @@ def write_manifest(
         )
         callback = callback_entries.body(
             request,
-            manifest_pointer_entry(manifest_location.path, manifest_writer.size, manifest_md5),
+            manifest_pointer_entry(manifest_location.path, manifest_size, manifest_md5),
         )
         callback_bytes = work.write_json(callback_name(run_id), callback.body)
         return ManifestOutcome(

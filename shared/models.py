@@ -174,6 +174,16 @@ class FileEntry(DurableModel):
     metadata: dict[str, str] = Field(default_factory=dict)
 
 
+class SealedDelivery(DurableModel):
+    """A delivered folder's seal (in its claim): which attempt delivered it, when, and what."""
+
+    run_id: str
+    transfer_uuid: str | None = None
+    delivered_at: datetime | None = None
+    files: int | None = None  # None in claims sealed before counts were kept
+    bytes: int | None = None
+
+
 class Plan(DurableModel):
     """What the plan activity returns: totals and the number of chunk pages, never file lists.
 
@@ -196,15 +206,20 @@ class Plan(DurableModel):
     storage_problem: str | None = None
     # The run id of an earlier attempt of the same delivery whose folder this run took over.
     adopted_from: str | None = None
+    # Set when this delivery's folder was already delivered (its claim is sealed): the run only
+    # verifies what is there against the source and reports it again; it writes nothing there.
+    sealed: SealedDelivery | None = None
 
     @property
     def refusal(self) -> str | None:
         return self.destination_conflict or self.storage_problem
 
+    def chunk_ref(self, index: int) -> ChunkRef:
+        return ChunkRef(run_id=self.run_id, index=index, adopted=self.adopted_from is not None,
+                        verify_only=self.sealed is not None)
+
     def chunk_refs(self) -> list[ChunkRef]:
-        adopted = self.adopted_from is not None
-        return [ChunkRef(run_id=self.run_id, index=index, adopted=adopted)
-                for index in range(self.chunk_count)]
+        return [self.chunk_ref(index) for index in range(self.chunk_count)]
 
 
 class ChunkRef(DurableModel):
@@ -217,6 +232,9 @@ class ChunkRef(DurableModel):
     # the plan adopted a folder an earlier attempt of the delivery claimed: files that attempt
     # verified may already be there, so even the first copy of this page looks (shared.resume)
     adopted: bool = False
+    # the folder is sealed (delivered before): the page's files are verified where they are,
+    # nothing is copied
+    verify_only: bool = False
 
 
 # ----- copy results ----------------------------------------------------------------------------
@@ -279,6 +297,9 @@ class ChunkResult(DurableModel):
     # counts each segment's bytes as it is copied.
     segment: int = 0
     next_segment: int | None = None
+    # storage refused the unit in a way no retry changes (no permission, the clock, a container
+    # gone, an account not allowed): what a person must fix; the delivery stops
+    refusal: str | None = None
 
 
 class CopyTotals(DurableModel):
@@ -349,6 +370,9 @@ ReportStatus = Literal[
     "already-recorded",  # 400 "not in TRANSFERRING state": an earlier POST was recorded
     "stale",  # 400 "Unable to find delivery": the website started a newer attempt
     "refused",  # 401/403/404/413 or another 4xx: a person must fix a setting; not retried
+    # a success report the website answered 5xx, then 400 "not in TRANSFERRING state": it saved
+    # the manifest and failed after (its e-mails to the recipients, as its code does it)
+    "recorded-after-error",
 ]
 
 
@@ -357,3 +381,4 @@ class ReportOutcome(DurableModel):
     http_status: int
     attempts: int
     website_message: str = ""  # the website's answer text, trimmed
+    server_errors: int = 0  # of the attempts, how many the website answered 5xx

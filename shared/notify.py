@@ -3,8 +3,10 @@
 Sent through Azure Communication Services (`azure-communication-email`) with the app's managed
 identity, from `DDD_NOTIFY_SENDER` to `DDD_NOTIFY_TO`, at `DDD_NOTIFY_EMAIL_ENDPOINT`; with
 those unset nothing is sent. A delivery that failed, was refused, went stale or could not be
-reported is always mailed; a delivered one when `DDD_NOTIFY_ON_SUCCESS` is true. The mail names
-the delivery id, source, destination, what happened, the counts, and the status URL.
+reported is always mailed, and so is one the website recorded after answering an error (it
+may not have e-mailed the recipients); a delivered one when `DDD_NOTIFY_ON_SUCCESS` is true.
+The mail names the delivery id, source, destination, what happened, the counts, and the status
+URL.
 
 Once per outcome: a marker in the work container (`notifications/<run id>/<phase>.json`, created
 only if absent) is claimed before sending, so a second run of the activity (a host restart, a
@@ -28,7 +30,6 @@ from shared.azure_transport import RETRIES, bounded_transport
 from shared.config import Settings
 from shared.models import DeliveryRequest, DurableModel
 from shared.operator_settings import notify_recipients
-from shared.secrets import is_loopback_url
 from shared.storage import WorkStore, redact, shared_clients
 from shared.telemetry import log_event
 
@@ -37,7 +38,8 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_SECONDS = 60
 POLL_SECONDS = 2
 NOTIFICATIONS_PREFIX = "notifications"
-ALWAYS_MAILED = ("failed", "refused", "stale", "unreported", "cancelled")
+ALWAYS_MAILED = ("failed", "refused", "stale", "unreported", "cancelled",
+                 "delivered-website-error")
 DELIVERED_TEXT = "every file was copied and verified, and the website recorded the manifest."
 WHAT_HAPPENED = {
     "delivered": "was delivered",
@@ -46,6 +48,8 @@ WHAT_HAPPENED = {
     "stale": "went stale (the website has a newer attempt)",
     "unreported": "could not be reported to the website",
     "cancelled": "was cancelled by an operator",
+    "delivered-website-error": ("was delivered, but the website may not have e-mailed the "
+                                "recipients"),
 }
 
 
@@ -81,10 +85,8 @@ def notification_name(run_id: str, outcome: str) -> str:
 
 def status_url(settings: Settings, run_id: str) -> str | None:
     """The delivery's status URL on this app (WEBSITE_HOSTNAME, set by the platform)."""
-    if not settings.host_name:
-        return None
-    scheme = "http" if is_loopback_url(f"http://{settings.host_name}") else "https"
-    return f"{scheme}://{settings.host_name}/api/deliveries/{run_id}"
+    base = settings.public_base_url
+    return f"{base}/api/deliveries/{run_id}" if base else None
 
 
 def compose(notify_input: NotifyInput, outcome: str, settings: Settings) -> dict[str, Any]:

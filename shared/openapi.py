@@ -138,7 +138,7 @@ def _paths() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": REF.format(model="StartPayload")}}}},
                 "responses": {"202": _json("StartAccepted", "Started, or already started."),
-                              **_errors(400, 401, 413, 415)},
+                              **_errors(400, 401, 409, 413, 415)},
             },
             "get": {
                 "operationId": "listDeliveries", "summary": "List deliveries (admin key).",

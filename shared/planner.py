@@ -10,18 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from typing import Literal
 
 from azure.core.exceptions import AzureError
-from azure.storage.blob import BlobProperties
+from azure.storage.blob import BlobProperties, ContainerClient
 
+from shared.access import AccessRefused
 from shared.acl import grant_refusal
-from shared.claim import adopt_claim, claim_destination, read_claim
+from shared.claim import (
+    Claim,
+    adopt_claim,
+    claim_destination,
+    nesting_conflict,
+    read_claim,
+    sink_lock,
+)
 from shared.config import Settings
 from shared.datalake import account_kind
 from shared.listing import SourceListing, write_folder_pages
-from shared.models import DeliveryRequest, FileEntry, Plan
-from shared.naming import BLOB_NAME_MAX_CHARS, RESERVED_FOLDER
+from shared.models import DeliveryRequest, FileEntry, Plan, SealedDelivery
+from shared.naming import BLOB_NAME_MAX_CHARS, RESERVED_FOLDER, folder_contains
 from shared.segments import segment_count
 from shared.storage import (
     StorageClients,
@@ -76,9 +85,66 @@ def refusing(side: Literal["source", "destination"], account: str,
         raise StorageRefusal(message) from None
 
 
-def destination_conflict_message(sink_folder: str) -> str:
-    """The website's own wording, from its in-process delivery code."""
-    return f"Error: The transfer destination directory '{sink_folder}' already exists."
+def destination_conflict_message(sink_folder: str, why: str = "") -> str:
+    """The website's own wording, from its in-process delivery code (and why, when it is not
+    plain: the folder lies in, or holds, another delivery's folder)."""
+    return (f"Error: The transfer destination directory '{sink_folder}' already exists."
+            + (f" {why}" if why else ""))
+
+
+@dataclass(frozen=True)
+class DestinationOutlook:
+    """What a delivery finds at its destination folder."""
+
+    conflict: str | None = None  # refused there, in the website's words
+    adopted_from: str | None = None  # an earlier attempt of the delivery, to take over
+    sealed: SealedDelivery | None = None  # delivered before: verify and report again only
+    claim: Claim | None = None
+
+
+def destination_outlook(sink: ContainerClient, request: DeliveryRequest,
+                        run_id: str) -> DestinationOutlook:
+    """Look at the destination folder, writing nothing: free (empty, and in no other
+    delivery's folder), this delivery's to take over or to verify again, or refused."""
+    claim = read_claim(sink, request)
+    nested = nesting_conflict(sink, request, look_inside=claim is not None)
+    if nested is not None:
+        where = ("lies inside" if folder_contains(nested, request.sink_folder)
+                 else "holds")
+        return DestinationOutlook(conflict=destination_conflict_message(
+            request.sink_folder, f"It {where} the folder of another delivery, '{nested}'; "
+            "deliveries are never nested."), claim=claim)
+    if claim is None:
+        if folder_holds_anything(sink, request.sink_folder):
+            return DestinationOutlook(
+                conflict=destination_conflict_message(request.sink_folder))
+        return DestinationOutlook()
+    if claim.run_id == run_id:  # this run claimed it already (the plan ran again)
+        return DestinationOutlook(claim=claim)
+    if not claim.is_same_delivery(request):
+        return DestinationOutlook(conflict=destination_conflict_message(request.sink_folder),
+                                  claim=claim)
+    if claim.sealed is not None:
+        return DestinationOutlook(sealed=claim.sealed, claim=claim)
+    return DestinationOutlook(adopted_from=claim.run_id, claim=claim)
+
+
+def take_destination(sink: ContainerClient, request: DeliveryRequest,
+                     run_id: str) -> DestinationOutlook:
+    """Under the sink container's lock: look again, then claim a free folder or adopt an
+    earlier attempt's. A sealed folder is not written to."""
+    outlook = destination_outlook(sink, request, run_id)
+    if outlook.conflict is not None or outlook.sealed is not None:
+        return outlook
+    if outlook.claim is None:
+        taken = claim_destination(sink, request, run_id)
+    elif outlook.adopted_from is not None:
+        taken = adopt_claim(sink, request, run_id, outlook.claim)
+    else:
+        taken = True
+    if not taken:
+        return DestinationOutlook(conflict=destination_conflict_message(request.sink_folder))
+    return outlook
 
 
 def file_entry(blob: BlobProperties, folder: str) -> FileEntry:
@@ -150,15 +216,15 @@ def build_plan(request: DeliveryRequest, run_id: str, settings: Settings, *,
     (a conflict is reported with the counts); `observe` sees every planned file in order."""
     try:
         return _build_plan(shared_clients(settings), request, run_id, settings, dry_run, observe)
-    except StorageRefusal as refusal:
+    except (StorageRefusal, AccessRefused) as refusal:
         return Plan(run_id=run_id, storage_problem=str(refusal))
 
 
 def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
                 settings: Settings, dry_run: bool = False,
                 observe: Callable[[FileEntry], None] | None = None) -> Plan:
-    source = clients.container(request.source_account, request.source_container)
-    sink = clients.container(request.sink_account, request.sink_container)
+    source = clients.source(request.source_account, request.source_container)
+    sink = clients.sink(request.sink_account, request.sink_container)
 
     def on_source() -> AbstractContextManager[None]:
         return refusing("source", request.source_account, request.source_container)
@@ -178,21 +244,11 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
                 f"The destination container '{request.sink_container}' does not exist in "
                 f"storage account '{request.sink_account}'."
             )
-        claim = read_claim(sink, request)
-        adopted_from: str | None = None
-        conflict: str | None = None
-        if claim is not None and claim.run_id != run_id:
-            # another delivery's folder is refused; an earlier attempt of this delivery's (the
-            # website's restart) is taken over: what is there is verified, the rest copied
-            if not claim.is_same_delivery(request) or not (
-                    dry_run or adopt_claim(sink, request, run_id, claim)):
-                conflict = destination_conflict_message(request.sink_folder)
-            else:
-                adopted_from = claim.run_id
-        elif claim is None and folder_holds_anything(sink, request.sink_folder):
-            conflict = destination_conflict_message(request.sink_folder)
-        if conflict is not None and not dry_run:
-            return Plan(run_id=run_id, destination_conflict=conflict)
+        # looked at before the listing, so a taken folder is refused at once; taken (claimed,
+        # adopted) only after it, under the sink container's lock, looked at again there
+        outlook = destination_outlook(sink, request, run_id)
+        if outlook.conflict is not None and not dry_run:
+            return Plan(run_id=run_id, destination_conflict=outlook.conflict)
         grants_impossible = grant_refusal(sink, request, settings)
         if grants_impossible:
             raise StorageRefusal(grants_impossible)
@@ -203,8 +259,9 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
     files = total_bytes = files_without_md5 = 0
     longest_name_allowed = BLOB_NAME_MAX_CHARS - len(request.sink_folder) - 1
     with on_source():
-        listing = SourceListing(source, request.source_account, request.source_folder,
-                                account_kind(source, request.source_account, settings), settings)
+        kind = account_kind("source", source, request.source_account, settings)
+        listing = SourceListing(source, request.source_account, request.source_folder, kind,
+                                settings)
         for blob in listing.files():
             entry = file_entry(blob, request.source_folder)
             problem = _unusable_name(entry.path, longest_name_allowed)
@@ -233,22 +290,24 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
 
     with on_source():
         folders, folder_pages = write_folder_pages(work, run_id, listing.folders(), refuse_folder)
-    with on_sink():
-        if claim is None and not dry_run and not claim_destination(sink, request, run_id):
-            # another run claimed the (then empty) folder between our check and now
-            return Plan(run_id=run_id,
-                        destination_conflict=destination_conflict_message(request.sink_folder))
+    if not dry_run:
+        with on_sink(), sink_lock(work, request):
+            outlook = take_destination(sink, request, run_id)
+        if outlook.conflict is not None:
+            return Plan(run_id=run_id, destination_conflict=outlook.conflict)
     plan = Plan(
         run_id=run_id,
         files=files,
         bytes=total_bytes,
         files_without_md5=files_without_md5,
         chunk_count=chunks.chunk_count,
-        unit_count=chunks.unit_count,
+        # a sealed folder is only verified: one unit per page, whatever its files' sizes
+        unit_count=chunks.chunk_count if outlook.sealed else chunks.unit_count,
         folders=folders,
         folder_pages=folder_pages,
-        adopted_from=adopted_from,
-        destination_conflict=conflict,
+        adopted_from=outlook.adopted_from,
+        sealed=outlook.sealed,
+        destination_conflict=outlook.conflict,
     )
     work.write_json(plan_summary_name(run_id), {"request": request.to_json(), **plan.to_json()})
     return plan

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field
 
-from shared.config import DEFAULT_PARALLEL_CHUNKS
+from shared.config import DEFAULT_OUTAGE_WAIT_MINUTES, DEFAULT_PARALLEL_CHUNKS
 from shared.models import (
     TRANSFER_UUID,
     ChunkRef,
@@ -29,9 +29,14 @@ from shared.unit_progress import unit_key
 
 Phase = Literal[
     "planning", "copying", "creating-folders", "writing-manifest", "granting-access",
-    "reporting", "delivered", "refused", "failed",
+    "sealing", "reporting", "delivered", "refused", "failed",
+    "verifying",  # a folder delivered before: its files checked against the source again
+    "removing-partial-copy",  # after a failure: what this attempt wrote is removed
     "stale",
     "unreported",  # the website refused the result itself (token, URL, size): fix and re-send
+    # the website answered 5xx, then "not in TRANSFERRING state": it recorded the manifest but
+    # may not have e-mailed the recipients
+    "delivered-website-error",
 ]
 ENDED_BADLY: tuple[Phase, ...] = ("failed", "refused", "stale", "unreported")
 
@@ -61,6 +66,27 @@ def is_same_delivery(request: DeliveryRequest, earlier_input: Any) -> bool:
                      "sink_account", "sink_container", "sink_folder"))
 
 
+def differing_fields(request: DeliveryRequest, earlier_input: Any) -> list[str]:
+    """The website's names of the fields in which `request` differs from the request an
+    instance of the same delivery id and transfer UUID was started with (none for an
+    instance whose input is not a delivery's)."""
+    if not isinstance(earlier_input, dict) or not isinstance(earlier_input.get("request"), dict):
+        return []
+    earlier = earlier_input["request"]
+    differing = []
+    for name, field in DeliveryRequest.model_fields.items():
+        before, now = earlier.get(name), getattr(request, name)
+        if name == "transfer_uuid":
+            same = str(before).lower() == str(now).lower()
+        elif name == "delivery_id":
+            same = str(before) == str(now)
+        else:
+            same = before == now
+        if not same:
+            differing.append(field.alias or name)
+    return differing
+
+
 def instance_id_for(request: DeliveryRequest) -> str:
     """One Durable instance per (delivery id, transfer UUID): the same POST twice is one run.
 
@@ -84,6 +110,7 @@ class ManifestInput(DurableModel):
     request: DeliveryRequest
     run_id: str
     chunk_count: int
+    sealed: bool = False  # a sealed folder: the callback only, nothing written there
 
 
 class FailuresInput(DurableModel):
@@ -111,6 +138,8 @@ class DeliveryRun(DurableModel):
     run_id: str
     parallel_chunks: int = Field(DEFAULT_PARALLEL_CHUNKS, ge=1)  # work units in flight
     progress_seconds: int = Field(30, ge=1)  # how often the status reads the units in flight
+    # how long a failing activity is tried again before it fails (`shared.outage`)
+    outage_wait_seconds: int = Field(DEFAULT_OUTAGE_WAIT_MINUTES * 60, ge=1)
     plan: Plan | None = None
     next_chunk: int = 0  # the first chunk not started yet
     # segments to start first in the next generation: the files whose segment ended while
@@ -125,6 +154,10 @@ class DeliveryRun(DurableModel):
     totals: CopyTotals = Field(default_factory=CopyTotals)
     phase: Phase = "planning"
     message: str | None = None
+    # why the copy stopped (a unit refused, or failing past the outage window), until reported
+    failure: str | None = None
+    # the folder is sealed by this run (or was delivered before): nothing there is removed
+    sealed: bool = False
     manifest: ManifestOutcome | None = None
     report: ReportOutcome | None = None
 
@@ -136,8 +169,7 @@ class DeliveryRun(DurableModel):
         if self.next_chunk >= self.plan.chunk_count:
             return None
         self.next_chunk += 1
-        return ChunkRef(run_id=self.run_id, index=self.next_chunk - 1,
-                        adopted=self.plan.adopted_from is not None)
+        return self.plan.chunk_ref(self.next_chunk - 1)
 
     def add_result(self, unit: ChunkRef, result: ChunkResult) -> ChunkRef | None:
         """Count a finished unit; returns the segment that follows it, if any."""
@@ -147,8 +179,7 @@ class DeliveryRun(DurableModel):
         if result.next_segment is None:
             self.chunks_done += 1
             return None
-        return ChunkRef(run_id=self.run_id, index=unit.index, segment=result.next_segment,
-                        adopted=unit.adopted)
+        return unit.model_copy(update={"segment": result.next_segment})
 
     def show_moving(self, bytes_by_unit: dict[str, int]) -> None:
         """Take a measurement of the units in flight; a unit that has ended since it was

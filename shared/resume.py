@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 
-from azure.storage.blob import BlobProperties, ContainerClient
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobClient, BlobProperties, ContainerClient
 
 from shared.checksum import EMPTY_MD5_HEX
 from shared.config import Settings
@@ -35,12 +37,29 @@ from shared.models import DeliveryRequest, FileEntry, FileResult, Verification
 from shared.storage import md5_hex_of, quoted_etag
 
 
-def block_id(index: int, source_etag: str) -> str:
-    """The same id for the same block of the same source version on every attempt (the SDK
-    base64-encodes it); it names that version by a hash of its ETag. All ids of a blob have the
-    same length, as the service requires."""
-    version = hashlib.sha256(source_etag.encode("utf-8")).hexdigest()[:16]
-    return f"{index:06d}-{version}"
+def _digest(text: str, chars: int) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:chars]
+
+
+def block_id(index: int, source_etag: str, run_id: str) -> str:
+    """The same id for the same block of the same source version on every try of one attempt
+    (the SDK base64-encodes it). It names that version by a hash of its ETag, and the attempt
+    that wrote it by a hash of its run id: the committed block list says who wrote a blob
+    (`written_by`). All ids of a blob have the same length, as the service requires."""
+    return f"{index:06d}-{_digest(source_etag, 16)}-{_digest(run_id, 12)}"
+
+
+def _names_block(block: str, index: int, source_etag: str) -> bool:
+    """The block is block `index` of that source version, whoever wrote it (ids written before
+    they named their attempt stop after the version)."""
+    return block[:23] == f"{index:06d}-{_digest(source_etag, 16)}"
+
+
+def written_by(block_ids: list[str], run_id: str) -> bool:
+    """The committed block ids of a blob say this attempt wrote it (it committed them)."""
+    writer = "-" + _digest(run_id, 12)
+    return bool(block_ids) and all(len(block) == 36 and block.endswith(writer)
+                                   for block in block_ids)
 
 
 def copied_in_one_block(entry: FileEntry, settings: Settings) -> bool:
@@ -73,7 +92,7 @@ def verified_destinations(
         entry = wanted.get(blob.name)
         if entry is None:
             continue
-        result = _verified_result(sink, blob, entry, settings)
+        result = _verified_result(blob, entry, settings, _block_ids_of(sink, blob.name))
         if result is not None:
             found[entry.path] = result
         seen += 1
@@ -82,8 +101,29 @@ def verified_destinations(
     return found
 
 
+def verified_existing(blob: BlobClient, entry: FileEntry,
+                      settings: Settings) -> FileResult | None:
+    """The file at `blob` as a verified result when it is the plan's version of `entry` (as a
+    chunk's later attempt would find it), else None."""
+    try:
+        properties = blob.get_blob_properties()
+    except ResourceNotFoundError:
+        return None
+    return _verified_result(properties, entry, settings, lambda: committed_block_ids(blob))
+
+
+def _block_ids_of(sink: ContainerClient, name: str) -> Callable[[], list[str]]:
+    return lambda: committed_block_ids(sink.get_blob_client(name))
+
+
+def committed_block_ids(blob: BlobClient) -> list[str]:
+    committed, _uncommitted = blob.get_block_list("committed")
+    return [block.id for block in committed]
+
+
 def _verified_result(
-    sink: ContainerClient, blob: BlobProperties, entry: FileEntry, settings: Settings
+    blob: BlobProperties, entry: FileEntry, settings: Settings,
+    block_ids: Callable[[], list[str]],
 ) -> FileResult | None:
     md5_hex = md5_hex_of(blob.content_settings)
     if blob.size != entry.size or md5_hex is None:
@@ -94,7 +134,7 @@ def _verified_result(
     elif entry.size == 0:
         if md5_hex != EMPTY_MD5_HEX:
             return None
-    elif not _blocks_name_the_source(sink, blob.name, entry):
+    elif not _blocks_name_the_source(block_ids(), entry):
         return None
     return FileResult(
         path=entry.path,
@@ -108,8 +148,6 @@ def _verified_result(
     )
 
 
-def _blocks_name_the_source(sink: ContainerClient, name: str, entry: FileEntry) -> bool:
-    committed, _uncommitted = sink.get_blob_client(name).get_block_list("committed")
-    return bool(committed) and all(
-        block.id == block_id(index, entry.etag) for index, block in enumerate(committed)
-    )
+def _blocks_name_the_source(block_ids: list[str], entry: FileEntry) -> bool:
+    return bool(block_ids) and all(
+        _names_block(block, index, entry.etag) for index, block in enumerate(block_ids))

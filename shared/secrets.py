@@ -15,13 +15,11 @@ person must fix it; a vault that cannot be reached raises `SecretUnavailableErro
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -34,7 +32,7 @@ from azure.keyvault.secrets import SecretClient
 
 from shared import identity
 from shared.azure_transport import RETRIES, bounded_transport
-from shared.config import Settings
+from shared.config import Settings, is_loopback_url
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +91,6 @@ def website_token_source(settings: Settings) -> str:
     return f"the Key Vault secret '{settings.website_token_secret}' in {settings.key_vault_url}"
 
 
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _secret_client(settings: Settings) -> SecretClient:

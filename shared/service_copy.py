@@ -22,7 +22,8 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
-from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core import MatchConditions
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
 from azure.storage.blob import BlobBlock
 from azure.storage.blob.aio import BlobClient, ContainerClient
 
@@ -38,8 +39,8 @@ async def copy_by_service(copier: FileCopier, entries: list[FileEntry]) -> dict[
     """Copy `entries` (each small, with a source Content-MD5); run it on `EVENT_LOOP`. Each
     file's result by relative path. Raises ChunkAbort as `FileCopier.attempts` does."""
     request = copier.request
-    sink = shared_async_clients(copier.settings).container(request.sink_account,
-                                                           request.sink_container)
+    sink = shared_async_clients(copier.settings).sink(request.sink_account,
+                                                      request.sink_container)
     in_flight = asyncio.Semaphore(max(1, copier.settings.copy_threads))
 
     async def copy(entry: FileEntry) -> FileResult:
@@ -70,7 +71,6 @@ async def _copy_file(copier: FileCopier, sink: ContainerClient, entry: FileEntry
                 return outcome
             await asyncio.sleep(outcome)
             continue
-        copier.breaker.answered()
         return result
     return tries.exhausted()
 
@@ -84,7 +84,7 @@ async def _copy_once(copier: FileCopier, sink: ContainerClient, entry: FileEntry
     if entry.size:
         # the copy request's source ETag condition catches a source changed since planning
         await _stage(copier, destination, entry, md5_digest)
-        blocks.append(BlobBlock(block_id(0, entry.etag)))
+        blocks.append(BlobBlock(block_id(0, entry.etag, copier.run_id)))
     else:
         # nothing to copy: is the empty source the planned one?
         await asyncio.to_thread(copier.check_unchanged, entry)
@@ -92,16 +92,22 @@ async def _copy_once(copier: FileCopier, sink: ContainerClient, entry: FileEntry
             raise FileFailed(
                 f"MD5 mismatch: the source is empty, its Content-MD5 is {entry.content_md5}"
             )
-    committed = await destination.commit_block_list(
-        blocks,
-        content_settings=copier.headers(entry, md5_digest),
-        metadata=entry.metadata or None,
-    )
+    try:
+        # created, never replaced: a blob there is not this attempt's to overwrite
+        committed = await destination.commit_block_list(
+            blocks,
+            content_settings=copier.headers(entry, md5_digest),
+            metadata=entry.metadata or None,
+            match_condition=MatchConditions.IfMissing,
+        )
+    except ResourceExistsError:
+        return await asyncio.to_thread(copier.found_at_destination, entry, destination_path)
     total = copier.progress.count(entry.size)
     if total is not None:
         await asyncio.to_thread(copier.progress.write, total)
     last_modified, etag = committed["last_modified"], committed["etag"]
     assert isinstance(last_modified, datetime) and isinstance(etag, str)
+    copier.wrote(destination_path, etag)
     return FileResult(
         path=entry.path,
         destination_path=destination_path,
@@ -124,7 +130,7 @@ async def _stage(copier: FileCopier, destination: BlobClient, entry: FileEntry,
                   else await asyncio.to_thread(sas.blob_url, container, source_path))
     try:
         await destination.stage_block_from_url(
-            block_id(0, entry.etag),
+            block_id(0, entry.etag, copier.run_id),
             source_url,
             source_offset=0,
             source_length=entry.size,

@@ -41,6 +41,7 @@ from shared.share_script import ScriptFile, render_script, unshareable_path
 from shared.source_request import ShareRequest
 from shared.source_sas import SAS_CLOCK_SKEW
 from shared.storage import WorkStore, list_folder_files, shared_clients
+from shared.telemetry import log_event
 
 SHARES_PREFIX = "shares"
 SHARE_ID = re.compile(r"share-[0-9a-f]{32}")
@@ -147,7 +148,7 @@ def create_share(request: ShareRequest, settings: Settings, *,
     source_location = BlobLocation(account=request.source_account,
                                    container=request.source_container, path=request.source_folder)
     clients = shared_clients(settings)
-    source = clients.container(request.source_account, request.source_container)
+    source = clients.source(request.source_account, request.source_container)
     try:
         with refusing("source", request.source_account, request.source_container):
             if not source.exists():
@@ -155,7 +156,7 @@ def create_share(request: ShareRequest, settings: Settings, *,
                     f"The container '{request.source_container}' does not exist in storage "
                     f"account '{request.source_account}'."))
             entries, hashed = _list_files(source, request, settings)
-            links = ReadLinks(clients.service(request.source_account), settings,
+            links = ReadLinks(clients.source_service(request.source_account), settings,
                               start=start, expiry=expires)
     except StorageRefusal as refusal:
         raise ShareRefused(409, "Source_StorageAccount", str(refusal)) from None
@@ -180,6 +181,9 @@ def create_share(request: ShareRequest, settings: Settings, *,
     _upload(work, record.manifest.path, _manifest(record, entries),
             "application/json", "manifest.json")
     work.write_json(_name(share_id, "share.json"), record.model_dump(mode="json"))
+    log_event("share.created", share_id=share_id, source=_folder_of(record),
+              files=record.files, bytes=record.bytes, expires=record.expires.isoformat(),
+              created=record.created.isoformat())
     work_links = ReadLinks(clients.service(work.account), settings, start=start,
                            expiry=expires)
     return ShareCreated(
@@ -238,4 +242,11 @@ def revoke_share(share_id: str, settings: Settings, *,
         record = record.model_copy(update={"state": "revoked",
                                            "revoked": now or datetime.now(UTC)})
         work.write_json(_name(share_id, "share.json"), record.model_dump(mode="json"))
+        log_event("share.revoked", share_id=share_id, source=_folder_of(record),
+                  expires=record.expires.isoformat(),
+                  revoked=record.revoked.isoformat() if record.revoked else None)
     return record
+
+
+def _folder_of(record: ShareRecord) -> str:
+    return f"{record.source.account}/{record.source.container}/{record.source.path}"

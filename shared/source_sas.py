@@ -35,6 +35,11 @@ COPY_REQUEST_SAS_LIFETIME = timedelta(
 )
 
 
+def utc_now() -> datetime:
+    """This machine's clock, which SAS start and expiry times are taken from."""
+    return datetime.now(UTC)
+
+
 class SourceSas:
     """Mints read-only SAS URLs for blobs of one source account, each valid `lifetime`
     (`COPY_REQUEST_SAS_LIFETIME`: the copier mints one SAS per copy request).
@@ -81,13 +86,13 @@ class SourceSas:
         outlasts a SAS minted within the next minute."""
         if self._account_key is not None:
             return True
-        soon = datetime.now(UTC) + timedelta(minutes=1) + self._ttl
+        soon = utc_now() + timedelta(minutes=1) + self._ttl
         with self._lock:
             return self._delegation_key_expiry is not None and self._delegation_key_expiry >= soon
 
     def blob_url(self, container: str, blob_name: str) -> str:
         """The blob's URL with a fresh read-only SAS. Never log it: use `redact`."""
-        now = datetime.now(UTC)
+        now = utc_now()
         expiry = now + self._ttl
         sas_options: dict[str, Any] = {
             "account_name": self._account,

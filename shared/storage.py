@@ -158,6 +158,8 @@ class StorageClients:
         self._lock = threading.Lock()
 
     def service(self, account: str) -> BlobServiceClient:
+        """The client of any account, unchecked: for the app's own work account, and for what
+        `source_service`, `source` and `sink` hand out once the allow-lists allow it."""
         with self._lock:
             service = self._services.get(account)
             if service is None:
@@ -165,8 +167,25 @@ class StorageClients:
                 self._services[account] = service
             return service
 
-    def container(self, account: str, container: str) -> ContainerClient:
+    def source_service(self, account: str) -> BlobServiceClient:
+        """A source account's client (to sign read links); AccessRefused unless allowed."""
+        self.settings.access.check("source", account, None)
+        return self.service(account)
+
+    def source(self, account: str, container: str) -> ContainerClient:
+        """A source container; AccessRefused unless the source allow-list allows it."""
+        self.settings.access.check("source", account, container)
         return self.service(account).get_container_client(container)
+
+    def sink(self, account: str, container: str) -> ContainerClient:
+        """A destination container; AccessRefused unless the sink allow-list allows it."""
+        self.settings.access.check("sink", account, container)
+        return self.service(account).get_container_client(container)
+
+    def work_container(self) -> ContainerClient:
+        """The app's own work container (`DDD_WORK_ACCOUNT` / `DDD_WORK_CONTAINER`)."""
+        return self.service(self.settings.work_account).get_container_client(
+            self.settings.work_container)
 
     def _build(self, account: str) -> BlobServiceClient:
         account_url = self.settings.account_url(account)
@@ -298,7 +317,7 @@ class WorkStore:
         settings = clients.settings
         self.account = settings.work_account
         self.container_name = settings.work_container
-        self.container = clients.container(settings.work_account, settings.work_container)
+        self.container = clients.work_container()
 
     def ensure_container(self) -> None:
         with contextlib.suppress(ResourceExistsError):

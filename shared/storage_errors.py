@@ -21,6 +21,8 @@ from __future__ import annotations
 import enum
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from azure.core.exceptions import (
     ClientAuthenticationError,
@@ -135,6 +137,38 @@ def fault_label(error: BaseException) -> str:
             and source_status != status:
         label += f" (the source answered {source_status})"
     return label
+
+
+# A storage answer dated this far from the app's clock means the clocks disagree (SAS start
+# and expiry times are the app's; the service judges them by its own).
+CLOCK_SKEW_NAMED = timedelta(minutes=2)
+
+
+def _answer_date(error: BaseException) -> datetime | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    value = headers.get("Date") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def clock_skew_of(error: BaseException, now: datetime | None = None) -> timedelta | None:
+    """How far the app's clock is ahead of (positive) or behind the storage service's, from
+    the `Date` of the service's answer; None when they agree within CLOCK_SKEW_NAMED."""
+    dated = _answer_date(error)
+    if dated is None or dated.tzinfo is None:
+        return None
+    skew = (now or datetime.now(UTC)) - dated
+    return skew if abs(skew) >= CLOCK_SKEW_NAMED else None
+
+
+def skew_date(error: BaseException) -> str:
+    dated = _answer_date(error)
+    return dated.strftime("%Y-%m-%d %H:%M:%S UTC") if dated else "unknown"
 
 
 def _causes(error: BaseException) -> Iterator[BaseException]:

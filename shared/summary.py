@@ -65,7 +65,7 @@ def project_summary(account: str, container: str, folder: str,
     """The summary of `folder` (a normalized folder path) in one container. Storage problems
     no retry can fix are the summary's `error_msg`; transient ones are raised."""
     clients = shared_clients(settings)
-    client = clients.container(account, container)
+    client = clients.source(account, container)
     try:
         return _count(client, folder, settings.summary_max_entries)
     except AzureError as error:

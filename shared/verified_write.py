@@ -46,6 +46,8 @@ class BlockWriter:
         self._block_ids: list[str] = []
         self._md5 = hashlib.md5()
         self.size = 0
+        self.etag: str | None = None  # once closed: the ETag of what was written
+        self.blob_name: str = blob.blob_name
 
     def write(self, content: bytes) -> None:
         self._buffer += content
@@ -79,13 +81,13 @@ class BlockWriter:
                 content_type=self._content_type, content_md5=bytearray(self._md5.digest())
             ),
         )
-        verify_written(self._blob, md5_hex, self.size)
+        self.etag = verify_written(self._blob, md5_hex, self.size)
         return md5_hex
 
 
-def verify_written(blob: BlobClient, md5_hex: str, size: int) -> None:
+def verify_written(blob: BlobClient, md5_hex: str, size: int) -> str:
     """Raise WriteNotVerifiedError unless the blob's size, Content-MD5 and the MD5 of its bytes
-    (read back, once more if the first read does not match) are those written."""
+    (read back, once more if the first read does not match) are those written; its ETag."""
     properties = blob.get_blob_properties()
     stored_md5 = md5_hex_of(properties.content_settings)
     if properties.size != size or stored_md5 != md5_hex:
@@ -97,7 +99,7 @@ def verify_written(blob: BlobClient, md5_hex: str, size: int) -> None:
     for _read in range(READS_BEFORE_MISMATCH_IS_FINAL):
         read_md5, read_size, _properties = md5_of_blob(blob, etag=properties.etag, counted=False)
         if (read_md5, read_size) == (md5_hex, size):
-            return
+            return str(properties.etag)
     raise WriteNotVerifiedError(
         f"{blob.blob_name} reads back as {read_size} bytes with MD5 {read_md5} "
         f"({READS_BEFORE_MISMATCH_IS_FINAL} reads); {size} bytes with MD5 {md5_hex} were written"

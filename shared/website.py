@@ -30,6 +30,7 @@ import requests
 
 from shared.config import Settings
 from shared.models import DeliveryRequest, ReportOutcome
+from shared.naming import check_run_id
 from shared.secrets import (
     SecretRefusedError,
     SecretUnavailableError,
@@ -37,7 +38,14 @@ from shared.secrets import (
     website_token,
     website_token_source,
 )
-from shared.storage import StorageClients, WorkStore, callback_name, redact
+from shared.storage import (
+    REPORTS_PREFIX,
+    StorageClients,
+    WorkStore,
+    callback_name,
+    redact,
+    shared_clients,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +62,12 @@ RETRIED_STATUS = frozenset({408, 425, 429})
 class WebsiteError(RuntimeError):
     """The website did not record the result."""
 
-    def __init__(self, message: str, *, http_status: int = 0, attempts: int = 0) -> None:
+    def __init__(self, message: str, *, http_status: int = 0, attempts: int = 0,
+                 server_errors: int = 0) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.attempts = attempts
+        self.server_errors = server_errors
 
 
 class WebsiteConfigurationError(WebsiteError):
@@ -123,7 +133,7 @@ def post_transfer_result(
     delay = settings.website_retry_seconds
     last_problem = "no attempt made"
     token_reread = resend_now = False
-    attempt = 0
+    attempt = server_errors = 0
     with requests.Session() as session:
         while attempt < settings.website_attempts or resend_now:
             if not resend_now:
@@ -146,20 +156,15 @@ def post_transfer_result(
             status = response.status_code
             answer = _answer_text(response)
             if 200 <= status < 300:
-                return ReportOutcome(
-                    status="recorded", http_status=status, attempts=attempt, website_message=answer
-                )
+                return ReportOutcome(status="recorded", http_status=status, attempts=attempt,
+                                     website_message=answer, server_errors=server_errors)
             if status == 400 and ALREADY_RECORDED_TEXT in answer:
-                return ReportOutcome(
-                    status="already-recorded",
-                    http_status=status,
-                    attempts=attempt,
-                    website_message=answer,
-                )
+                return ReportOutcome(status="already-recorded", http_status=status,
+                                     attempts=attempt, website_message=answer,
+                                     server_errors=server_errors)
             if status == 400 and STALE_TEXT in answer:
-                return ReportOutcome(
-                    status="stale", http_status=status, attempts=attempt, website_message=answer
-                )
+                return ReportOutcome(status="stale", http_status=status, attempts=attempt,
+                                     website_message=answer, server_errors=server_errors)
             if status in (401, 403) and not token_reread:
                 # the secret may have been rotated since it was cached: read it once more and,
                 # if it changed, send again at once (that POST is not counted as an attempt)
@@ -188,6 +193,7 @@ def post_transfer_result(
                     attempts=attempt,
                 )
             if status >= 500 or status in RETRIED_STATUS:
+                server_errors += status >= 500
                 last_problem = f"HTTP {status}: {answer}"
                 logger.warning("website attempt %d: %s", attempt, last_problem)
                 continue
@@ -195,7 +201,7 @@ def post_transfer_result(
                                        http_status=status, attempts=attempt)
     raise WebsiteUnavailableError(
         f"the website did not record the result after {settings.website_attempts} attempts "
-        f"(last: {last_problem})"
+        f"(last: {last_problem})", server_errors=server_errors,
     )
 
 
@@ -239,8 +245,25 @@ def report_result(
         body = transfer_result_body(request, error_message=error_message)
     else:
         body = read_callback_body(run_id, settings)
+    work = WorkStore(shared_clients(settings))
     try:
-        return post_transfer_result(body, settings, sleep=sleep)
+        outcome = post_transfer_result(body, settings, sleep=sleep)
+    except WebsiteUnavailableError as unavailable:
+        if unavailable.server_errors and error_message is None:
+            work.create_once(website_error_name(run_id))
+        raise
     except (WebsiteConfigurationError, WebsiteRejectedError) as refusal:
         return ReportOutcome(status="refused", http_status=refusal.http_status,
                              attempts=refusal.attempts, website_message=str(refusal))
+    if error_message is None and outcome.status == "already-recorded" and (
+            outcome.server_errors
+            or work.container.get_blob_client(website_error_name(run_id)).exists()):
+        # a 5xx answered an earlier POST of this result, which the website had saved
+        return outcome.model_copy(update={"status": "recorded-after-error"})
+    return outcome
+
+
+def website_error_name(run_id: str) -> str:
+    """Created when the website answers a success report 5xx: a later "not in TRANSFERRING
+    state" then means it saved the manifest and failed after (its e-mail step)."""
+    return f"{REPORTS_PREFIX}/{check_run_id(run_id)}/website-answered-5xx"

@@ -1,7 +1,8 @@
 // An alert on failed deliveries, e-mailed to the operators' address.
 // The app logs one line per delivery outcome, `ddd.delivery.outcome {json}` (shared/telemetry.py,
-// shared/notify.py); the rule counts those whose phase is failed, refused, stale, unreported or
-// cancelled in Application Insights every 15 minutes and fires on one or more. main.bicep deploys
+// shared/notify.py); the rule counts those whose phase is failed, refused, stale, unreported,
+// cancelled or delivered-website-error (the website may not have e-mailed the recipients) in
+// Application Insights every 15 minutes and fires on one or more. main.bicep deploys
 // this module only when a notification address is given.
 
 @description('Azure region of the alert rule.')
@@ -60,7 +61,7 @@ resource failedDeliveries 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
     criteria: {
       allOf: [
         {
-          query: 'traces | where message startswith "ddd.delivery.outcome " | extend outcome = parse_json(substring(message, strlen("ddd.delivery.outcome "))) | where tostring(outcome.phase) in ("failed", "refused", "stale", "unreported", "cancelled") | summarize failed = count()'
+          query: 'traces | where message startswith "ddd.delivery.outcome " | extend outcome = parse_json(substring(message, strlen("ddd.delivery.outcome "))) | where tostring(outcome.phase) in ("failed", "refused", "stale", "unreported", "cancelled", "delivered-website-error") | summarize failed = count()'
           timeAggregation: 'Total'
           metricMeasureColumn: 'failed'
           operator: 'GreaterThan'

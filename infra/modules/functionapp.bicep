@@ -132,6 +132,14 @@ param smallFileMaxBytes int = 67108864
 @maxValue(300)
 param progressSeconds int = 30
 
+@description('A storage outage is waited out this long (minutes from an activity\'s first failure) before the work fails.')
+@minValue(1)
+@maxValue(1440)
+param outageWaitMinutes int = 30
+
+@description('The app\'s public base URL for status links (a custom domain); empty: its default host name.')
+param publicUrl string = ''
+
 @description('Block size for block-by-block copies.')
 param blockSizeBytes int = 33554432
 
@@ -196,12 +204,15 @@ var appSettings = {
   DDD_WEBSITE_URL: websiteUrl
   DDD_KEY_VAULT_URL: keyVaultUri
   DDD_WEBSITE_TOKEN_SECRET: websiteTokenSecretName
+  // Status links the app hands out; empty: https://<its default host name>.
+  DDD_PUBLIC_URL: publicUrl
   // Tuning.
   DDD_CHUNK_MAX_FILES: string(chunkMaxFiles)
   DDD_CHUNK_MAX_BYTES: chunkMaxBytes
   DDD_COPY_THREADS: string(copyThreads)
   DDD_PARALLEL_CHUNKS: string(parallelChunks)
   DDD_PROGRESS_SECONDS: string(progressSeconds)
+  DDD_OUTAGE_WAIT_MINUTES: string(outageWaitMinutes)
   DDD_SMALL_FILE_MAX_BYTES: string(smallFileMaxBytes)
   DDD_BLOCK_SIZE_BYTES: string(blockSizeBytes)
   DDD_CALLBACK_MAX_BYTES: string(callbackMaxBytes)

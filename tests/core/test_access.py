@@ -65,8 +65,8 @@ def test_readers_for_a_place_no_delivery_goes_fail_at_start(app_environ: dict[st
 def test_each_account_says_which_kind_it_is(delivery: Delivery, hns_delivery: Delivery,
                                             settings: Settings, hns_settings: Settings) -> None:
     # with an account key: Get Account Information (x-ms-is-hns-enabled)
-    assert account_kind(delivery.sink, SINK_ACCOUNT, settings) is AccountKind.FLAT
-    assert account_kind(hns_delivery.sink, SINK_ACCOUNT, hns_settings) \
+    assert account_kind("sink", delivery.sink, SINK_ACCOUNT, settings) is AccountKind.FLAT
+    assert account_kind("sink", hns_delivery.sink, SINK_ACCOUNT, hns_settings) \
         is AccountKind.HIERARCHICAL
 
 

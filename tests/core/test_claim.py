@@ -36,7 +36,8 @@ def test_a_new_attempt_of_the_same_delivery_adopts_the_folder(
     assert adopted.refusal is None and adopted.adopted_from == "attempt-1"
     assert claim_owner(delivery.sink, delivery.request) == "attempt-2"
     # the earlier attempt may no longer discard the folder
-    assert discard_partial_delivery(delivery.request, "attempt-1", settings) == 0
+    untouched = discard_partial_delivery(delivery.request, "attempt-1", settings)
+    assert untouched.removed == 0 and untouched.claim_kept
     # the same delivery id from another source folder is not an attempt of the same delivery
     moved = delivery.request.model_copy(update={"source_folder": "jdoe/another-run"})
     delivery.source.upload_blob("jdoe/another-run/b.txt", b"b")
@@ -58,18 +59,26 @@ def test_only_one_of_two_racing_claims_wins(delivery: Delivery) -> None:
     assert claim_destination(delivery.sink, delivery.request, "run-a") is True
 
 
-def test_cleanup_removes_only_a_folder_this_run_claimed(
+def test_cleanup_of_a_claimed_folder_keeps_what_the_run_did_not_write(
         delivery: Delivery, settings: Settings) -> None:
     folder = delivery.request.sink_folder
     delivery.sink.upload_blob(f"{folder}/copied/by-someone-else.txt", b"keep me")
-    assert discard_partial_delivery(delivery.request, "run-x", settings) == 0
+    assert discard_partial_delivery(delivery.request, "run-x", settings).removed == 0
     assert delivery.sink.get_blob_client(f"{folder}/copied/by-someone-else.txt").exists()
 
     claim_destination(delivery.sink, delivery.request, "run-x")
-    assert discard_partial_delivery(delivery.request, "run-x", settings) == 2
+    kept = discard_partial_delivery(delivery.request, "run-x", settings)
+    # the file was not written by run-x: it stays, and so does the claim (a restart adopts it)
+    assert (kept.removed, kept.left, kept.claim_kept) == (0, 1, True)
+    assert delivery.sink.get_blob_client(f"{folder}/copied/by-someone-else.txt").exists()
+    assert claim_owner(delivery.sink, delivery.request) == "run-x"
+
+    delivery.sink.delete_blob(f"{folder}/copied/by-someone-else.txt")
+    emptied = discard_partial_delivery(delivery.request, "run-x", settings)
+    assert emptied.removed == 1 and not emptied.claim_kept  # the claim, with nothing else left
     assert list(delivery.sink.list_blobs(name_starts_with=folder + "/")) == []
     assert not delivery.sink.get_blob_client(claim_path(delivery.request)).exists()
-    assert discard_partial_delivery(delivery.request, "run-x", settings) == 0  # idempotent
+    assert discard_partial_delivery(delivery.request, "run-x", settings).removed == 0
 
 
 def test_only_an_attempt_of_the_same_delivery_source_and_sink_is_stopped(

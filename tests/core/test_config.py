@@ -191,3 +191,34 @@ def test_the_default_window_leaves_an_activity_slot_for_the_progress_measurement
     assert deployed is not None and int(deployed.group(1)) == slots - 1
     example = json.loads((repo / "local.settings.json.example").read_text())
     assert int(example["Values"]["DDD_PARALLEL_CHUNKS"]) == slots - 1
+
+
+@pytest.mark.parametrize("url", ["http://d4s2.example.org", "http://10.0.0.5:8000"])
+def test_the_website_is_reached_over_https_unless_it_is_on_this_machine(url: str) -> None:
+    """The website's token goes with every result: never in clear text over a network."""
+    with pytest.raises(SettingsError) as raised:
+        load_settings({**REQUIRED, "DDD_WEBSITE_URL": url})
+    assert any(problem.startswith("DDD_WEBSITE_URL: must be https://")
+               for problem in raised.value.problems)
+    for local in ("http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:8000"):
+        assert load_settings({**REQUIRED, "DDD_WEBSITE_URL": local}).website_url == local
+
+
+def test_links_are_built_from_the_configured_public_url_never_a_request() -> None:
+    assert load_settings(REQUIRED).public_base_url is None
+    on_azure = load_settings({**REQUIRED, "WEBSITE_HOSTNAME": "func-ddd-x.azurewebsites.net"})
+    assert on_azure.public_base_url == "https://func-ddd-x.azurewebsites.net"
+    local = load_settings({**REQUIRED, "WEBSITE_HOSTNAME": "127.0.0.1:7071"})
+    assert local.public_base_url == "http://127.0.0.1:7071"
+    chosen = load_settings({**REQUIRED, "WEBSITE_HOSTNAME": "func-ddd-x.azurewebsites.net",
+                            "DDD_PUBLIC_URL": "https://transfers.example.edu/"})
+    assert chosen.public_base_url == "https://transfers.example.edu"
+    with pytest.raises(SettingsError):
+        load_settings({**REQUIRED, "DDD_PUBLIC_URL": "http://transfers.example.edu"})
+
+
+def test_the_outage_window_defaults_to_half_an_hour() -> None:
+    assert load_settings(REQUIRED).outage_wait_minutes == 30
+    assert load_settings({**REQUIRED, "DDD_OUTAGE_WAIT_MINUTES": "90"}).outage_wait_minutes == 90
+    with pytest.raises(SettingsError):
+        load_settings({**REQUIRED, "DDD_OUTAGE_WAIT_MINUTES": "0"})

@@ -1,5 +1,6 @@
 """The copier under real Azurite refusals and injected faults: named per-file results, retries in
-place, and a raise only when the failure is not about one file.
+place, a raise when storage fails for a moment (the orchestrator tries the unit again later),
+and a typed refusal when it refuses in a way no retry changes.
 
 Storage is a real Azurite; faults come from `tests.fault_proxy.FaultProxy` between the app and
 it (503 ServerBusy, connection resets before or after Azurite did the request).
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContentSettings, StorageErrorCode
 
 import shared.file_copy
+import shared.source_sas
 import shared.storage
 from shared.config import Settings, load_settings
 from shared.copier import (
@@ -113,9 +116,9 @@ def test_storage_errors_are_classified_by_code_not_text(
     """Real Azurite answers through the SDK: the code is an enum whose str() is not the code."""
     name = delivery.seed("a.bin", b"abc")
     with StorageClients(proxied) as clients:
-        url = SourceSas(clients.service("sequencingcore"), proxied).blob_url(
+        url = SourceSas(clients.source_service("sequencingcore"), proxied).blob_url(
             delivery.source.container_name, name)
-        destination = clients.container(
+        destination = clients.sink(
             "labsmith", delivery.sink.container_name).get_blob_client("x/a.bin")
         with pytest.raises(HttpResponseError) as md5_refused:
             destination.stage_block_from_url("000000", url, source_content_md5=b"\0" * 16)
@@ -149,9 +152,11 @@ def test_a_busy_copy_source_is_transient() -> None:
 
 
 # ----- retries in place -------------------------------------------------------------------------
-def test_a_file_that_keeps_failing_is_named_and_the_rest_verify(
+def test_a_file_that_keeps_failing_for_a_moment_stops_the_unit_and_the_retry_copies_it(
     delivery: Delivery, proxied: Settings, proxy: FaultProxy
 ) -> None:
+    """Storage failing for one file, past its attempts in place, is not that file's fault: the
+    unit raises (the orchestrator tries it again later) instead of naming the file failed."""
     files = {f"reads/{n}.txt": f"file {n}".encode() for n in range(6)}
     files["nomd5/big.bin"] = os.urandom(BLOCK_SIZE + 5)
     plan = seed_and_plan(delivery, proxied, files)
@@ -159,17 +164,19 @@ def test_a_file_that_keeps_failing_is_named_and_the_rest_verify(
         lambda e: "busy" if stage_of(e, delivery, "reads/3.txt") else None
     )
 
-    (result,) = copy_all(delivery, proxied, plan)
+    with pytest.raises(CopyInfrastructureError) as raised:
+        copy_all(delivery, proxied, plan)
 
-    assert result.verified_files == len(files) - 1
-    assert [(f.path, f.reason) for f in result.failures] == [
-        ("reads/3.txt", f"after {FILE_ATTEMPTS} attempts: HTTP 503 ServerBusy")
-    ]
+    assert f"reads/3.txt: still failing after {FILE_ATTEMPTS} attempts (HTTP 503 ServerBusy)" \
+        in str(raised.value)
     # each attempt's copy request was retried by the SDK: 3 attempts x 4 requests, no more
     stages = [e for e in proxy.app_exchanges() if stage_of(e, delivery, "reads/3.txt")]
     assert len(stages) == FILE_ATTEMPTS * (shared.storage.STORAGE_RETRY.retries + 1)
-    for path in set(files) - {"reads/3.txt"}:
-        assert delivery.sink_bytes(path) == files[path]
+    proxy.rules.clear()
+    (result,) = copy_all(delivery, proxied, plan)  # the orchestrator's retry, after the outage
+    assert result.verified_files == len(files) and result.failed_files == 0
+    for path, content in files.items():
+        assert delivery.sink_bytes(path) == content
 
 
 def test_faults_on_a_third_of_requests_cost_about_one_request_each(
@@ -215,7 +222,7 @@ def test_storage_down_stops_the_chunk_and_the_retry_resumes(
                               "DDD_STORAGE_ENDPOINT_TEMPLATE": proxy.endpoint_template})
     with pytest.raises(CopyInfrastructureError) as raised:
         copy_all(delivery, settings, plan)
-    assert "files in a row failed after 3 attempts each" in str(raised.value)
+    assert "still failing after 3 attempts" in str(raised.value)
     assert "HTTP 503" in str(raised.value) and "ServerBusy" in str(raised.value)
 
     proxy.rules.clear()
@@ -226,14 +233,14 @@ def test_storage_down_stops_the_chunk_and_the_retry_resumes(
     assert len(copied_again) == len(files) - 5
 
 
-def test_a_missing_sink_container_raises_without_any_sas(
+def test_a_missing_sink_container_is_a_refusal_without_any_sas(
     delivery: Delivery, proxied: Settings
 ) -> None:
     plan = seed_and_plan(delivery, proxied, {"a.txt": b"a", "nomd5/b.bin": os.urandom(100)})
     delivery.sink.delete_container()
-    with pytest.raises(CopyInfrastructureError) as raised:
-        copy_all(delivery, proxied, plan)
-    assert "ContainerNotFound" in str(raised.value) and "sig=" not in str(raised.value)
+    (result,) = copy_all(delivery, proxied, plan)  # no raise: no retry changes it
+    assert result.refusal is not None
+    assert "ContainerNotFound" in result.refusal and "sig=" not in result.refusal
     delivery.sink.create_container()  # for the fixture's clean-up
 
 
@@ -256,3 +263,19 @@ def test_headers_carried_by_the_one_block_copy(delivery: Delivery, proxied: Sett
     assert properties.metadata == {"run": "261120_NB551234_0042"}
     assert bytes(headers.content_md5) == bytes(md5)
     assert properties.size <= SMALL_FILE_MAX
+
+
+def test_a_sas_refused_for_a_clock_minutes_off_names_the_clock(
+    delivery: Delivery, proxied: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This machine's clock 6 minutes ahead: every SAS starts in the service's future, and the
+    service refuses every copy (403 CannotVerifyCopySource). The refusal says why."""
+    plan = seed_and_plan(delivery, proxied, {"a.txt": b"a", "nomd5/b.bin": os.urandom(100)})
+    ahead = datetime.now(UTC) + timedelta(minutes=6)
+    monkeypatch.setattr(shared.source_sas, "utc_now", lambda: ahead)
+
+    (result,) = copy_all(delivery, proxied, plan)
+
+    assert result.refusal is not None and "HTTP 403" in result.refusal
+    assert "this machine's clock is 6 minutes ahead of the storage service's" in result.refusal
+    assert "set this machine's clock right" in result.refusal

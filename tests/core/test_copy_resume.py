@@ -14,6 +14,7 @@ from azure.storage.blob import ContentSettings
 
 from shared.config import MIB, Settings, load_settings
 from shared.copier import CopyInfrastructureError, copy_chunk
+from shared.file_copy import DESTINATION_TAKEN
 from shared.models import ChunkRef, ChunkResult, FileResult, Plan
 from shared.planner import build_plan
 from shared.storage import StorageClients, WorkStore, result_page_name
@@ -33,8 +34,6 @@ FILES = {
     "nomd5/small.log": b"log\n" * 50,
     "nomd5/empty.txt": b"",
 }
-
-
 
 
 @pytest.fixture
@@ -106,7 +105,7 @@ def test_the_first_attempt_does_not_look_for_earlier_work(
     assert sink_listings == []
 
 
-def test_destinations_that_do_not_verify_are_copied_again(
+def test_a_destination_this_attempt_did_not_write_is_never_replaced(
     delivery: Delivery, proxied: Settings, proxy: FaultProxy, plan: Plan
 ) -> None:
     proxy.rules.append(lambda e: "busy" if results_page_written(e) else None)
@@ -130,12 +129,18 @@ def test_destinations_that_do_not_verify_are_copied_again(
 
     result = copy(delivery, proxied, plan)
 
-    assert result.verified_files == len(FILES) and result.resumed_files == len(FILES) - 3
-    copied = {e.blob_name for e in proxy.app_exchanges() if e.is_commit}
-    assert copied == {sink_path("reads/A_R1.fastq.gz"), sink_path("nomd5/small.log"),
-                      sink_path("reads/A_R2.fastq.gz")}
+    # the two files someone replaced are kept as they are and named; the deleted one is copied
+    assert result.verified_files == len(FILES) - 2 and result.resumed_files == len(FILES) - 3
+    assert {failure.path: failure.reason for failure in result.failures} == {
+        "reads/A_R1.fastq.gz": DESTINATION_TAKEN, "nomd5/small.log": DESTINATION_TAKEN}
+    tried = {e.blob_name for e in proxy.app_exchanges() if e.is_commit}
+    assert tried == {sink_path("reads/A_R1.fastq.gz"), sink_path("nomd5/small.log"),
+                     sink_path("reads/A_R2.fastq.gz")}  # only the deleted one got through
+    assert delivery.sink_bytes("reads/A_R1.fastq.gz") == other
+    assert delivery.sink_bytes("nomd5/small.log") == log
     for path, content in FILES.items():
-        assert delivery.sink_bytes(path) == content, path
+        if path not in ("reads/A_R1.fastq.gz",):
+            assert delivery.sink_bytes(path) == content, path
 
 
 def test_a_new_attempt_that_adopts_the_folder_copies_only_what_is_missing(

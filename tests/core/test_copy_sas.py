@@ -76,7 +76,7 @@ def test_requests_are_bounded_and_do_not_read_proxies_from_the_environment(
     delivery: Delivery, proxied: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with StorageClients(proxied) as clients:
-        sink = clients.container(SINK_ACCOUNT, delivery.sink.container_name)
+        sink = clients.sink(SINK_ACCOUNT, delivery.sink.container_name)
         transport = clients.service(SINK_ACCOUNT)._pipeline._transport  # type: ignore[attr-defined]
         assert (transport.connection_config.timeout,
                 transport.connection_config.read_timeout) == (20, 60)

@@ -36,7 +36,7 @@ def test_a_range_is_the_first_gets_body_in_one_piece(settings, delivery):
     content = os.urandom(RANGE_BYTES + 4096)
     delivery.seed("range.bin", content, with_md5=False)
     with StorageClients(settings) as clients:
-        source = clients.container(delivery.request.source_account,
+        source = clients.source(delivery.request.source_account,
                                    delivery.source.container_name)
         blob = source.get_blob_client(delivery.request.source_path("range.bin"))
         pieces = list(blob.download_blob(offset=4096, length=RANGE_BYTES,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from shared.share import ShareRefused, create_share, read_share, revoke_share
 from shared.share_script import ScriptFile, render_script, unshareable_path
 from shared.source_request import ShareRequest
 from shared.storage import StorageClients, WorkStore
-from tests.core.delivery_setup import Delivery
+from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery
 
 
 def share_request(delivery: Delivery, seconds: int = 3600, **changes: str) -> ShareRequest:
@@ -99,6 +100,24 @@ def test_revoking_deletes_the_script_and_manifest_and_is_recorded_once(
     again = revoke_share(record.id, settings)
     assert again == first  # the same record: revoking twice changes nothing
     assert revoke_share("share-" + "0" * 32, settings) is None
+
+
+def test_every_share_created_or_revoked_leaves_a_log_line_naming_it(
+        delivery: Delivery, settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
+    delivery.seed("a.txt", b"alpha")
+    caplog.set_level(logging.INFO, logger="ddd")
+    record = create_share(share_request(delivery), settings).share
+    revoke_share(record.id, settings)
+    revoke_share(record.id, settings)  # once revoked, no second line
+    lines = [json.loads(r.getMessage().split(" ", 1)[1]) | {"event": r.getMessage().split()[0]}
+             for r in caplog.records if r.getMessage().startswith("ddd.share.")]
+    assert [line["event"] for line in lines] == ["ddd.share.created", "ddd.share.revoked"]
+    request = delivery.request
+    source = f"{SOURCE_ACCOUNT}/{request.source_container}/{request.source_folder}"
+    for line in lines:
+        assert line["share_id"] == record.id and line["source"] == source
+        assert line["expires"] == record.expires.isoformat()
+    assert "sig=" not in caplog.text
 
 
 @pytest.mark.parametrize("path", ["a\nb", "a\tb", "/abs", "a//b", "./a", "a/../../etc/passwd",

@@ -120,11 +120,12 @@ class DeliveryApp:
                             retry.payload["Webhook_TransferUUID"])
         return retry
 
-    def post(self, payload, **kwargs) -> requests.Response:
+    def post(self, payload, headers: dict[str, str] | None = None,
+             **kwargs) -> requests.Response:
         return requests.post(f"{self.host.base_url}/api/deliveries",
                              params={"code": self.host.function_key}, json=payload,
-                             headers={"user-agent": "duke-data-delivery/2.0.0"}, timeout=60,
-                             **kwargs)
+                             headers={"user-agent": "duke-data-delivery/2.0.0", **(headers or {})},
+                             timeout=60, **kwargs)
 
     def status(self, instance_id: str) -> dict:
         answer = requests.get(f"{self.host.base_url}/api/deliveries/{instance_id}",

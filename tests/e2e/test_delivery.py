@@ -177,7 +177,8 @@ def test_source_rewritten_between_planning_and_copying_is_caught(one_file_chunks
     assert len(posts) == 1
     assert "manifest" not in posts[0]["body"]
     assert "reads/file-029.txt" in posts[0]["body"]["error_message"]
-    assert "can be retried" in posts[0]["body"]["error_message"]
+    assert "Nothing of this attempt is left in the destination" in \
+        posts[0]["body"]["error_message"]
     assert delivery.view["phase"] == "failed"
     assert delivery.view["runtimeStatus"] == "Failed"
     assert [f["path"] for f in delivery.view["failures"]] == ["reads/file-029.txt"]

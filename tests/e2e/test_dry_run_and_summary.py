@@ -86,7 +86,8 @@ def test_a_large_dry_run_runs_in_the_background_and_equals_the_delivery(
     assert view["runtimeStatus"] == "Completed", view
     result = view["result"]
     assert sink_names(app, folder) == []  # nothing was written to the destination
-    assert result["destination_outlook"] == {"free": True, "adopts_from": None, "conflict": None}
+    assert result["destination_outlook"] == {"free": True, "adopts_from": None, "delivered": None,
+                                             "conflict": None}
     assert result["refusal"] is None
     app.assert_no_secret_anywhere(answer.json()["id"])
 
@@ -114,9 +115,10 @@ def test_a_small_dry_run_is_answered_at_once(delivery_app: DeliveryApp) -> None:
     assert delivery.view["phase"] == "delivered"
     again = post_dry_run(delivery_app, {**delivery.payload,
                                         "Webhook_TransferUUID": str(uuid.uuid4())})
-    # after the delivery, the folder holds its claim: a new attempt would take it over
+    # after the delivery its folder is sealed: a new attempt would only verify it again
     outlook = again.json()["result"]["destination_outlook"]
-    assert outlook["free"] is True and outlook["adopts_from"] == delivery.instance_id
+    assert outlook["free"] is True and outlook["adopts_from"] is None
+    assert outlook["delivered"]["run_id"] == delivery.instance_id
     other = post_dry_run(delivery_app, {**delivery.payload, "Webhook_DeliveryID": 999_999_991})
     assert other.json()["result"]["destination_outlook"]["free"] is False
     assert "already exists" in other.json()["result"]["refusal"]

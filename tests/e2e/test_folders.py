@@ -5,8 +5,14 @@ right counts; read access, when configured, is on every delivered path (ADLS Gen
 from __future__ import annotations
 
 import pytest
-from conftest import GRANTED_CONTAINER, READER_GROUP, READER_USER, SINK_ACCOUNT, SOURCE_ACCOUNT
 
+from tests.e2e.conftest import (
+    GRANTED_CONTAINER,
+    READER_GROUP,
+    READER_USER,
+    SINK_ACCOUNT,
+    SOURCE_ACCOUNT,
+)
 from tests.website_summary import project_summary
 
 FILES = {

@@ -15,6 +15,7 @@ from activities import (
     report_to_website,
     write_manifest,
 )
+from shared.cleanup import CleanupOutcome
 from shared.models import ReportOutcome
 from shared.notify import NotifyInput
 from shared.progress import FailuresInput, ManifestInput, PlanInput, ReportInput
@@ -37,9 +38,9 @@ def failed_delivery_end(events: Path) -> df.Blueprint:
 
     @bp.function_name(discard_partial_delivery.NAME)
     @bp.activity_trigger(input_name="discard_input")
-    def fake_discard(discard_input: PlanInput) -> int:
+    def fake_discard(discard_input: PlanInput) -> CleanupOutcome:
         record(events, "discarded")
-        return 2
+        return CleanupOutcome(removed=2)
 
     @bp.function_name(write_manifest.NAME)
     @bp.activity_trigger(input_name="manifest_input")

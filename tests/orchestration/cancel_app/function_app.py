@@ -16,6 +16,7 @@ from activities import (
     report_to_website,
 )
 from shared.admin import CancelInput
+from shared.cleanup import CleanupOutcome
 from shared.models import ReportOutcome
 from shared.notify import NotifyInput
 from shared.progress import PlanInput, ReportInput
@@ -30,16 +31,16 @@ app.register_functions(cancel_orchestrator.bp)
 
 @app.function_name(discard_cancelled_delivery.NAME)
 @app.activity_trigger(input_name="cancel_input")
-def fake_discard_keeping_the_claim(cancel_input: CancelInput) -> int:
+def fake_discard_keeping_the_claim(cancel_input: CancelInput) -> CleanupOutcome:
     record_event(EVENTS, "discarded-keeping-claim", run_id=cancel_input.run_id)
-    return 3
+    return CleanupOutcome(removed=3, claim_kept=True)
 
 
 @app.function_name(discard_partial_delivery.NAME)
 @app.activity_trigger(input_name="discard_input")
-def fake_final_discard(discard_input: PlanInput) -> int:
+def fake_final_discard(discard_input: PlanInput) -> CleanupOutcome:
     record_event(EVENTS, "discarded-all", run_id=discard_input.run_id)
-    return 2
+    return CleanupOutcome(removed=2)
 
 
 @app.function_name(report_to_website.NAME)

@@ -17,8 +17,6 @@ from tests.orchestration.fake_activities import failed_delivery_end
 from tests.orchestration.fake_activities import record as record_event
 
 # one attempt, no waiting: the failure reaches the orchestrator at once
-delivery_orchestrator.ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=50,
-                                                       max_number_of_attempts=1)
 EVENTS = Path(os.environ["FAULT_EVENTS"])
 SLOW_CHUNK_SECONDS = 1.5
 

@@ -16,17 +16,18 @@ from activities import (
     grant_access,
     plan_delivery,
     report_to_website,
+    seal_delivery,
     write_manifest,
 )
 from shared.acl import AccessInput, AccessOutcome
+from shared.claim import SealInput
+from shared.cleanup import CleanupOutcome
 from shared.datalake import AccountKind
 from shared.folders import FoldersInput, FoldersOutcome
 from shared.models import BlobLocation, ChunkResult, ManifestOutcome, Plan, ReportOutcome
 from shared.progress import ChunkInput, ManifestInput, PlanInput, ReportInput
 from tests.orchestration.fake_activities import record as record_event
 
-delivery_orchestrator.ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=50,
-                                                       max_number_of_attempts=1)
 EVENTS = Path(os.environ["GRANT_EVENTS"])
 GRANT_FAILS = bool(os.environ.get("GRANT_FAILS"))
 CONTINUATIONS = {None: "part-2", "part-2": "part-3", "part-3": None}
@@ -79,11 +80,18 @@ def fake_grant(access_input: AccessInput) -> AccessOutcome:
                          continuation=CONTINUATIONS[access_input.continuation])
 
 
+@app.function_name(seal_delivery.NAME)
+@app.activity_trigger(input_name="seal_input")
+def fake_seal(seal_input: SealInput) -> bool:
+    record("sealed")
+    return True
+
+
 @app.function_name(discard_partial_delivery.NAME)
 @app.activity_trigger(input_name="discard_input")
-def fake_discard(discard_input: PlanInput) -> int:
+def fake_discard(discard_input: PlanInput) -> CleanupOutcome:
     record("discarded")
-    return 1
+    return CleanupOutcome(removed=1)
 
 
 @app.function_name(report_to_website.NAME)

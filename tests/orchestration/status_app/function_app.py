@@ -16,8 +16,6 @@ from shared.models import ChunkResult, FileFailure, Plan
 from shared.progress import ChunkInput, PlanInput
 from tests.orchestration.fake_activities import failed_delivery_end
 
-delivery_orchestrator.ACTIVITY_RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=50,
-                                                       max_number_of_attempts=1)
 if os.environ.get("STATUS_BUDGET") == "off":
     progress.FAILURES_SHOWN = progress.FAILURE_PATH_CHARS = progress.FAILURE_REASON_CHARS = \
         progress.MESSAGE_CHARS = progress.STATUS_BUDGET_CHARS = 10**9

@@ -1,0 +1,100 @@
+"""The copy window's decisions and the outage backoff, as plain Python: no host, no storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.copy_window import CopyWindow
+from shared.models import ChunkResult, Plan
+from shared.outage import OutageRetry
+from shared.progress import DeliveryRun
+from tests.orchestration.runs import sample_request
+
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+def test_the_backoff_doubles_is_capped_and_ends_with_the_window() -> None:
+    retry = OutageRetry.minutes(30)
+    waits, now, attempt = [], T0, 1
+    while (wait := retry.wait_after(attempt, T0, now)) is not None:
+        waits.append(wait.total_seconds())
+        now += wait
+        attempt += 1
+    assert waits[:7] == [5, 10, 20, 40, 80, 160, 300]
+    assert max(waits) == 300  # capped at 5 minutes
+    assert now == T0 + timedelta(minutes=30)  # the last try is at the window's end
+    assert sum(waits) == 30 * 60
+    assert retry.for_cleanup().window == timedelta(hours=2)
+
+
+def test_the_backoff_counts_from_the_first_failure_not_the_first_try() -> None:
+    retry = OutageRetry.minutes(1)
+    assert retry.wait_after(1, T0, T0) == timedelta(seconds=5)
+    assert retry.wait_after(4, T0, T0 + timedelta(seconds=55)) == timedelta(seconds=5)
+    assert retry.wait_after(5, T0, T0 + timedelta(seconds=60)) is None
+
+
+def run_of(chunks: int, parallel: int = 2) -> DeliveryRun:
+    return DeliveryRun(request=sample_request(5), run_id="window-run", parallel_chunks=parallel,
+                       plan=Plan(run_id="window-run", files=chunks, bytes=chunks,
+                                 chunk_count=chunks, unit_count=chunks))
+
+
+def done(index: int, **fields) -> ChunkResult:
+    counts = {"files": 1, "bytes": 1, "verified_files": 1, "verified_bytes": 1,
+              "failed_files": 0}
+    return ChunkResult(index=index, **{**counts, **fields})
+
+
+def test_the_window_keeps_its_units_in_flight_and_starts_the_next_as_one_ends() -> None:
+    window = CopyWindow(run_of(3), OutageRetry.minutes(30), generation_events=64)
+    first = window.fill()
+    assert [slot.unit.index for slot in first] == [0, 1]
+    assert window.run.in_flight == ["0.0", "1.0"]
+    following = window.ended(first[0], done(0))
+    assert [slot.unit.index for slot in following] == [2]
+    assert window.run.totals.verified_files == 1 and window.failure is None
+
+
+def test_a_failing_unit_waits_and_runs_again_until_its_window_is_over() -> None:
+    window = CopyWindow(run_of(2), OutageRetry.minutes(1), generation_events=64)
+    slot, _other = window.fill()
+    retry_at = window.failed(slot, "HTTP 503 ServerBusy", T0)
+    assert retry_at == T0 + timedelta(seconds=5)
+    assert slot.waiting and window.run.in_flight == ["1.0"]  # a waiting unit is not running
+    assert "Storage is failing" in (window.run.message or "")
+    window.retry_due(slot)
+    assert not slot.waiting and slot.attempt == 2
+    assert window.failed(slot, "HTTP 503 ServerBusy", T0 + timedelta(seconds=61)) is None
+    assert window.failure is not None and "still failed after 2 tries" in window.failure
+    assert window.fill() == []  # after a failure nothing more starts
+
+
+def test_a_unit_that_recovers_clears_the_waiting_message() -> None:
+    window = CopyWindow(run_of(3), OutageRetry.minutes(30), generation_events=64)
+    slot, other = window.fill()
+    window.failed(slot, "reset", T0)
+    window.retry_due(slot)
+    window.ended(slot, done(0))
+    assert window.run.message is None and window.failure is None
+
+
+def test_a_refusal_fails_at_once_and_drops_the_waiting_retries() -> None:
+    window = CopyWindow(run_of(4, parallel=3), OutageRetry.minutes(30), generation_events=64)
+    first, second, third = window.fill()
+    window.failed(second, "reset", T0)
+    window.ended(first, done(0, files=0, verified_files=0, refusal="no permission"))
+    assert window.failure == "no permission"
+    assert window.dropped_waiting() == [second]
+    assert [slot.unit.index for slot in window.slots] == [2]  # still running: let it finish
+
+
+@pytest.mark.parametrize("events", [2, 3])
+def test_a_generation_stops_starting_units_after_its_events(events: int) -> None:
+    window = CopyWindow(run_of(10), OutageRetry.minutes(30), generation_events=events)
+    slots = window.fill()
+    window.ticked()
+    started = window.ended(slots[0], done(0))
+    assert len(started) == (1 if events == 3 else 0)
