@@ -2,7 +2,7 @@
 
 The settings are checked first: with settings it cannot run with, the app fails to load (the
 host reports "Worker failed to index functions" with every bad setting named), instead of
-failing at the first delivery. Then the process's C heap is bounded (`shared.native_heap`)
+failing at the first delivery. Then the process's C heap is bounded (`shared.copy.native_heap`)
 before any activity's thread allocates.
 """
 
@@ -39,8 +39,8 @@ from endpoints import (
     start_dry_run,
 )
 from orchestrators import cancel_delivery, delivery, dry_run, resend_callback
-from shared.config import load_settings
-from shared.native_heap import limit_malloc_arenas
+from shared.copy.native_heap import limit_malloc_arenas
+from shared.core.config import load_settings
 
 load_settings()
 limit_malloc_arenas()

@@ -2,11 +2,11 @@
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.copier import copy_chunk as copy_and_verify_chunk
-from shared.models import ChunkResult
-from shared.progress import ChunkInput
-from shared.telemetry import logged_activity
+from shared.copy.chunk import copy_chunk as copy_and_verify_chunk
+from shared.core.config import load_settings
+from shared.core.models import ChunkResult
+from shared.core.run import ChunkInput
+from shared.operations.telemetry import logged_activity
 
 NAME = "copy_chunk"
 bp = df.Blueprint()

@@ -2,9 +2,9 @@
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.folders import FoldersInput, FoldersOutcome
-from shared.folders import create_folders as create_delivered_folders
+from shared.core.config import load_settings
+from shared.destination.folders import FoldersInput, FoldersOutcome
+from shared.destination.folders import create_folders as create_delivered_folders
 
 NAME = "create_folders"
 bp = df.Blueprint()

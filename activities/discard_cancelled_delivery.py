@@ -3,11 +3,11 @@ activities may still be finishing; the final sweep removes the claim too)."""
 
 import azure.durable_functions as df
 
-from shared.admin import CancelInput
-from shared.cleanup import CleanupOutcome
-from shared.cleanup import discard_partial_delivery as discard
-from shared.config import load_settings
-from shared.telemetry import logged_activity
+from shared.core.config import load_settings
+from shared.destination.cleanup import CleanupOutcome
+from shared.destination.cleanup import discard_partial_delivery as discard
+from shared.operations.admin import CancelInput
+from shared.operations.telemetry import logged_activity
 
 NAME = "discard_cancelled_delivery"
 bp = df.Blueprint()

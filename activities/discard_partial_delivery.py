@@ -2,11 +2,11 @@
 
 import azure.durable_functions as df
 
-from shared.cleanup import CleanupOutcome
-from shared.cleanup import discard_partial_delivery as discard
-from shared.config import load_settings
-from shared.progress import PlanInput
-from shared.telemetry import logged_activity
+from shared.core.config import load_settings
+from shared.core.run import PlanInput
+from shared.destination.cleanup import CleanupOutcome
+from shared.destination.cleanup import discard_partial_delivery as discard
+from shared.operations.telemetry import logged_activity
 
 NAME = "discard_partial_delivery"
 bp = df.Blueprint()

@@ -2,9 +2,9 @@
 
 import azure.durable_functions as df
 
-from shared.acl import AccessInput, AccessOutcome
-from shared.acl import grant_access as grant_read_access
-from shared.config import load_settings
+from shared.core.config import load_settings
+from shared.destination.grants import AccessInput, AccessOutcome
+from shared.destination.grants import grant_access as grant_read_access
 
 NAME = "grant_access"
 bp = df.Blueprint()

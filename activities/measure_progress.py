@@ -2,10 +2,10 @@
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.storage import WorkStore, shared_clients
-from shared.telemetry import logged_activity
-from shared.unit_progress import ProgressInput, UnitsMoving, bytes_moving
+from shared.copy.progress import ProgressInput, UnitsMoving, bytes_moving
+from shared.core.config import load_settings
+from shared.operations.telemetry import logged_activity
+from shared.storage.clients import WorkStore, shared_clients
 
 NAME = "measure_progress"
 bp = df.Blueprint()

@@ -1,10 +1,11 @@
-"""Activity: e-mail the operators how a delivery ended (once per outcome; see shared.notify)."""
+"""Activity: e-mail the operators how a delivery ended (once per outcome; see
+`shared.operations.notify`)."""
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.notify import NotifyInput, NotifyOutcome, notify_operators
-from shared.telemetry import logged_activity
+from shared.core.config import load_settings
+from shared.operations.notify import NotifyInput, NotifyOutcome, notify_operators
+from shared.operations.telemetry import logged_activity
 
 NAME = "notify_operators"
 bp = df.Blueprint()

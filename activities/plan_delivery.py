@@ -2,11 +2,11 @@
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.models import Plan
-from shared.planner import build_plan
-from shared.progress import PlanInput
-from shared.telemetry import logged_activity
+from shared.core.config import load_settings
+from shared.core.models import Plan
+from shared.core.run import PlanInput
+from shared.operations.telemetry import logged_activity
+from shared.plan.planner import build_plan
 
 NAME = "plan_delivery"
 bp = df.Blueprint()

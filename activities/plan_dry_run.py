@@ -1,11 +1,11 @@
-"""Activity: the delivery's plan without the delivery (`shared.dry_run`); nothing is written to
+"""Activity: the delivery's plan without the delivery (`shared.plan.dry_run`); nothing is written to
 the destination."""
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.dry_run import DryRunInput, DryRunReport, dry_run
-from shared.telemetry import logged_activity
+from shared.core.config import load_settings
+from shared.operations.telemetry import logged_activity
+from shared.plan.dry_run import DryRunInput, DryRunReport, dry_run
 
 NAME = "plan_dry_run"
 bp = df.Blueprint()

@@ -2,10 +2,10 @@
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.failures import record_failures as record_failed_files
-from shared.progress import FailuresInput
-from shared.telemetry import logged_activity
+from shared.copy.failures import record_failures as record_failed_files
+from shared.core.config import load_settings
+from shared.core.run import FailuresInput
+from shared.operations.telemetry import logged_activity
 
 NAME = "record_failures"
 bp = df.Blueprint()

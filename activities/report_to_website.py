@@ -2,11 +2,11 @@
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.models import ReportOutcome
-from shared.progress import ReportInput
-from shared.telemetry import logged_activity
-from shared.website import report_result
+from shared.core.config import load_settings
+from shared.core.models import ReportOutcome
+from shared.core.run import ReportInput
+from shared.operations.telemetry import logged_activity
+from shared.website.callback import report_result
 
 NAME = "report_to_website"
 bp = df.Blueprint()

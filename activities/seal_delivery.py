@@ -2,10 +2,10 @@
 
 import azure.durable_functions as df
 
-from shared.claim import SealInput
-from shared.claim import seal_delivery as seal_delivered_folder
-from shared.config import load_settings
-from shared.telemetry import logged_activity
+from shared.core.config import load_settings
+from shared.destination.claim import SealInput
+from shared.destination.claim import seal_delivery as seal_delivered_folder
+from shared.operations.telemetry import logged_activity
 
 NAME = "seal_delivery"
 bp = df.Blueprint()

@@ -2,11 +2,11 @@
 
 import azure.durable_functions as df
 
-from shared.config import load_settings
-from shared.manifest import write_manifest as write_delivery_manifest
-from shared.models import ManifestOutcome
-from shared.progress import ManifestInput
-from shared.telemetry import logged_activity
+from shared.core.config import load_settings
+from shared.core.models import ManifestOutcome
+from shared.core.run import ManifestInput
+from shared.operations.telemetry import logged_activity
+from shared.website.manifest import write_manifest as write_delivery_manifest
 
 NAME = "write_manifest"
 bp = df.Blueprint()

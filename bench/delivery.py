@@ -40,7 +40,7 @@ DEFAULT_SCENARIOS = "small-10k,large-4g,mixed"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from shared.config import Settings
+    from shared.core.config import Settings
 
     defaults = {name: info.default for name, info in Settings.model_fields.items()}
     parser = argparse.ArgumentParser(

@@ -22,10 +22,10 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from endpoints import delivery_status
 from endpoints.answers import bad_id, json_answer
 from endpoints.instances import STILL_RUNNING
-from shared.admin import DELIVERY_PREFIX, request_of
-from shared.config import load_settings
-from shared.models import DeliveryRequest
-from shared.storage import WorkStore, callback_name, shared_clients
+from shared.core.config import load_settings
+from shared.core.models import DeliveryRequest
+from shared.operations.admin import DELIVERY_PREFIX, request_of
+from shared.storage.clients import WorkStore, callback_name, shared_clients
 
 ENDED = ("Completed", "Failed", "Terminated")
 RUNNING = tuple(state.value for state in STILL_RUNNING)

@@ -15,9 +15,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from endpoints.answers import api_url, json_answer
-from shared.admin import ListQuery, QueryRefused, delivery_summary
-from shared.config import load_settings
-from shared.instance_query import InstanceQueryError, query_page, rpc_base_url
+from shared.core.config import load_settings
+from shared.operations.admin import ListQuery, QueryRefused, delivery_summary
+from shared.operations.instance_query import InstanceQueryError, query_page, rpc_base_url
 
 NAME = "list_deliveries"
 ROUTE = "deliveries"

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
-from shared.config import Settings, SettingsError, load_settings
-from shared.start_request import RequestRefused
-from shared.storage_answer import storage_failure_answer
+from shared.api.start_request import RequestRefused
+from shared.api.storage_answer import storage_failure_answer
+from shared.core.config import Settings, SettingsError, load_settings
 
 Parsed = TypeVar("Parsed")
 
@@ -35,7 +35,7 @@ def bad_id(message: str) -> func.HttpResponse:
 def storage_failure(error: BaseException,
                     headers: dict[str, str] | None = None) -> func.HttpResponse:
     """503 or 502 for a storage error the endpoint could not get past
-    (`shared.storage_answer`)."""
+    (`shared.api.storage_answer`)."""
     status, body, extra = storage_failure_answer(error)
     return json_answer(body, status, {**(headers or {}), **extra})
 

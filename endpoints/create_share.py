@@ -3,8 +3,8 @@
 Body: `Source_StorageAccount`, `Source_FileSystem`, `Source_TopLevelFolder` (an allowed source)
 and `Share_ExpiresInSeconds` (at most `DDD_SHARE_MAX_HOURS` hours). Answer 201: the share's
 record, `script_url` (the download script) and `manifest_url` (sizes and MD5s), read-only links
-valid until the share expires (`shared.share`). The links are in this answer only (and the file
-links in the stored script): nothing of a share passes through Durable Functions.
+valid until the share expires (`shared.operations.share`). The links are in this answer only (and
+the file links in the stored script): nothing of a share passes through Durable Functions.
 """
 
 import asyncio
@@ -15,10 +15,10 @@ from azure.core.exceptions import AzureError
 
 from endpoints import share_status
 from endpoints.answers import json_answer, read_request, storage_failure
-from shared.config import Settings
-from shared.share import ShareRefused
-from shared.share import create_share as make_share
-from shared.source_request import ShareRequest, check_share_expiry, parse_source_request
+from shared.api.source_request import ShareRequest, check_share_expiry, parse_source_request
+from shared.core.config import Settings
+from shared.operations.share import ShareRefused
+from shared.operations.share import create_share as make_share
 
 NAME = "create_share"
 ROUTE = "shares"

@@ -12,16 +12,16 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints.answers import api_url, bad_id, json_answer
-from shared.admin import ACTIONS, action_instance_id
-from shared.config import Settings, load_settings
-from shared.failures import FAILURES_SERVED, failures_name, read_failures
-from shared.progress import status_view
-from shared.storage import WorkStore, shared_clients
-from shared.unit_progress import LiveBytes
+from shared.copy.failures import FAILURES_SERVED, failures_name, read_failures
+from shared.copy.progress import LiveBytes
+from shared.core.config import Settings, load_settings
+from shared.core.run import status_view
+from shared.operations.admin import ACTIONS, action_instance_id
+from shared.storage.clients import WorkStore, shared_clients
 
 NAME = "delivery_status"
 ROUTE_PREFIX = "deliveries"
-# what this service's instance ids are made of (`shared.progress.instance_id_for`), and at most
+# what this service's instance ids are made of (`shared.core.run.instance_id_for`), and at most
 # the 256 characters Durable Functions allows an instance id
 INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,255}")
 LIVE_BYTES = LiveBytes()

@@ -10,8 +10,8 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from endpoints.answers import api_url, bad_id, json_answer
-from shared.config import Settings
-from shared.dry_run import DRY_RUN_PREFIX
+from shared.core.config import Settings
+from shared.plan.dry_run import DRY_RUN_PREFIX
 
 NAME = "dry_run_status"
 ROUTE_PREFIX = "dry-runs"

@@ -1,10 +1,10 @@
-"""GET /api/openapi.json: the OpenAPI 3.1 description of every endpoint (`shared.openapi`)."""
+"""GET /api/openapi.json: the OpenAPI 3.1 description of every endpoint (`shared.api.openapi`)."""
 
 import json
 
 import azure.functions as func
 
-from shared.openapi import openapi_document
+from shared.api.openapi import openapi_document
 
 NAME = "openapi_document"
 bp = func.Blueprint()

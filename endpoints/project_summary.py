@@ -3,7 +3,7 @@
 Body: `Source_StorageAccount`, `Source_FileSystem`, `Source_TopLevelFolder` (the website's key
 names; an allowed source only). Answer: exactly the website's summary shape, `total_size`,
 `file_count`, `folder_count`, `root_folder_count`, `sub_folder_count`, `error_msg`, counted by
-the website's own rules (`shared.summary`). What storage refuses is the `error_msg` (200), as
+the website's own rules (`shared.plan.summary`). What storage refuses is the `error_msg` (200), as
 the website shows it; only a transient storage failure is 503.
 """
 
@@ -14,8 +14,8 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints.answers import json_answer, read_request, storage_failure
-from shared.source_request import SourceFolderRequest, parse_source_request
-from shared.summary import project_summary as summarize
+from shared.api.source_request import SourceFolderRequest, parse_source_request
+from shared.plan.summary import project_summary as summarize
 
 NAME = "project_summary"
 ROUTE = "summary"

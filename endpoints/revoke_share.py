@@ -15,8 +15,8 @@ from azure.core.exceptions import AzureError
 
 from endpoints.answers import json_answer, storage_failure
 from endpoints.share_status import bad_id_answer
-from shared.config import load_settings
-from shared.share import revoke_share as revoke
+from shared.core.config import load_settings
+from shared.operations.share import revoke_share as revoke
 
 NAME = "revoke_share"
 ROUTE_PREFIX = "shares"

@@ -7,8 +7,8 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints.answers import api_url, bad_id, json_answer, storage_failure
-from shared.config import Settings, load_settings
-from shared.share import check_share_id, read_share
+from shared.core.config import Settings, load_settings
+from shared.operations.share import check_share_id, read_share
 
 NAME = "share_status"
 ROUTE_PREFIX = "shares"

@@ -17,7 +17,8 @@ from endpoints import delivery_status
 from endpoints.answers import json_answer, read_request
 from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import delivery
-from shared.progress import (
+from shared.api.start_request import parse_start_request
+from shared.core.run import (
     DeliveryRun,
     attempts_prefix,
     differing_fields,
@@ -25,7 +26,6 @@ from shared.progress import (
     is_earlier_attempt,
     is_same_delivery,
 )
-from shared.start_request import parse_start_request
 
 NAME = "start_delivery"
 ROUTE = "deliveries"

@@ -1,7 +1,7 @@
 """POST /api/dry-runs: the website's payload, planned but not delivered.
 
-The same door as `POST /api/deliveries` (`shared.start_request`: 4xx naming the field, nothing
-started), then the delivery's own planner without the delivery (`shared.dry_run`): nothing is
+The same door as `POST /api/deliveries` (`shared.api.start_request`: 4xx naming the field, nothing
+started), then the delivery's own planner without the delivery (`shared.plan.dry_run`): nothing is
 written to the destination. A folder of at most `DDD_DRY_RUN_INSTANT_FILES` files is answered
 at once (200, the result); a larger one is planned by the `dry_run` orchestration (202, with
 `dryRunStatusUri`: `GET /api/dry-runs/{id}` carries the result once it is done). One dry run
@@ -19,8 +19,8 @@ from endpoints import dry_run_status
 from endpoints.answers import json_answer, read_request, storage_failure
 from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import dry_run as dry_run_orchestrator
-from shared.dry_run import DryRunInput, ListingTooLong, dry_run, dry_run_id_for
-from shared.start_request import parse_start_request
+from shared.api.start_request import parse_start_request
+from shared.plan.dry_run import DryRunInput, ListingTooLong, dry_run, dry_run_id_for
 
 NAME = "start_dry_run"
 ROUTE = "dry-runs"

@@ -19,11 +19,11 @@ import azure.durable_functions as df
 from activities import discard_cancelled_delivery, discard_partial_delivery
 from orchestrators import operator_steps
 from orchestrators.operator_steps import wait_out
-from shared.admin import CancelInput, cancel_message
-from shared.config import DEFAULT_OUTAGE_WAIT_MINUTES
-from shared.notify import NotifyInput
-from shared.outage import OutageRetry
-from shared.progress import PlanInput, ReportInput
+from shared.core.config import DEFAULT_OUTAGE_WAIT_MINUTES
+from shared.core.outage import OutageRetry
+from shared.core.run import PlanInput, ReportInput
+from shared.operations.admin import CancelInput, cancel_message
+from shared.operations.notify import NotifyInput
 
 NAME = "cancel_delivery"
 bp = df.Blueprint()

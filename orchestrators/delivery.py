@@ -2,15 +2,15 @@
 folder, report.
 
 Deterministic: no I/O, clock or randomness here; activities do the work, and the copy window's
-decisions are plain Python (`shared.copy_window`). Copying keeps `DDD_PARALLEL_CHUNKS` work units
-in flight (a sliding window: the next starts as one ends, and the status moves at every end and
-every `DDD_PROGRESS_SECONDS` while units run). A generation ends with continue-as-new after
+decisions are plain Python (`shared.core.copy_window`). Copying keeps `DDD_PARALLEL_CHUNKS` work
+units in flight (a sliding window: the next starts as one ends, and the status moves at every end
+and every `DDD_PROGRESS_SECONDS` while units run). A generation ends with continue-as-new after
 `GENERATION_EVENTS` unit ends, retries and ticks, so one generation's history is bounded
 whatever the number of files or their size.
 
 Storage that fails is waited out, not turned into a failure: every activity that touches
 storage is tried again after a durable timer, with capped backoff, until the outage window
-(`DDD_OUTAGE_WAIT_MINUTES`) since its first failure is over (`shared.outage`). A failed
+(`DDD_OUTAGE_WAIT_MINUTES`) since its first failure is over (`shared.core.outage`). A failed
 attempt's clean-up is waited out four times as long; the website hears once, after it, what is
 left in the destination and what a restart will do.
 
@@ -41,13 +41,10 @@ from activities import (
 )
 from orchestrators import operator_steps
 from orchestrators.operator_steps import first_line, wait_out
-from shared.acl import AccessInput
-from shared.claim import SealInput, sealed_at
-from shared.cleanup import CleanupOutcome
-from shared.copy_window import CopyWindow, Slot
-from shared.folders import FoldersInput
-from shared.outage import OutageRetry
-from shared.progress import (
+from shared.copy.progress import ProgressInput
+from shared.core.copy_window import CopyWindow, Slot
+from shared.core.outage import OutageRetry
+from shared.core.run import (
     MESSAGE_CHARS,
     ChunkInput,
     DeliveryRun,
@@ -57,7 +54,10 @@ from shared.progress import (
     ReportInput,
     cut_end,
 )
-from shared.unit_progress import ProgressInput
+from shared.destination.claim import SealInput, sealed_at
+from shared.destination.cleanup import CleanupOutcome
+from shared.destination.folders import FoldersInput
+from shared.destination.grants import AccessInput
 
 NAME = "delivery"
 bp = df.Blueprint()
@@ -179,7 +179,7 @@ def _phase_from_report(run: DeliveryRun) -> None:
 
 def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
                  retry: OutageRetry):
-    """Run the copy window (`shared.copy_window.CopyWindow` decides; this schedules): units'
+    """Run the copy window (`shared.core.copy_window.CopyWindow` decides; this schedules): units'
     activities, their retry timers and the progress ticks, until nothing is in flight. Returns
     the failure that stopped the copy, or None (then all was started, or the generation is
     over and continues as new)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import azure.durable_functions as df
 
 from activities import plan_dry_run
-from shared.dry_run import DryRunInput
+from shared.plan.dry_run import DryRunInput
 
 NAME = "dry_run"
 bp = df.Blueprint()

@@ -1,7 +1,7 @@
 """Orchestration steps the orchestrators share (deterministic).
 
 `wait_out` calls an activity and, while it fails, tries it again after durable timers with
-capped backoff until the outage window since its first failure is over (`shared.outage`).
+capped backoff until the outage window since its first failure is over (`shared.core.outage`).
 `notify_operators` schedules the e-mail activity once an outcome is known. It never raises:
 a mail that cannot be sent must not fail or hold up a delivery, so no retry policy either.
 `report_rounds` tells the website, trying again later while it is down.
@@ -16,10 +16,10 @@ import azure.durable_functions as df
 
 from activities import notify_operators as notify_activity
 from activities import report_to_website as report_activity
-from shared.models import DurableModel
-from shared.notify import NotifyInput
-from shared.outage import OutageRetry, waiting_message
-from shared.progress import DeliveryRun, ReportInput
+from shared.core.models import DurableModel
+from shared.core.outage import OutageRetry, waiting_message
+from shared.core.run import DeliveryRun, ReportInput
+from shared.operations.notify import NotifyInput
 
 
 def wait_out(context: df.DurableOrchestrationContext, name: str, activity_input: DurableModel,

@@ -10,8 +10,8 @@ from typing import Any
 import azure.durable_functions as df
 
 from orchestrators import operator_steps
-from shared.admin import ResendInput
-from shared.progress import ReportInput
+from shared.core.run import ReportInput
+from shared.operations.admin import ResendInput
 
 NAME = "resend_callback"
 bp = df.Blueprint()

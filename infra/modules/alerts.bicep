@@ -1,6 +1,6 @@
 // An alert on failed deliveries, e-mailed to the operators' address.
-// The app logs one line per delivery outcome, `ddd.delivery.outcome {json}` (shared/telemetry.py,
-// shared/notify.py); the rule counts those whose phase is failed, refused, stale, unreported,
+// The app logs one line per delivery outcome, `ddd.delivery.outcome {json}` (shared/operations/telemetry.py,
+// shared/operations/notify.py); the rule counts those whose phase is failed, refused, stale, unreported,
 // cancelled or delivered-website-error (the website may not have e-mailed the recipients) in
 // Application Insights every 15 minutes and fires on one or more. main.bicep deploys
 // this module only when a notification address is given.

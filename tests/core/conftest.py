@@ -6,12 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
-import shared.file_copy
-import shared.storage
+import shared.copy.file
+import shared.storage.clients
 from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
-from shared.config import MIB, Settings, load_settings
-from shared.storage import RetryTiming
+from shared.core.config import MIB, Settings, load_settings
+from shared.storage.clients import RetryTiming
 from tests.core.delivery_setup import (
     SINK_ACCOUNT,
     SOURCE_ACCOUNT,
@@ -75,9 +75,9 @@ def website() -> Iterator[ScriptedWebsite]:
 @pytest.fixture
 def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK's and the copier's waits between retries, zeroed: tests never wait for real."""
-    monkeypatch.setattr(shared.storage, "STORAGE_RETRY",
+    monkeypatch.setattr(shared.storage.clients, "STORAGE_RETRY",
                         RetryTiming(initial_backoff=0, increment_base=0, jitter=0))
-    monkeypatch.setattr(shared.file_copy, "FILE_RETRY_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(shared.copy.file, "FILE_RETRY_WAIT_SECONDS", 0.0)
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import uuid
 
 import pytest
 
-import shared.acl
+import shared.destination.grants
 from devhost.dfs_standin import DfsStandIn
-from shared.acl import AccessGrantError, AccessInput, grant_access
-from shared.config import Settings, SettingsError, load_settings
-from shared.datalake import AccountKind, account_kind, kind_from_data_lake
-from shared.planner import build_plan
-from shared.readers import MAX_READERS, FolderReaders, Reader
+from shared.core.config import Settings, SettingsError, load_settings
+from shared.core.readers import MAX_READERS, FolderReaders, Reader
+from shared.destination.grants import AccessGrantError, AccessInput, grant_access
+from shared.plan.planner import build_plan
+from shared.storage.datalake import AccountKind, account_kind, kind_from_data_lake
 from tests.core.delivery_setup import SINK_ACCOUNT, Delivery
 
 USER = "0b1e2c3d-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
@@ -105,8 +105,8 @@ def acl_of(dfs: DfsStandIn, delivery: Delivery, name: str) -> list[str]:
 def test_grants_reach_every_path_a_bounded_part_per_call(
         hns_delivery: Delivery, dfs: DfsStandIn, core_environ: dict[str, str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shared.acl, "BATCH_SIZE", 2)
-    monkeypatch.setattr(shared.acl, "BATCHES_PER_ACTIVITY", 2)
+    monkeypatch.setattr(shared.destination.grants, "BATCH_SIZE", 2)
+    monkeypatch.setattr(shared.destination.grants, "BATCHES_PER_ACTIVITY", 2)
     paths = delivered_tree(hns_delivery, dfs)
     settings = readers_environ(core_environ, dfs, f"{SINK_ACCOUNT}=user:{USER},group:{GROUP}")
     calls, access = [], AccessInput(request=hns_delivery.request)

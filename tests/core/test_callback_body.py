@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from shared.config import load_settings
-from shared.manifest import (
+from shared.core.config import load_settings
+from shared.core.models import DeliveryRequest
+from shared.website.callback import encode_body, read_callback_body, transfer_result_body
+from shared.website.manifest import (
     CallbackEntries,
     ManifestError,
     manifest_path,
@@ -20,8 +22,6 @@ from shared.manifest import (
     shrunk_entry,
     write_manifest,
 )
-from shared.models import DeliveryRequest
-from shared.website import encode_body, read_callback_body, transfer_result_body
 from tests.core.delivery_setup import Delivery
 from tests.core.test_manifest import deliver
 from tests.core.test_request_validation import website_payload

@@ -3,11 +3,17 @@ and a failed run removes only a folder it claimed."""
 
 from __future__ import annotations
 
-from shared.claim import adopt_claim, claim_destination, claim_owner, claim_path, read_claim
-from shared.cleanup import discard_partial_delivery
-from shared.config import Settings
-from shared.planner import build_plan
-from shared.progress import is_same_delivery
+from shared.core.config import Settings
+from shared.core.run import is_same_delivery
+from shared.destination.claim import (
+    adopt_claim,
+    claim_destination,
+    claim_owner,
+    claim_path,
+    read_claim,
+)
+from shared.destination.cleanup import discard_partial_delivery
+from shared.plan.planner import build_plan
 from tests.core.delivery_setup import Delivery
 
 

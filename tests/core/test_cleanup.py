@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.claim import claim_owner, seal_claim
-from shared.cleanup import discard_partial_delivery
-from shared.config import Settings
-from shared.copier import copy_chunk
-from shared.models import Plan, SealedDelivery
-from shared.ownership import ledger_prefix, owned_blobs
-from shared.planner import build_plan
-from shared.storage import StorageClients, WorkStore
+from shared.copy.chunk import copy_chunk
+from shared.core.config import Settings
+from shared.core.models import Plan, SealedDelivery
+from shared.destination.claim import claim_owner, seal_claim
+from shared.destination.cleanup import discard_partial_delivery
+from shared.destination.ownership import ledger_prefix, owned_blobs
+from shared.plan.planner import build_plan
+from shared.storage.clients import StorageClients, WorkStore
 from tests.core.conftest import BLOCK_SIZE
 from tests.core.delivery_setup import Delivery
 

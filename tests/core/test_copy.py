@@ -7,17 +7,17 @@ import os
 
 from azure.storage.blob import ContentSettings
 
-from shared.checksum import FILE_BYTES_READ
-from shared.config import GIB, MIB, Settings, load_settings
-from shared.copier import (
+from shared.copy.chunk import (
     SOURCE_CHANGED,
     SOURCE_DELETED,
     block_size_for,
     copy_chunk,
 )
-from shared.models import ChunkResult, CopyTotals, FileResult, Plan
-from shared.planner import build_plan
-from shared.storage import StorageClients, WorkStore, result_page_name
+from shared.core.config import GIB, MIB, Settings, load_settings
+from shared.core.models import ChunkResult, CopyTotals, FileResult, Plan
+from shared.plan.planner import build_plan
+from shared.storage.checksum import FILE_BYTES_READ
+from shared.storage.clients import StorageClients, WorkStore, result_page_name
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import Delivery
 

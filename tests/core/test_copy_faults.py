@@ -16,22 +16,22 @@ import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.storage.blob import ContentSettings, StorageErrorCode
 
-import shared.file_copy
-import shared.source_sas
-import shared.storage
-from shared.config import Settings, load_settings
-from shared.copier import (
+import shared.copy.file
+import shared.storage.clients
+import shared.storage.sas
+from shared.copy.chunk import (
     FILE_ATTEMPTS,
     SOURCE_CHANGED,
     SOURCE_DELETED,
     CopyInfrastructureError,
     copy_chunk,
 )
-from shared.models import ChunkResult, CopyTotals, Plan
-from shared.planner import build_plan
-from shared.source_sas import SourceSas
-from shared.storage import StorageClients
-from shared.storage_errors import StorageFault, fault_label, has_code
+from shared.core.config import Settings, load_settings
+from shared.core.models import ChunkResult, CopyTotals, Plan
+from shared.plan.planner import build_plan
+from shared.storage.clients import StorageClients
+from shared.storage.errors import StorageFault, fault_label, has_code
+from shared.storage.sas import SourceSas
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import Delivery
 from tests.fault_proxy import Exchange, FaultProxy
@@ -171,7 +171,7 @@ def test_a_file_that_keeps_failing_for_a_moment_stops_the_unit_and_the_retry_cop
         in str(raised.value)
     # each attempt's copy request was retried by the SDK: 3 attempts x 4 requests, no more
     stages = [e for e in proxy.app_exchanges() if stage_of(e, delivery, "reads/3.txt")]
-    assert len(stages) == FILE_ATTEMPTS * (shared.storage.STORAGE_RETRY.retries + 1)
+    assert len(stages) == FILE_ATTEMPTS * (shared.storage.clients.STORAGE_RETRY.retries + 1)
     proxy.rules.clear()
     (result,) = copy_all(delivery, proxied, plan)  # the orchestrator's retry, after the outage
     assert result.verified_files == len(files) and result.failed_files == 0
@@ -272,7 +272,7 @@ def test_a_sas_refused_for_a_clock_minutes_off_names_the_clock(
     service refuses every copy (403 CannotVerifyCopySource). The refusal says why."""
     plan = seed_and_plan(delivery, proxied, {"a.txt": b"a", "nomd5/b.bin": os.urandom(100)})
     ahead = datetime.now(UTC) + timedelta(minutes=6)
-    monkeypatch.setattr(shared.source_sas, "utc_now", lambda: ahead)
+    monkeypatch.setattr(shared.storage.sas, "utc_now", lambda: ahead)
 
     (result,) = copy_all(delivery, proxied, plan)
 

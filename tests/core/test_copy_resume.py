@@ -12,12 +12,12 @@ import os
 import pytest
 from azure.storage.blob import ContentSettings
 
-from shared.config import MIB, Settings, load_settings
-from shared.copier import CopyInfrastructureError, copy_chunk
-from shared.file_copy import DESTINATION_TAKEN
-from shared.models import ChunkRef, ChunkResult, FileResult, Plan
-from shared.planner import build_plan
-from shared.storage import StorageClients, WorkStore, result_page_name
+from shared.copy.chunk import CopyInfrastructureError, copy_chunk
+from shared.copy.file import DESTINATION_TAKEN
+from shared.core.config import MIB, Settings, load_settings
+from shared.core.models import ChunkRef, ChunkResult, FileResult, Plan
+from shared.plan.planner import build_plan
+from shared.storage.clients import StorageClients, WorkStore, result_page_name
 from tests.core.conftest import BLOCK_SIZE
 from tests.core.delivery_setup import Delivery
 from tests.fault_proxy import Exchange, FaultProxy

@@ -10,14 +10,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from shared.aio_storage import EVENT_LOOP, shared_async_clients
-from shared.azure_transport import environment_settings
-from shared.config import Settings
-from shared.copier import copy_chunk
-from shared.models import CopyTotals
-from shared.planner import build_plan
-from shared.source_sas import COPY_REQUEST_SAS_LIFETIME
-from shared.storage import STORAGE_RETRY, StorageClients, shared_clients
+from shared.copy.chunk import copy_chunk
+from shared.core.config import Settings
+from shared.core.models import CopyTotals
+from shared.plan.planner import build_plan
+from shared.storage.aio import EVENT_LOOP, shared_async_clients
+from shared.storage.clients import STORAGE_RETRY, StorageClients, shared_clients
+from shared.storage.sas import COPY_REQUEST_SAS_LIFETIME
+from shared.storage.transport import environment_settings
 from tests.conftest import WORK_ACCOUNT
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery
@@ -92,7 +92,7 @@ def test_requests_are_bounded_and_do_not_read_proxies_from_the_environment(
 def test_the_asyncio_clients_are_bounded_and_read_the_environment_once(
     delivery: Delivery, proxied: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the service-checked small files go through the process's aio clients (shared.service_copy)
+    # the service-checked small files go through the process's aio clients (shared.copy.service)
     clients = shared_async_clients(proxied)
 
     async def sink_transport() -> object:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.copy_window import CopyWindow
-from shared.models import ChunkResult, Plan
-from shared.outage import OutageRetry
-from shared.progress import DeliveryRun
+from shared.core.copy_window import CopyWindow
+from shared.core.models import ChunkResult, Plan
+from shared.core.outage import OutageRetry
+from shared.core.run import DeliveryRun
 from tests.orchestration.runs import sample_request
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

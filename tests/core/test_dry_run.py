@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from shared.claim import claim_destination, claim_path
-from shared.config import MIB, Settings
-from shared.dry_run import ListingTooLong, dry_run, dry_run_id_for
-from shared.planner import build_plan, destination_conflict_message
-from shared.storage import StorageClients, WorkStore, plan_page_name
+from shared.core.config import MIB, Settings
+from shared.destination.claim import claim_destination, claim_path
+from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
+from shared.plan.planner import build_plan, destination_conflict_message
+from shared.storage.clients import StorageClients, WorkStore, plan_page_name
 from tests.core.delivery_setup import Delivery
 
 FILES = {
@@ -118,8 +118,8 @@ def test_a_folder_past_the_instant_bound_stops_the_listing(
 
 
 def test_the_dry_run_id_is_apart_from_the_delivery_s() -> None:
-    from shared.models import DeliveryRequest
-    from shared.progress import instance_id_for, is_earlier_attempt
+    from shared.core.models import DeliveryRequest
+    from shared.core.run import instance_id_for, is_earlier_attempt
 
     request = DeliveryRequest.model_validate({
         "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",

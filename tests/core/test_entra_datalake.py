@@ -14,14 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 
-import shared.identity
+import shared.storage.identity
 from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
-from shared.acl import AccessGrantError, AccessInput, grant_access
-from shared.config import Settings, load_settings
-from shared.copier import copy_chunk
-from shared.folders import FoldersInput, create_folders
-from shared.planner import build_plan
+from shared.copy.chunk import copy_chunk
+from shared.core.config import Settings, load_settings
+from shared.destination.folders import FoldersInput, create_folders
+from shared.destination.grants import AccessGrantError, AccessInput, grant_access
+from shared.plan.planner import build_plan
 from tests.conftest import TEST_WEBSITE_TOKEN, WORK_ACCOUNT
 from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery, fresh_delivery
 from tests.core.test_user_delegation import OBJECT_ID, StubAzureAdCredential
@@ -46,7 +46,8 @@ def entra_dfs(entra_azurite: AzuriteServer) -> Iterator[DfsStandIn]:
 def entra_settings(entra_azurite: AzuriteServer, entra_dfs: DfsStandIn,
                    monkeypatch: pytest.MonkeyPatch) -> Settings:
     credential = StubAzureAdCredential()
-    monkeypatch.setattr(shared.identity, "azure_ad_credential", lambda _settings: credential)
+    monkeypatch.setattr(shared.storage.identity, "azure_ad_credential",
+                        lambda _settings: credential)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(entra_azurite.cert_path))
     settings = load_settings({
         "DDD_STORAGE_ENDPOINT_TEMPLATE": entra_dfs.endpoint_template,

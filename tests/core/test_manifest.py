@@ -11,19 +11,19 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import ContentSettings
 
-from shared.config import Settings, load_settings
-from shared.copier import copy_chunk
-from shared.manifest import (
+from shared.copy.chunk import copy_chunk
+from shared.core.config import Settings, load_settings
+from shared.core.models import Plan
+from shared.plan.planner import build_plan
+from shared.storage.verified_write import WriteNotVerifiedError
+from shared.website.callback import encode_body, read_callback_body, report_result
+from shared.website.manifest import (
     ManifestError,
     checksum_path,
     manifest_path,
     md5sum_line,
     write_manifest,
 )
-from shared.models import Plan
-from shared.planner import build_plan
-from shared.verified_write import WriteNotVerifiedError
-from shared.website import encode_body, read_callback_body, report_result
 from tests.core.delivery_setup import Delivery
 from tests.core.scripted_website import ScriptedWebsite
 from tests.fault_proxy import Exchange, FaultProxy

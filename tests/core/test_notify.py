@@ -7,12 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-import shared.identity
-import shared.notify
+import shared.operations.notify
+import shared.storage.identity
 from devhost.email_standin import EmailStandIn
 from devhost.standin_http import TlsFiles
-from shared.config import load_settings
-from shared.notify import NotifyInput, notify_operators
+from shared.core.config import load_settings
+from shared.operations.notify import NotifyInput, notify_operators
 from tests.core.test_secrets import ManagedIdentityStandIn
 from tests.core.test_website import REQUEST
 
@@ -23,8 +23,9 @@ SENDER = "DoNotReply@local.azurecomm.net"
 def mail(standin_tls: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmailStandIn]:
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(standin_tls.cert_path))
     credential = ManagedIdentityStandIn()
-    monkeypatch.setattr(shared.identity, "azure_ad_credential", lambda _settings: credential)
-    monkeypatch.setattr(shared.notify, "_clients", {})
+    monkeypatch.setattr(shared.storage.identity, "azure_ad_credential",
+                        lambda _settings: credential)
+    monkeypatch.setattr(shared.operations.notify, "_clients", {})
     with EmailStandIn(tls=standin_tls, sender=SENDER) as standin:
         yield standin
 

@@ -10,11 +10,11 @@ from azure.core.exceptions import ServiceRequestError
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import AzuriteServer
-from shared.config import Settings, load_settings
-from shared.models import FileEntry, Plan
-from shared.planner import StorageRefusal, build_plan, refusing
-from shared.storage import StorageClients, WorkStore, plan_page_name, plan_pages_prefix
-from shared.storage_errors import StorageFault
+from shared.core.config import Settings, load_settings
+from shared.core.models import FileEntry, Plan
+from shared.plan.planner import StorageRefusal, build_plan, refusing
+from shared.storage.clients import StorageClients, WorkStore, plan_page_name, plan_pages_prefix
+from shared.storage.errors import StorageFault
 from tests.core.delivery_setup import Delivery, upload
 
 NAMES = [

@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.ranged_read import RANGE_BYTES
-from shared.storage import StorageClients
+from shared.copy.ranged_read import RANGE_BYTES
+from shared.storage.clients import StorageClients
 
 ROOT = Path(__file__).resolve().parents[2]
 
 ARENAS_AFTER_EIGHT_THREADS = """
 import ctypes, sys, threading
-from shared.native_heap import limit_malloc_arenas
+from shared.copy.native_heap import limit_malloc_arenas
 if sys.argv[1] == "limited":
     assert limit_malloc_arenas()
 together = threading.Barrier(8)

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
-import shared.identity
-import shared.secrets
+import shared.operations.secrets
+import shared.storage.identity
 from devhost.keyvault_standin import AUDIENCE, KeyVaultStandIn
 from devhost.standin_http import TlsFiles, issue_token
 from devhost.website_standin import WebsiteStandIn
-from shared.config import Settings, load_settings
-from shared.secrets import TOKEN_CACHE_LIFETIME, website_token
-from shared.website import WebsiteUnavailableError, post_transfer_result, report_result
+from shared.core.config import Settings, load_settings
+from shared.operations.secrets import TOKEN_CACHE_LIFETIME, website_token
+from shared.website.callback import WebsiteUnavailableError, post_transfer_result, report_result
 from tests.core.test_website import MANIFEST_BODY, REQUEST
 
 SECRET = "d4s2-api-token"
@@ -54,7 +54,8 @@ def vault(standin_tls: TlsFiles, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ke
 @pytest.fixture
 def identity(monkeypatch: pytest.MonkeyPatch) -> ManagedIdentityStandIn:
     credential = ManagedIdentityStandIn()
-    monkeypatch.setattr(shared.identity, "azure_ad_credential", lambda _settings: credential)
+    monkeypatch.setattr(shared.storage.identity, "azure_ad_credential",
+                        lambda _settings: credential)
     return credential
 
 
@@ -62,9 +63,9 @@ def identity(monkeypatch: pytest.MonkeyPatch) -> ManagedIdentityStandIn:
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The secret cache's clock, and an empty cache (clients too) for each test."""
     ticking = Clock()
-    monkeypatch.setattr(shared.secrets, "_clock", ticking)
-    monkeypatch.setattr(shared.secrets, "_values", {})
-    monkeypatch.setattr(shared.secrets, "_clients", {})
+    monkeypatch.setattr(shared.operations.secrets, "_clock", ticking)
+    monkeypatch.setattr(shared.operations.secrets, "_values", {})
+    monkeypatch.setattr(shared.operations.secrets, "_clients", {})
     return ticking
 
 
@@ -149,6 +150,6 @@ def test_an_unreachable_vault_is_tried_again_later(core_environ, identity, clock
         closed_port = probe.getsockname()[1]
     environ = {**core_environ, "DDD_KEY_VAULT_URL": f"https://127.0.0.1:{closed_port}/",
                "DDD_WEBSITE_URL": site.url}
-    monkeypatch.setattr("shared.azure_transport.RETRIES", 0)
+    monkeypatch.setattr("shared.storage.transport.RETRIES", 0)
     with pytest.raises(WebsiteUnavailableError, match="could not be reached"):
         report_result(REQUEST, "run-1", "it failed", load_settings(environ))

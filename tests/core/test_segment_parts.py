@@ -11,12 +11,12 @@ import threading
 import pytest
 from azure.core.exceptions import ResourceModifiedError
 
-from shared.block_copy import MAX_BLOCKS, BlockLayout
-from shared.config import GIB, MIB, load_settings
-from shared.md5_state import ResumableMd5
-from shared.planner import build_plan
-from shared.ranged_read import PROCESS_RANGES, _RangePool, read_in_order, spans_of
-from shared.storage import StorageClients, WorkStore, plan_page_name
+from shared.copy.blocks import MAX_BLOCKS, BlockLayout
+from shared.copy.md5_state import ResumableMd5
+from shared.copy.ranged_read import PROCESS_RANGES, _RangePool, read_in_order, spans_of
+from shared.core.config import GIB, MIB, load_settings
+from shared.plan.planner import build_plan
+from shared.storage.clients import StorageClients, WorkStore, plan_page_name
 
 
 def test_an_md5_saved_and_restored_equals_hashlib_over_the_same_bytes():

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.config import Settings
-from shared.share import ShareRefused, create_share, read_share, revoke_share
-from shared.share_script import ScriptFile, render_script, unshareable_path
-from shared.source_request import ShareRequest
-from shared.storage import StorageClients, WorkStore
+from shared.api.source_request import ShareRequest
+from shared.core.config import Settings
+from shared.operations.share import ShareRefused, create_share, read_share, revoke_share
+from shared.operations.share_script import ScriptFile, render_script, unshareable_path
+from shared.storage.clients import StorageClients, WorkStore
 from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery
 
 

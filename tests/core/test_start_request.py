@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from shared.access import AccessList, AccessPolicy
-from shared.start_request import (
+from shared.api.start_request import (
     MAX_BODY_BYTES,
     MAX_JSON_DEPTH,
     RequestRefused,
     json_depth_exceeds,
     parse_start_request,
 )
+from shared.core.access import AccessList, AccessPolicy
 
 POLICY = AccessPolicy(sources=AccessList.parse("sequencingcore"),
                       sinks=AccessList.parse("labsmith/incoming,otherlab"),

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from shared.config import Settings
-from shared.summary import ProjectSummary, project_summary
+from shared.core.config import Settings
+from shared.plan.summary import ProjectSummary, project_summary
 from tests.core.delivery_setup import Delivery
 from tests.website_summary import project_summary as website_project_summary
 
@@ -109,8 +109,8 @@ def test_a_folder_past_the_bound_is_not_counted_on(delivery: Delivery, settings:
 def test_storage_refusing_the_service_is_the_website_s_permission_text(
         delivery: Delivery, core_environ: dict[str, str]) -> None:
     """Azurite refuses a wrong key with 403, as Azure refuses an identity without a role."""
-    from shared.config import load_settings
-    from shared.summary import PERMISSION_LIMITATIONS
+    from shared.core.config import load_settings
+    from shared.plan.summary import PERMISSION_LIMITATIONS
     from tests.core.delivery_setup import SOURCE_ACCOUNT
 
     delivery.seed("a.txt", b"a")

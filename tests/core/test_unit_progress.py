@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.config import Settings
-from shared.models import ChunkRef, ChunkResult, DeliveryRequest, FileFailure, Plan
-from shared.progress import STATUS_BUDGET_CHARS, DeliveryRun
-from shared.storage import StorageClients, WorkStore
-from shared.unit_progress import LiveBytes, UnitProgress, bytes_copied_now, unit_key
+from shared.copy.progress import LiveBytes, UnitProgress, bytes_copied_now, unit_key
+from shared.core.config import Settings
+from shared.core.models import ChunkRef, ChunkResult, DeliveryRequest, FileFailure, Plan
+from shared.core.run import STATUS_BUDGET_CHARS, DeliveryRun
+from shared.storage.clients import StorageClients, WorkStore
 
 REQUEST = DeliveryRequest.model_validate({
     "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",

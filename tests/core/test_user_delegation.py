@@ -1,7 +1,7 @@
 """The Azure AD path against a real Azurite: no account keys, bearer tokens, user delegation SAS.
 
 In Azure the app has no account keys: it authenticates with its managed identity
-(`shared.identity.azure_ad_credential`) and gives the service a *user delegation* SAS on the
+(`shared.storage.identity.azure_ad_credential`) and gives the service a *user delegation* SAS on the
 source. Here that path runs against an Azurite of its own, over HTTPS with OAuth on
 (`AzuriteServer(oauth=True)`): the app's only stand-in is the token credential, injected where
 the app gets its Azure AD credential. Azurite accepts an unsigned JWT with the right audience
@@ -26,21 +26,21 @@ import pytest
 import requests
 from azure.core.credentials import AccessToken
 
-import shared.identity
-import shared.source_sas
-import shared.storage
+import shared.storage.clients
+import shared.storage.identity
+import shared.storage.sas
 from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
-from shared.config import USER_DELEGATION_KEY_MAX_MINUTES, Settings, load_settings
-from shared.copier import copy_chunk
-from shared.models import CopyTotals, FileResult, Plan
-from shared.planner import build_plan
-from shared.source_sas import COPY_REQUEST_SAS_LIFETIME, SAS_CLOCK_SKEW, SourceSas
-from shared.storage import (
+from shared.copy.chunk import copy_chunk
+from shared.core.config import USER_DELEGATION_KEY_MAX_MINUTES, Settings, load_settings
+from shared.core.models import CopyTotals, FileResult, Plan
+from shared.plan.planner import build_plan
+from shared.storage.clients import (
     StorageClients,
     WorkStore,
     result_page_name,
 )
+from shared.storage.sas import COPY_REQUEST_SAS_LIFETIME, SAS_CLOCK_SKEW, SourceSas
 from tests.conftest import TEST_WEBSITE_TOKEN, WORK_ACCOUNT
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import (
@@ -106,7 +106,8 @@ def azure_ad(
     """The app's Azure AD credential is the stub; its HTTP clients trust Azurite's certificate
     (`requests` reads REQUESTS_CA_BUNDLE when no verify= is given, as the app gives none)."""
     credential = StubAzureAdCredential()
-    monkeypatch.setattr(shared.identity, "azure_ad_credential", lambda _settings: credential)
+    monkeypatch.setattr(shared.storage.identity, "azure_ad_credential",
+                        lambda _settings: credential)
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(oauth_azurite.cert_path))
     return credential
 
@@ -351,7 +352,7 @@ def test_a_sas_past_its_expiry_is_refused(
             return datetime.now(tz) - shift
 
     with monkeypatch.context() as clock:
-        clock.setattr(shared.source_sas, "datetime", LateClock)
+        clock.setattr(shared.storage.sas, "datetime", LateClock)
         url = source_sas_url(ud_settings, ud_delivery, blob_name)
 
     query = sas_query(url)

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from shared.config import Settings, load_settings
-from shared.models import DeliveryRequest
-from shared.website import (
+from shared.core.config import Settings, load_settings
+from shared.core.models import DeliveryRequest
+from shared.website.callback import (
     TRANSFER_RESULT_PATH,
     WebsiteConfigurationError,
     WebsiteError,

@@ -11,8 +11,8 @@ import uuid
 import pytest
 import requests
 
-from shared.models import DeliveryRequest, Plan
-from shared.progress import DeliveryRun
+from shared.core.models import DeliveryRequest, Plan
+from shared.core.run import DeliveryRun
 from tests.e2e.conftest import SINK_ACCOUNT, Delivery, DeliveryApp, upload
 
 pytestmark = pytest.mark.slow

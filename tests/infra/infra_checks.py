@@ -27,7 +27,7 @@ EXCLUDED_DIRS = frozenset(
      "__pycache__"}
 )
 # The one module allowed to read the process environment.
-CONFIG_MODULE = Path("shared/config.py")
+CONFIG_MODULE = Path("shared/core/config.py")
 
 # A string constant that *is* a setting name, e.g. "DDD_WORK_ACCOUNT" (not text mentioning one).
 SETTING_NAME = re.compile(r"(?:DDD_[A-Z0-9_]+|AZURE_CLIENT_ID)")
@@ -126,7 +126,7 @@ def settings_read(root: Path) -> dict[str, list[Place]]:
 
 
 def environment_readers(root: Path) -> list[tuple[Place, str]]:
-    """Every place outside shared/config.py that touches the process environment."""
+    """Every place outside shared/core/config.py that touches the process environment."""
     offenders = []
     for path in app_python_files(root):
         relative = path.relative_to(root)

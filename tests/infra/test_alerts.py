@@ -7,8 +7,8 @@ import re
 
 from infra_checks import REPO_ROOT
 
-from shared.notify import ALWAYS_MAILED
-from shared.telemetry import PREFIX
+from shared.operations.notify import ALWAYS_MAILED
+from shared.operations.telemetry import PREFIX
 
 ALERTS = REPO_ROOT / "infra" / "modules" / "alerts.bicep"
 MAIN = REPO_ROOT / "infra" / "main.bicep"

@@ -1,4 +1,4 @@
-"""Every setting the app reads is set by the Bicep, and only shared/config.py reads the
+"""Every setting the app reads is set by the Bicep, and only shared/core/config.py reads the
 environment. Run against the real tree, and against small synthetic trees to prove the checks
 can fail."""
 
@@ -88,8 +88,8 @@ def test_only_the_config_module_reads_the_environment():
 
 
 def test_the_scan_sees_the_config_module_when_it_exists():
-    """Guards the cross-check itself: if shared/config.py exists, the scan must find names in it
-    (a scanner that finds nothing would pass the test above vacuously)."""
+    """Guards the cross-check itself: if shared/core/config.py exists, the scan must find names in
+    it (a scanner that finds nothing would pass the test above vacuously)."""
     if not (REPO_ROOT / CONFIG_MODULE).exists():
         pytest.skip(f"{CONFIG_MODULE} is not written yet")
     read = settings_read(REPO_ROOT)
@@ -125,7 +125,7 @@ def test_tuning_defaults_in_the_bicep_equal_the_app_defaults():
     """Each tuning setting the Bicep sets from a numeric parameter uses the app's own default."""
     if not (REPO_ROOT / CONFIG_MODULE).exists():
         pytest.skip(f"{CONFIG_MODULE} is not written yet")
-    from shared.config import Settings
+    from shared.core.config import Settings
 
     app_defaults = {
         field.alias: field.default
@@ -195,7 +195,7 @@ def test_the_bicep_reader_reads_keys_not_values_or_comments(tmp_path):
 
 def test_a_setting_read_but_not_set_fails_the_check(tmp_path):
     root = _tree(tmp_path, {
-        "shared/config.py": """\
+        "shared/core/config.py": """\
             import os
             NAMES = ("DDD_PRESENT", "DDD_OPTIONAL", "DDD_UNSET_IN_BICEP")
             token = os.environ.get("AZURE_CLIENT_ID")
@@ -214,7 +214,7 @@ def test_a_setting_read_but_not_set_fails_the_check(tmp_path):
 
 def test_environment_reads_by_any_spelling_are_found(tmp_path):
     root = _tree(tmp_path, {
-        "shared/config.py": "import os\nA = os.environ['DDD_PRESENT']\n",
+        "shared/core/config.py": "import os\nA = os.environ['DDD_PRESENT']\n",
         "function_app.py": "import os as system\nB = system.getenv('SOME_PLATFORM_THING')\n",
         "activities/copy.py": "import os\nC = os.environ.get('DDD_QUOTED', '')\n",
     })
@@ -224,16 +224,16 @@ def test_environment_reads_by_any_spelling_are_found(tmp_path):
 
 def test_a_module_other_than_config_reading_the_environment_fails(tmp_path):
     root = _tree(tmp_path, {
-        "shared/config.py": "import os\nENV = os.environ\n",
+        "shared/core/config.py": "import os\nENV = os.environ\n",
         "activities/copy.py": "import os\nTHREADS = os.getenv('DDD_COPY_THREADS')\n",
-        "shared/website.py": "from os import environ\nURL = environ['DDD_WEBSITE_URL']\n",
+        "shared/website/callback.py": "from os import environ\nURL = environ['DDD_WEBSITE_URL']\n",
         "endpoints/start.py": "import os\nPATH = os.path.join('a', 'b')\n",
         "devhost/run.py": "import os\nos.environ['X'] = '1'\n",
     })
     offenders = [(str(place), how) for place, how in environment_readers(root)]
     assert offenders == [
         ("activities/copy.py:2", "os.getenv"),
-        ("shared/website.py:1", "from os import environ"),
+        ("shared/website/callback.py:1", "from os import environ"),
     ]
 
 
@@ -289,8 +289,9 @@ def test_allow_lists_evaluate_to_exactly_the_accounts_with_roles(given, sources,
 
 
 def test_allow_lists_are_required_settings_the_bicep_always_sets(tmp_path):
-    """Once shared/config.py reads them as required Field aliases, the cross-check finds them set
-    (simulated here on a tree with the real functionapp.bicep, whatever config.py says today)."""
+    """Once shared/core/config.py reads them as required Field aliases, the cross-check finds them
+    set (simulated here on a tree with the real functionapp.bicep, whatever config.py says
+    today)."""
     settings = app_settings(REPO_ROOT / FUNCTION_APP_MODULE)
     assert set(ALLOW_LISTS.values()) <= set(settings.always)
     config = """\
@@ -300,12 +301,12 @@ def test_allow_lists_are_required_settings_the_bicep_always_sets(tmp_path):
             sink_accounts: str = Field(alias="DDD_SINK_ACCOUNTS")
     """
     real = _tree(tmp_path / "real", {
-        "shared/config.py": config,
+        "shared/core/config.py": config,
         FUNCTION_APP_MODULE.as_posix(): (REPO_ROOT / FUNCTION_APP_MODULE).read_text(),
     })
     assert set(settings_read(real)) == set(ALLOW_LISTS.values())
     assert missing_settings(real, allowed_unset=set()) == {}
-    without = _tree(tmp_path / "without", {"shared/config.py": config})
+    without = _tree(tmp_path / "without", {"shared/core/config.py": config})
     assert set(missing_settings(without, allowed_unset=set())) == set(ALLOW_LISTS.values())
 
 

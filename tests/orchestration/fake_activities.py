@@ -15,10 +15,10 @@ from activities import (
     report_to_website,
     write_manifest,
 )
-from shared.cleanup import CleanupOutcome
-from shared.models import ReportOutcome
-from shared.notify import NotifyInput
-from shared.progress import FailuresInput, ManifestInput, PlanInput, ReportInput
+from shared.core.models import ReportOutcome
+from shared.core.run import FailuresInput, ManifestInput, PlanInput, ReportInput
+from shared.destination.cleanup import CleanupOutcome
+from shared.operations.notify import NotifyInput
 
 
 def record(events: Path, kind: str, **fields) -> None:

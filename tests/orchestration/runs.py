@@ -6,7 +6,7 @@ import uuid
 import requests
 
 from devhost.launcher import DevHostProcess
-from shared.models import DeliveryRequest
+from shared.core.models import DeliveryRequest
 
 
 def sample_request(delivery_id: int) -> DeliveryRequest:

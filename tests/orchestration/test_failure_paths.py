@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from devhost.launcher import DevHostProcess
-from shared.progress import DeliveryRun
+from shared.core.run import DeliveryRun
 from tests.orchestration.runs import sample_request, start_orchestration
 
 FAULT_APP = Path(__file__).parent / "fault_app" / "function_app.py"

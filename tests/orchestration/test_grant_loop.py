@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devhost.launcher import DevHostProcess
-from shared.progress import DeliveryRun
+from shared.core.run import DeliveryRun
 from tests.orchestration.runs import sample_request, start_orchestration
 
 GRANT_APP = Path(__file__).parent / "grant_app" / "function_app.py"

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from devhost.launcher import DevHostProcess
-from shared.progress import DeliveryRun
+from shared.core.run import DeliveryRun
 from tests.orchestration.runs import sample_request, start_orchestration
 
 WINDOW_APP = Path(__file__).parent / "window_app" / "function_app.py"

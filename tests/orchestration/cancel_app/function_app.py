@@ -15,11 +15,11 @@ from activities import (
     notify_operators,
     report_to_website,
 )
-from shared.admin import CancelInput
-from shared.cleanup import CleanupOutcome
-from shared.models import ReportOutcome
-from shared.notify import NotifyInput
-from shared.progress import PlanInput, ReportInput
+from shared.core.models import ReportOutcome
+from shared.core.run import PlanInput, ReportInput
+from shared.destination.cleanup import CleanupOutcome
+from shared.operations.admin import CancelInput
+from shared.operations.notify import NotifyInput
 from tests.orchestration.fake_activities import record as record_event
 
 cancel_orchestrator.LATE_COPIES_GRACE = timedelta(seconds=1)

@@ -19,13 +19,13 @@ from activities import (
     seal_delivery,
     write_manifest,
 )
-from shared.acl import AccessInput, AccessOutcome
-from shared.claim import SealInput
-from shared.cleanup import CleanupOutcome
-from shared.datalake import AccountKind
-from shared.folders import FoldersInput, FoldersOutcome
-from shared.models import BlobLocation, ChunkResult, ManifestOutcome, Plan, ReportOutcome
-from shared.progress import ChunkInput, ManifestInput, PlanInput, ReportInput
+from shared.core.models import BlobLocation, ChunkResult, ManifestOutcome, Plan, ReportOutcome
+from shared.core.run import ChunkInput, ManifestInput, PlanInput, ReportInput
+from shared.destination.claim import SealInput
+from shared.destination.cleanup import CleanupOutcome
+from shared.destination.folders import FoldersInput, FoldersOutcome
+from shared.destination.grants import AccessInput, AccessOutcome
+from shared.storage.datalake import AccountKind
 from tests.orchestration.fake_activities import record as record_event
 
 EVENTS = Path(os.environ["GRANT_EVENTS"])

@@ -10,10 +10,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import orchestrators.delivery as delivery_orchestrator
-import shared.progress as progress
+import shared.core.run as progress
 from activities import copy_chunk, plan_delivery
-from shared.models import ChunkResult, FileFailure, Plan
-from shared.progress import ChunkInput, PlanInput
+from shared.core.models import ChunkResult, FileFailure, Plan
+from shared.core.run import ChunkInput, PlanInput
 from tests.orchestration.fake_activities import failed_delivery_end
 
 if os.environ.get("STATUS_BUDGET") == "off":

@@ -13,9 +13,9 @@ import azure.functions as func
 
 import orchestrators.delivery as delivery_orchestrator
 from activities import copy_chunk, measure_progress, plan_delivery
-from shared.models import ChunkResult, FileFailure, Plan
-from shared.progress import ChunkInput, PlanInput
-from shared.unit_progress import ProgressInput, UnitsMoving, unit_key
+from shared.copy.progress import ProgressInput, UnitsMoving, unit_key
+from shared.core.models import ChunkResult, FileFailure, Plan
+from shared.core.run import ChunkInput, PlanInput
 from tests.orchestration.fake_activities import failed_delivery_end
 from tests.orchestration.fake_activities import record as record_event
 

@@ -1,0 +1,384 @@
+"""The models that cross the Durable boundary (activity inputs and outputs) and the plan pages.
+
+Every model derives from `DurableModel`, whose `to_json` / `from_json` pair is how the
+azure-functions Durable codec carries custom objects. None of them holds a SAS, a key or a token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+
+from shared.core.naming import (
+    check_account_name,
+    check_container_name,
+    check_run_id,
+    folder_contains,
+    normalize_folder,
+)
+
+RunId = Annotated[str, AfterValidator(check_run_id)]
+
+
+class DurableModel(BaseModel):
+    """Base of every model that is an activity's input or output."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, json_value: dict[str, Any]) -> Self:
+        return cls.model_validate(json_value)
+
+
+# ----- the website's request -----------------------------------------------------------------
+DELIVERY_ID_MAX = 2**63 - 1
+# a delivery id sent as a string: a short printable token
+DELIVERY_ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# the 8-4-4-4-12 hex form, in either case (the website sends lowercase)
+TRANSFER_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+class DeliveryRequest(DurableModel):
+    """The website's start payload, under snake_case names.
+
+    Validated by the website's key names (aliases); also built from the snake_case names, which
+    is what `to_json` writes. The delivery id and the transfer UUID are kept exactly as sent,
+    so the result echoes them back unchanged.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    source_account: str = Field(alias="Source_StorageAccount")
+    source_container: str = Field(alias="Source_FileSystem")
+    source_folder: str = Field(alias="Source_TopLevelFolder")
+    sink_account: str = Field(alias="Sink_StorageAccount")
+    sink_container: str = Field(alias="Sink_FileSystem")
+    sink_folder: str = Field(alias="Sink_TopLevelFolder")
+    delivery_id: int | str = Field(alias="Webhook_DeliveryID")
+    transfer_uuid: str = Field(alias="Webhook_TransferUUID")
+
+    @field_validator("source_account", "sink_account", mode="before")
+    @classmethod
+    def _check_account(cls, value: Any) -> Any:
+        return check_account_name(value) if isinstance(value, str) else value
+
+    @field_validator("source_container", "sink_container", mode="before")
+    @classmethod
+    def _check_container(cls, value: Any) -> Any:
+        return check_container_name(value) if isinstance(value, str) else value
+
+    @field_validator("source_folder", mode="before")
+    @classmethod
+    def _check_source_folder(cls, value: Any) -> Any:
+        return normalize_folder(value) if isinstance(value, str) else value
+
+    @field_validator("sink_folder", mode="before")
+    @classmethod
+    def _check_sink_folder(cls, value: Any, info: ValidationInfo) -> Any:
+        if not isinstance(value, str):
+            return value
+        sink_folder = normalize_folder(value)
+        source = info.data
+        same_place = (
+            source.get("source_account") is not None
+            and source.get("source_account") == source.get("sink_account")
+            and source.get("source_container") is not None
+            and source.get("source_container") == source.get("sink_container")
+        )
+        source_folder = source.get("source_folder")
+        if same_place and source_folder is not None:
+            if sink_folder == source_folder:
+                raise ValueError("must not be the source folder itself")
+            if folder_contains(source_folder, sink_folder):
+                raise ValueError("must not lie inside the source folder")
+            if folder_contains(sink_folder, source_folder):
+                raise ValueError("must not contain the source folder")
+        return sink_folder
+
+    @field_validator("delivery_id", mode="before")
+    @classmethod
+    def _check_delivery_id(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= DELIVERY_ID_MAX:
+            return value
+        if isinstance(value, str) and DELIVERY_ID_TOKEN.fullmatch(value):
+            return value
+        raise ValueError(
+            "must be a positive integer, or a string of 1 to 64 letters, digits, '.', '_' or "
+            "'-' starting with a letter or digit"
+        )
+
+    @field_validator("transfer_uuid", mode="before")
+    @classmethod
+    def _check_transfer_uuid(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not TRANSFER_UUID.fullmatch(value):
+            raise ValueError("must be a UUID string (8-4-4-4-12 hexadecimal digits)")
+        return value
+
+    def source_path(self, relative_path: str) -> str:
+        return f"{self.source_folder}/{relative_path}"
+
+    def sink_path(self, relative_path: str) -> str:
+        return f"{self.sink_folder}/{relative_path}"
+
+
+def validation_errors(error: ValidationError) -> list[dict[str, str]]:
+    """One {"field", "message"} per problem, the field named by the website's key.
+
+    A problem with the body as a whole (not a JSON object) is reported as field "body".
+    """
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False):
+        location = problem["loc"]
+        field = str(location[0]) if location else "body"
+        if problem["type"] == "missing":
+            message = "is required"
+        elif problem["type"] == "model_type":
+            message = "must be a JSON object"
+        else:
+            message = problem["msg"].removeprefix("Value error, ")
+        problems.append({"field": field, "message": message})
+    return problems
+
+
+# ----- the plan --------------------------------------------------------------------------------
+class FileEntry(DurableModel):
+    """One file to deliver, as listed from the source (one line of a plan page)."""
+
+    path: str  # relative to the source (and sink) top-level folder
+    size: int = Field(ge=0)
+    content_md5: str | None  # lowercase hex, None when the source has none
+    content_type: str | None
+    last_modified: datetime
+    etag: str  # quoted, as the service sends it in headers
+    # the source's other headers and its metadata, as listed: the destination gets them at
+    # Put Block List, as a copy would carry them, without another request to the source
+    content_encoding: str | None = None
+    content_language: str | None = None
+    content_disposition: str | None = None
+    cache_control: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+
+class SealedDelivery(DurableModel):
+    """A delivered folder's seal (in its claim): which attempt delivered it, when, and what."""
+
+    run_id: str
+    transfer_uuid: str | None = None
+    delivered_at: datetime | None = None
+    files: int | None = None  # None in claims sealed before counts were kept
+    bytes: int | None = None
+
+
+class Plan(DurableModel):
+    """What the plan activity returns: totals and the number of chunk pages, never file lists.
+
+    A delivery that cannot start carries a person-readable reason (`refusal`) and no pages.
+    """
+
+    run_id: RunId
+    files: int = 0
+    bytes: int = 0
+    files_without_md5: int = 0
+    chunk_count: int = 0
+    # work units: one per chunk of whole files, one per segment of a file copied in segments
+    unit_count: int = 0
+    # every folder under the source folder (empty ones included), in pages (shared.plan.listing)
+    folders: int = 0
+    folder_pages: int = 0
+    # Set when the destination folder already holds anything (in the website's own wording).
+    destination_conflict: str | None = None
+    # Set when a container or the source folder is missing, empty or unusable.
+    storage_problem: str | None = None
+    # The run id of an earlier attempt of the same delivery whose folder this run took over.
+    adopted_from: str | None = None
+    # Set when this delivery's folder was already delivered (its claim is sealed): the run only
+    # verifies what is there against the source and reports it again; it writes nothing there.
+    sealed: SealedDelivery | None = None
+
+    @property
+    def refusal(self) -> str | None:
+        return self.destination_conflict or self.storage_problem
+
+    def chunk_ref(self, index: int) -> ChunkRef:
+        return ChunkRef(run_id=self.run_id, index=index, adopted=self.adopted_from is not None,
+                        verify_only=self.sealed is not None)
+
+    def chunk_refs(self) -> list[ChunkRef]:
+        return [self.chunk_ref(index) for index in range(self.chunk_count)]
+
+
+class ChunkRef(DurableModel):
+    """Which plan page a copy activity works on, and which segment of it: a page holding one
+    file larger than a work unit is copied one segment after the other (`shared.copy.segments`)."""
+
+    run_id: RunId
+    index: int = Field(ge=0)
+    segment: Annotated[int, Field(ge=0)] = 0
+    # the plan adopted a folder an earlier attempt of the delivery claimed: files that attempt
+    # verified may already be there, so even the first copy of this page looks (shared.copy.resume)
+    adopted: bool = False
+    # the folder is sealed (delivered before): the page's files are verified where they are,
+    # nothing is copied
+    verify_only: bool = False
+
+
+# ----- copy results ----------------------------------------------------------------------------
+Verification = Literal[
+    # source Content-MD5 equals the MD5 of the destination's bytes, read once after the copy
+    # (in results written by earlier versions; no longer produced)
+    "source-md5+dest-read",
+    # small file: copied in one Put Block From URL given the source's Content-MD5
+    # (source_content_md5); the service hashed the bytes it copied and took them only if equal
+    "source-md5+copy-md5",
+    # source Content-MD5 equals the MD5 of the source's bytes, read once; the service checked
+    # every copied block against the MD5 of those bytes (Put Block From URL source_content_md5)
+    "source-md5+block-md5",
+    # no source Content-MD5: MD5 computed from the source's bytes, read once; every copied block
+    # checked by the service against it
+    "computed-from-source+block-md5",
+]
+
+
+class FileResult(DurableModel):
+    """How one file ended (one line of a results page)."""
+
+    path: str  # relative to the top-level folder
+    destination_path: str  # full path in the sink container
+    size: int
+    content_md5: str | None = None  # lowercase hex of the delivered bytes, when verified
+    content_type: str | None = None
+    last_modified: datetime | None = None  # of the destination blob
+    etag: str | None = None  # of the destination blob
+    verification: Verification | None = None
+    error: str | None = None  # why the file is not delivered and verified
+
+    @property
+    def verified(self) -> bool:
+        return self.error is None and self.verification is not None
+
+
+class FileFailure(DurableModel):
+    path: str
+    reason: str
+
+
+FAILURES_KEPT = 20
+
+
+class ChunkResult(DurableModel):
+    """What one copy activity returns: counts and at most 20 failures, never per-file lists."""
+
+    index: int
+    files: int
+    bytes: int
+    verified_files: int
+    verified_bytes: int
+    failed_files: int
+    failures: list[FileFailure] = Field(default_factory=list)
+    # verified by an earlier attempt of the chunk (found at the destination, not copied again)
+    resumed_files: int = 0
+    # a file copied in segments: the segment this result is of, and the one to copy next (None
+    # once the file has an outcome). `files` counts the file at its last segment only; `bytes`
+    # counts each segment's bytes as it is copied.
+    segment: int = 0
+    next_segment: int | None = None
+    # storage refused the unit in a way no retry changes (no permission, the clock, a container
+    # gone, an account not allowed): what a person must fix; the delivery stops
+    refusal: str | None = None
+
+
+class CopyTotals(DurableModel):
+    """The sum of every chunk's result: what the orchestrator reports and decides on."""
+
+    files: int = 0
+    bytes: int = 0
+    verified_files: int = 0
+    verified_bytes: int = 0
+    failed_files: int = 0
+    failures: list[FileFailure] = Field(default_factory=list)
+    resumed_files: int = 0
+
+    @classmethod
+    def of(cls, chunk_results: Sequence[ChunkResult | CopyTotals]) -> CopyTotals:
+        """The sum of chunk results (or of totals already summed: they add the same way)."""
+        failures: list[FileFailure] = []
+        for chunk_result in chunk_results:
+            failures.extend(chunk_result.failures[: FAILURES_KEPT - len(failures)])
+        return cls(
+            files=sum(chunk_result.files for chunk_result in chunk_results),
+            bytes=sum(chunk_result.bytes for chunk_result in chunk_results),
+            verified_files=sum(chunk_result.verified_files for chunk_result in chunk_results),
+            verified_bytes=sum(chunk_result.verified_bytes for chunk_result in chunk_results),
+            failed_files=sum(chunk_result.failed_files for chunk_result in chunk_results),
+            failures=failures,
+            resumed_files=sum(chunk_result.resumed_files for chunk_result in chunk_results),
+        )
+
+    def failure_message(self) -> str | None:
+        """A message for the website's error_message (people read it), or None if all verified."""
+        if self.failed_files == 0:
+            return None
+        named = "; ".join(f"{failure.path}: {failure.reason}" for failure in self.failures)
+        more = self.failed_files - len(self.failures)
+        tail = f"; and {more} more" if more > 0 else ""
+        return (
+            f"{self.failed_files} of {self.files} files were not delivered and verified: "
+            f"{named}{tail}."
+        )
+
+
+# ----- manifest and report ---------------------------------------------------------------------
+class BlobLocation(DurableModel):
+    account: str
+    container: str
+    path: str
+
+
+class ManifestOutcome(DurableModel):
+    """What the manifest activity wrote; the callback body itself stays in the work container."""
+
+    file_count: int
+    folder_count: int
+    total_size: int
+    manifest: BlobLocation  # the full manifest, in the delivered folder
+    checksums: BlobLocation  # the md5sum -c file, in the delivered folder
+    callback: BlobLocation  # the body to POST to the website, in the work container
+    callback_bytes: int
+    # the callback's manifest is a list of path entries; truncated: they were shrunk to the keys
+    # the website reads, or some left out (then the list ends with the manifest file's entry)
+    truncated: bool
+    entries_left_out: int = 0
+
+
+ReportStatus = Literal[
+    "recorded",  # 200: the website recorded this result
+    "already-recorded",  # 400 "not in TRANSFERRING state": an earlier POST was recorded
+    "stale",  # 400 "Unable to find delivery": the website started a newer attempt
+    "refused",  # 401/403/404/413 or another 4xx: a person must fix a setting; not retried
+    # a success report the website answered 5xx, then 400 "not in TRANSFERRING state": it saved
+    # the manifest and failed after (its e-mails to the recipients, as its code does it)
+    "recorded-after-error",
+]
+
+
+class ReportOutcome(DurableModel):
+    status: ReportStatus
+    http_status: int
+    attempts: int
+    website_message: str = ""  # the website's answer text, trimmed
+    server_errors: int = 0  # of the attempts, how many the website answered 5xx
