@@ -28,6 +28,7 @@ test: lint
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 demo: setup
 	$(PY) -m demo

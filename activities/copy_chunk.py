@@ -3,12 +3,13 @@
 import azure.durable_functions as df
 
 from shared.copy.chunk import copy_chunk as copy_and_verify_chunk
+from shared.core.activities import Activity
 from shared.core.config import load_settings
+from shared.core.messages import ChunkInput
 from shared.core.models import ChunkResult
-from shared.core.run import ChunkInput
 from shared.operations.telemetry import logged_activity
 
-NAME = "copy_chunk"
+NAME = Activity.COPY_CHUNK.value
 bp = df.Blueprint()
 
 

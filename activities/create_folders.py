@@ -2,11 +2,12 @@
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
-from shared.destination.folders import FoldersInput, FoldersOutcome
+from shared.core.messages import FoldersInput, FoldersOutcome
 from shared.destination.folders import create_folders as create_delivered_folders
 
-NAME = "create_folders"
+NAME = Activity.CREATE_FOLDERS.value
 bp = df.Blueprint()
 
 

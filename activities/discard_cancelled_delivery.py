@@ -3,13 +3,13 @@ activities may still be finishing; the final sweep removes the claim too)."""
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
-from shared.destination.cleanup import CleanupOutcome
+from shared.core.messages import CancelInput, CleanupOutcome
 from shared.destination.cleanup import discard_partial_delivery as discard
-from shared.operations.admin import CancelInput
 from shared.operations.telemetry import logged_activity
 
-NAME = "discard_cancelled_delivery"
+NAME = Activity.DISCARD_CANCELLED_DELIVERY.value
 bp = df.Blueprint()
 
 

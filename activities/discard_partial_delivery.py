@@ -2,13 +2,13 @@
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
-from shared.core.run import PlanInput
-from shared.destination.cleanup import CleanupOutcome
+from shared.core.messages import CleanupOutcome, PlanInput
 from shared.destination.cleanup import discard_partial_delivery as discard
 from shared.operations.telemetry import logged_activity
 
-NAME = "discard_partial_delivery"
+NAME = Activity.DISCARD_PARTIAL_DELIVERY.value
 bp = df.Blueprint()
 
 

@@ -2,11 +2,12 @@
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
-from shared.destination.grants import AccessInput, AccessOutcome
+from shared.core.messages import AccessInput, AccessOutcome
 from shared.destination.grants import grant_access as grant_read_access
 
-NAME = "grant_access"
+NAME = Activity.GRANT_ACCESS.value
 bp = df.Blueprint()
 
 

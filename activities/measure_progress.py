@@ -2,12 +2,15 @@
 
 import azure.durable_functions as df
 
-from shared.copy.progress import ProgressInput, UnitsMoving, bytes_moving
+from shared.copy.progress import bytes_moving
+from shared.core.activities import Activity
 from shared.core.config import load_settings
+from shared.core.messages import ProgressInput, UnitsMoving
 from shared.operations.telemetry import logged_activity
-from shared.storage.clients import WorkStore, shared_clients
+from shared.storage.clients import shared_clients
+from shared.storage.work import WorkStore
 
-NAME = "measure_progress"
+NAME = Activity.MEASURE_PROGRESS.value
 bp = df.Blueprint()
 
 

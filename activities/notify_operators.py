@@ -3,11 +3,13 @@
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
-from shared.operations.notify import NotifyInput, NotifyOutcome, notify_operators
+from shared.core.messages import NotifyInput, NotifyOutcome
+from shared.operations.notify import notify_operators
 from shared.operations.telemetry import logged_activity
 
-NAME = "notify_operators"
+NAME = Activity.NOTIFY_OPERATORS.value
 bp = df.Blueprint()
 
 

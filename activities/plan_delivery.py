@@ -2,13 +2,14 @@
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
+from shared.core.messages import PlanInput
 from shared.core.models import Plan
-from shared.core.run import PlanInput
 from shared.operations.telemetry import logged_activity
 from shared.plan.planner import build_plan
 
-NAME = "plan_delivery"
+NAME = Activity.PLAN_DELIVERY.value
 bp = df.Blueprint()
 
 

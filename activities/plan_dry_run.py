@@ -3,11 +3,13 @@ the destination."""
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
+from shared.core.messages import DryRunInput, DryRunReport
 from shared.operations.telemetry import logged_activity
-from shared.plan.dry_run import DryRunInput, DryRunReport, dry_run
+from shared.plan.dry_run import dry_run
 
-NAME = "plan_dry_run"
+NAME = Activity.PLAN_DRY_RUN.value
 bp = df.Blueprint()
 
 

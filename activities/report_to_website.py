@@ -2,13 +2,14 @@
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
+from shared.core.messages import ReportInput
 from shared.core.models import ReportOutcome
-from shared.core.run import ReportInput
 from shared.operations.telemetry import logged_activity
 from shared.website.callback import report_result
 
-NAME = "report_to_website"
+NAME = Activity.REPORT_TO_WEBSITE.value
 bp = df.Blueprint()
 
 

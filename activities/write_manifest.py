@@ -2,13 +2,14 @@
 
 import azure.durable_functions as df
 
+from shared.core.activities import Activity
 from shared.core.config import load_settings
+from shared.core.messages import ManifestInput
 from shared.core.models import ManifestOutcome
-from shared.core.run import ManifestInput
 from shared.operations.telemetry import logged_activity
 from shared.website.manifest import write_manifest as write_delivery_manifest
 
-NAME = "write_manifest"
+NAME = Activity.WRITE_MANIFEST.value
 bp = df.Blueprint()
 
 

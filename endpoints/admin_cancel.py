@@ -10,7 +10,8 @@ import azure.functions as func
 
 from endpoints.admin_common import RUNNING, accepted, find_delivery, refused, request_in
 from orchestrators import cancel_delivery
-from shared.operations.admin import CANCELLABLE_PHASES, CancelInput, action_instance_id
+from shared.core.messages import CancelInput
+from shared.operations.admin import CANCELLABLE_PHASES, action_instance_id
 from shared.operations.telemetry import log_event
 
 NAME = "cancel_delivery_request"

@@ -23,9 +23,10 @@ from endpoints import delivery_status
 from endpoints.answers import bad_id, json_answer
 from endpoints.instances import STILL_RUNNING
 from shared.core.config import load_settings
-from shared.core.models import DeliveryRequest
+from shared.core.request import DeliveryRequest
 from shared.operations.admin import DELIVERY_PREFIX, request_of
-from shared.storage.clients import WorkStore, callback_name, shared_clients
+from shared.storage.clients import shared_clients
+from shared.storage.work import WorkStore, callback_name
 
 ENDED = ("Completed", "Failed", "Terminated")
 RUNNING = tuple(state.value for state in STILL_RUNNING)

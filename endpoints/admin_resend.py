@@ -20,7 +20,8 @@ from endpoints.admin_common import (
     request_in,
 )
 from orchestrators import resend_callback
-from shared.operations.admin import ResendInput, action_instance_id
+from shared.core.messages import ResendInput
+from shared.operations.admin import action_instance_id
 from shared.operations.telemetry import log_event
 
 NAME = "resend_delivery"

@@ -15,8 +15,9 @@ from azure.core.exceptions import AzureError
 
 from endpoints import share_status
 from endpoints.answers import json_answer, read_request, storage_failure
-from shared.api.source_request import ShareRequest, check_share_expiry, parse_source_request
+from shared.api.source_request import check_share_expiry, parse_source_request
 from shared.core.config import Settings
+from shared.core.request import ShareRequest
 from shared.operations.share import ShareRefused
 from shared.operations.share import create_share as make_share
 

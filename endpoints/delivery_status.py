@@ -15,9 +15,10 @@ from endpoints.answers import api_url, bad_id, json_answer
 from shared.copy.failures import FAILURES_SERVED, failures_name, read_failures
 from shared.copy.progress import LiveBytes
 from shared.core.config import Settings, load_settings
-from shared.core.run import status_view
+from shared.core.status import status_view
 from shared.operations.admin import ACTIONS, action_instance_id
-from shared.storage.clients import WorkStore, shared_clients
+from shared.storage.clients import shared_clients
+from shared.storage.work import WorkStore
 
 NAME = "delivery_status"
 ROUTE_PREFIX = "deliveries"

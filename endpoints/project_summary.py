@@ -14,7 +14,8 @@ import azure.functions as func
 from azure.core.exceptions import AzureError
 
 from endpoints.answers import json_answer, read_request, storage_failure
-from shared.api.source_request import SourceFolderRequest, parse_source_request
+from shared.api.source_request import parse_source_request
+from shared.core.request import SourceFolderRequest
 from shared.plan.summary import project_summary as summarize
 
 NAME = "project_summary"

@@ -18,14 +18,14 @@ from endpoints.answers import json_answer, read_request
 from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import delivery
 from shared.api.start_request import parse_start_request
-from shared.core.run import (
-    DeliveryRun,
+from shared.core.instances import (
     attempts_prefix,
     differing_fields,
     instance_id_for,
     is_earlier_attempt,
     is_same_delivery,
 )
+from shared.core.run import DeliveryRun
 
 NAME = "start_delivery"
 ROUTE = "deliveries"

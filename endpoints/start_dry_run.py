@@ -20,7 +20,8 @@ from endpoints.answers import json_answer, read_request, storage_failure
 from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import dry_run as dry_run_orchestrator
 from shared.api.start_request import parse_start_request
-from shared.plan.dry_run import DryRunInput, ListingTooLong, dry_run, dry_run_id_for
+from shared.core.messages import DryRunInput
+from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
 
 NAME = "start_dry_run"
 ROUTE = "dry-runs"

@@ -16,14 +16,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities import discard_cancelled_delivery, discard_partial_delivery
-from orchestrators import operator_steps
-from orchestrators.operator_steps import wait_out
+from orchestrators import steps
+from orchestrators.steps import Steps, wait_out
+from shared.core.activities import Activity
 from shared.core.config import DEFAULT_OUTAGE_WAIT_MINUTES
+from shared.core.messages import (
+    CancelInput,
+    CleanupOutcome,
+    NotifyInput,
+    PlanInput,
+    ReportInput,
+    cancel_message,
+)
 from shared.core.outage import OutageRetry
-from shared.core.run import PlanInput, ReportInput
-from shared.operations.admin import CancelInput, cancel_message
-from shared.operations.notify import NotifyInput
 
 NAME = "cancel_delivery"
 bp = df.Blueprint()
@@ -36,30 +41,31 @@ LATE_COPIES_GRACE = timedelta(minutes=65)
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=NAME)
-def cancel_delivery(context: df.DurableOrchestrationContext):
+def cancel_delivery(context: df.DurableOrchestrationContext) -> Steps[dict[str, Any]]:
     cancel = CancelInput.from_json(context.get_input())
     message = cancel_message(cancel.reason)
     status: dict[str, Any] = {"action": "cancel", "phase": "removing-partial-copy",
                               "reason": cancel.reason, "removed": 0, "report": None}
     context.set_custom_status(status)
-    removed = yield from wait_out(context, discard_cancelled_delivery.NAME, cancel, CLEANUP_RETRY)
+    removed = yield from wait_out(context, Activity.DISCARD_CANCELLED_DELIVERY, cancel,
+                                  CleanupOutcome, CLEANUP_RETRY)
     status["removed"] = removed.removed
 
     status["phase"] = "reporting"
     context.set_custom_status(status)
-    status["report"] = yield from operator_steps.report_rounds(
+    status["report"] = yield from steps.report_rounds(
         context, ReportInput(request=cancel.request, run_id=cancel.run_id,
                              error_message=message), REPORT_ROUNDS)
     progress = {**cancel.progress, "phase": "cancelled", "message": message}
-    yield from operator_steps.notify(context, NotifyInput(
+    yield from steps.notify(context, NotifyInput(
         request=cancel.request, run_id=cancel.run_id, progress=progress))
 
     status["phase"] = "waiting-for-late-copies"
     context.set_custom_status(status)
     yield context.create_timer(context.current_utc_datetime + LATE_COPIES_GRACE)
-    swept = yield from wait_out(context, discard_partial_delivery.NAME,
+    swept = yield from wait_out(context, Activity.DISCARD_PARTIAL_DELIVERY,
                                 PlanInput(request=cancel.request, run_id=cancel.run_id),
-                                CLEANUP_RETRY)
+                                CleanupOutcome, CLEANUP_RETRY)
     status["removed"] += swept.removed
     status["phase"] = "done"
     context.set_custom_status(status)

@@ -24,40 +24,34 @@ view and alerts see it.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import azure.durable_functions as df
 
-from activities import (
-    copy_chunk,
-    create_folders,
-    discard_partial_delivery,
-    grant_access,
-    measure_progress,
-    plan_delivery,
-    record_failures,
-    report_to_website,
-    seal_delivery,
-    write_manifest,
-)
-from orchestrators import operator_steps
-from orchestrators.operator_steps import first_line, wait_out
-from shared.copy.progress import ProgressInput
+from orchestrators import steps
+from orchestrators.steps import Steps, as_model, call, first_line, wait_out
+from shared.core.activities import Activity
 from shared.core.copy_window import CopyWindow, Slot
-from shared.core.outage import OutageRetry
-from shared.core.run import (
-    MESSAGE_CHARS,
+from shared.core.messages import (
+    AccessInput,
+    AccessOutcome,
     ChunkInput,
-    DeliveryRun,
+    CleanupOutcome,
     FailuresInput,
+    FailuresRecorded,
+    FoldersInput,
+    FoldersOutcome,
     ManifestInput,
     PlanInput,
+    ProgressInput,
     ReportInput,
-    cut_end,
+    SealInput,
+    UnitsMoving,
 )
-from shared.destination.claim import SealInput, sealed_at
-from shared.destination.cleanup import CleanupOutcome
-from shared.destination.folders import FoldersInput
-from shared.destination.grants import AccessInput
+from shared.core.models import ChunkResult, ManifestOutcome, Plan, ReportOutcome, SealedDelivery
+from shared.core.outage import OutageRetry
+from shared.core.run import DeliveryRun
+from shared.core.status import MESSAGE_CHARS, cut_end
 
 NAME = "delivery"
 bp = df.Blueprint()
@@ -70,35 +64,39 @@ REPORT_LONGEST_WAIT = timedelta(minutes=60)
 GENERATION_EVENTS = 64
 
 
+# the orchestration's output: the final progress, where the manifest went, the report
+Outcome = dict[str, Any]
+
+
 class DeliveryEndedBadly(Exception):
     """Raised once the website knows, so that the instance ends Failed with this message."""
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=NAME)
-def delivery(context: df.DurableOrchestrationContext):
+def delivery(context: df.DurableOrchestrationContext) -> Steps[Outcome | None]:
     run = DeliveryRun.from_json(context.get_input())
     try:
         outcome = yield from _deliver(context, run)
     except Exception as error:
-        yield from operator_steps.notify_operators(context, run, error)
+        yield from steps.notify_operators(context, run, error)
         raise
     if outcome is not None:  # the end, not a wave's continue-as-new
-        yield from operator_steps.notify_operators(context, run)
+        yield from steps.notify_operators(context, run)
     if run.ended_badly:
         context.set_custom_status(run.progress())
         raise DeliveryEndedBadly(cut_end(run.message or run.phase, MESSAGE_CHARS))
     return outcome
 
 
-def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
+def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun) -> Steps[Outcome | None]:
     retry = OutageRetry(window=timedelta(seconds=run.outage_wait_seconds))
     try:
         if run.plan is None:
             run.phase = "planning"
             context.set_custom_status(run.progress())
             run.plan = yield from wait_out(
-                context, plan_delivery.NAME, PlanInput(request=run.request, run_id=run.run_id),
-                retry, run)
+                context, Activity.PLAN_DELIVERY,
+                PlanInput(request=run.request, run_id=run.run_id), Plan, retry, run)
             if run.plan.refusal:
                 run.phase, run.message = "refused", run.plan.refusal
                 yield from _report(context, run, error_message=run.plan.refusal)
@@ -118,36 +116,38 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun):
         failure = run.failure or run.totals.failure_message()
         if failure:
             if run.totals.failed_files:
-                yield from wait_out(context, record_failures.NAME, FailuresInput(
-                    run_id=run.run_id, chunk_count=run.plan.chunk_count), retry, run)
+                yield from wait_out(context, Activity.RECORD_FAILURES, FailuresInput(
+                    run_id=run.run_id, chunk_count=run.plan.chunk_count), FailuresRecorded,
+                    retry, run)
             return (yield from _fail(context, run, failure, retry))
 
         run.phase = "creating-folders"
         context.set_custom_status(run.progress())
-        yield from wait_out(context, create_folders.NAME, FoldersInput(
+        yield from wait_out(context, Activity.CREATE_FOLDERS, FoldersInput(
             request=run.request, run_id=run.run_id, folder_pages=run.plan.folder_pages),
-            retry, run)
+            FoldersOutcome, retry, run)
         run.phase = "writing-manifest"
         context.set_custom_status(run.progress())
-        run.manifest = yield from wait_out(context, write_manifest.NAME, ManifestInput(
+        run.manifest = yield from wait_out(context, Activity.WRITE_MANIFEST, ManifestInput(
             request=run.request, run_id=run.run_id, chunk_count=run.plan.chunk_count),
-            retry, run)
+            ManifestOutcome, retry, run)
         # read access on the delivered folder, when configured: after every file is verified,
         # before the website is told; each call does a bounded part and says where to go on
         run.phase = "granting-access"
         context.set_custom_status(run.progress())
         access = AccessInput(request=run.request)
         while True:
-            granted = yield from wait_out(context, grant_access.NAME, access, retry, run)
+            granted = yield from wait_out(context, Activity.GRANT_ACCESS, access, AccessOutcome,
+                                          retry, run)
             if granted.continuation is None:
                 break
             access = AccessInput(request=run.request, continuation=granted.continuation)
         # sealed before the website hears: from now on nothing removes or replaces these files
         run.phase = "sealing"
         context.set_custom_status(run.progress())
-        yield from wait_out(context, seal_delivery.NAME, SealInput(
+        yield from wait_out(context, Activity.SEAL_DELIVERY, SealInput(
             request=run.request, run_id=run.run_id, files=run.totals.verified_files,
-            bytes=run.totals.verified_bytes), retry, run)
+            bytes=run.totals.verified_bytes), SealedDelivery, retry, run)
         run.sealed = True
         run.phase = "reporting"
         yield from _report(context, run, error_message=None)
@@ -178,7 +178,7 @@ def _phase_from_report(run: DeliveryRun) -> None:
 
 
 def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
-                 retry: OutageRetry):
+                 retry: OutageRetry) -> Steps[str | None]:
     """Run the copy window (`shared.core.copy_window.CopyWindow` decides; this schedules): units'
     activities, their retry timers and the progress ticks, until nothing is in flight. Returns
     the failure that stopped the copy, or None (then all was started, or the generation is
@@ -189,7 +189,8 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
     def start(slots: list[Slot]) -> None:
         for slot in slots:
             tasks.append((context.call_activity(
-                copy_chunk.NAME, ChunkInput(request=run.request, chunk=slot.unit)), slot))
+                Activity.COPY_CHUNK.value, ChunkInput(request=run.request, chunk=slot.unit)),
+                slot))
 
     start(window.fill())
     # name the units now, not at the first unit's end: the status endpoint reads the progress
@@ -209,13 +210,13 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
             # shown) while the measurement waits for an activity slot behind queued units
             window.ticked()
             tick = None
-            measuring = context.call_activity(measure_progress.NAME, ProgressInput(
+            measuring = context.call_activity(Activity.MEASURE_PROGRESS.value, ProgressInput(
                 run_id=run.run_id, units=[slot.unit for slot in window.running]))
             continue
         if measuring is not None and finished is measuring:
             measuring = None
             if not isinstance(finished.result, Exception):  # else the next tick measures
-                run.show_moving(finished.result.bytes_by_unit)
+                run.show_moving(as_model(UnitsMoving, finished.result).bytes_by_unit)
             context.set_custom_status(run.progress())
             continue
         position = next(at for at, (task, _) in enumerate(tasks) if task is finished)
@@ -229,7 +230,7 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
             if retry_at is not None:
                 tasks.append((context.create_timer(retry_at), slot))
         else:
-            start(window.ended(slot, finished.result))
+            start(window.ended(slot, as_model(ChunkResult, finished.result)))
         if window.failure is not None:  # no copy lands after the clean-up: drop the retries
             for dropped in window.dropped_waiting():
                 timer, _ = tasks.pop(next(at for at, (_, waiting) in enumerate(tasks)
@@ -242,7 +243,7 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
 
 
 def _fail(context: df.DurableOrchestrationContext, run: DeliveryRun, failure: str,
-          retry: OutageRetry):
+          retry: OutageRetry) -> Steps[Outcome]:
     """Remove what this attempt wrote (waited out through an outage), then tell the website
     once: what failed, what is left in the destination, and what a restart will do."""
     run.phase = "removing-partial-copy"
@@ -250,8 +251,9 @@ def _fail(context: df.DurableOrchestrationContext, run: DeliveryRun, failure: st
     context.set_custom_status(run.progress())
     try:
         cleanup = yield from wait_out(
-            context, discard_partial_delivery.NAME,
-            PlanInput(request=run.request, run_id=run.run_id), retry.for_cleanup(), run)
+            context, Activity.DISCARD_PARTIAL_DELIVERY,
+            PlanInput(request=run.request, run_id=run.run_id), CleanupOutcome,
+            retry.for_cleanup(), run)
         after = _after_cleanup(run, cleanup)
     except Exception as error:
         after = (f" What this attempt wrote to {run.request.sink_folder} could not be removed "
@@ -276,12 +278,12 @@ def _after_cleanup(run: DeliveryRun, cleanup: CleanupOutcome) -> str:
 
 
 def _report_sealed(context: df.DurableOrchestrationContext, run: DeliveryRun,
-                   retry: OutageRetry):
+                   retry: OutageRetry) -> Steps[Outcome]:
     """A folder delivered before: verified against the source now. All there as delivered:
     report the delivery again (nothing written there); else refuse, naming what changed."""
     assert run.plan is not None and run.plan.sealed is not None
     sealed = run.plan.sealed
-    when = sealed_at(sealed)
+    when = sealed.delivered_on()
     if run.failure is not None:
         run.phase = "failed"
         run.message = (f"{run.failure} Nothing was written to the delivered folder "
@@ -302,9 +304,9 @@ def _report_sealed(context: df.DurableOrchestrationContext, run: DeliveryRun,
         return run.outcome()
     run.phase = "writing-manifest"
     context.set_custom_status(run.progress())
-    run.manifest = yield from wait_out(context, write_manifest.NAME, ManifestInput(
+    run.manifest = yield from wait_out(context, Activity.WRITE_MANIFEST, ManifestInput(
         request=run.request, run_id=run.run_id, chunk_count=run.plan.chunk_count, sealed=True),
-        retry, run)
+        ManifestOutcome, retry, run)
     run.sealed = True
     run.message = (f"Already delivered on {when}; every file there was verified against the "
                    "source again and the manifest sent again. Nothing was copied.")
@@ -314,16 +316,18 @@ def _report_sealed(context: df.DurableOrchestrationContext, run: DeliveryRun,
     return run.outcome()
 
 
-def _report(context: df.DurableOrchestrationContext, run: DeliveryRun, error_message: str | None):
+def _report(context: df.DurableOrchestrationContext, run: DeliveryRun,
+            error_message: str | None) -> Steps[None]:
     """POST the result to the website once; while it is down, wait longer and try again."""
     context.set_custom_status(run.progress())
     message_before = run.message
     wait = REPORT_FIRST_WAIT
     for attempt in range(1, REPORT_ROUNDS + 1):
         try:
-            run.report = yield context.call_activity(
-                report_to_website.NAME, ReportInput(request=run.request, run_id=run.run_id,
-                                                    error_message=error_message))
+            run.report = yield from call(
+                context, Activity.REPORT_TO_WEBSITE,
+                ReportInput(request=run.request, run_id=run.run_id, error_message=error_message),
+                ReportOutcome)
             run.message = message_before
             break
         except Exception as error:  # the website is unavailable: wait and try again

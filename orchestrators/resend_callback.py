@@ -9,9 +9,9 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators import operator_steps
-from shared.core.run import ReportInput
-from shared.operations.admin import ResendInput
+from orchestrators import steps
+from orchestrators.steps import Steps
+from shared.core.messages import ReportInput, ResendInput
 
 NAME = "resend_callback"
 bp = df.Blueprint()
@@ -20,11 +20,11 @@ REPORT_ROUNDS = 8
 
 
 @bp.orchestration_trigger(context_name="context", orchestration=NAME)
-def resend_callback(context: df.DurableOrchestrationContext):
+def resend_callback(context: df.DurableOrchestrationContext) -> Steps[dict[str, Any]]:
     resend = ResendInput.from_json(context.get_input())
     status: dict[str, Any] = {"action": "resend", "phase": "reporting", "report": None}
     context.set_custom_status(status)
-    status["report"] = yield from operator_steps.report_rounds(
+    status["report"] = yield from steps.report_rounds(
         context, ReportInput(request=resend.request, run_id=resend.run_id), REPORT_ROUNDS)
     status["phase"] = "done"
     context.set_custom_status(status)

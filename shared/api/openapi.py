@@ -15,11 +15,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.api import schemas as api_schemas
-from shared.api.source_request import ShareRequest, SourceFolderRequest
-from shared.core.models import DeliveryRequest
+from shared.core.messages import DryRunReport
+from shared.core.request import DeliveryRequest, ShareRequest, SourceFolderRequest
 from shared.operations.admin import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, RUNTIME_STATUSES
 from shared.operations.share import ShareRecord
-from shared.plan.dry_run import DryRunReport
 from shared.plan.summary import ProjectSummary
 
 REF = "#/components/schemas/{model}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError
 
 from shared.api.start_request import (
     MAX_BODY_BYTES,
@@ -22,40 +22,8 @@ from shared.api.start_request import (
     surrogate_problems,
 )
 from shared.core.access import AccessPolicy
-from shared.core.models import validation_errors
-from shared.core.naming import check_account_name, check_container_name, normalize_folder
-
-
-class SourceFolderRequest(BaseModel):
-    """A folder of an allowed source, under the website's key names."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
-    source_account: str = Field(alias="Source_StorageAccount")
-    source_container: str = Field(alias="Source_FileSystem")
-    source_folder: str = Field(alias="Source_TopLevelFolder")
-
-    @field_validator("source_account", mode="before")
-    @classmethod
-    def _check_account(cls, value: Any) -> Any:
-        return check_account_name(value) if isinstance(value, str) else value
-
-    @field_validator("source_container", mode="before")
-    @classmethod
-    def _check_container(cls, value: Any) -> Any:
-        return check_container_name(value) if isinstance(value, str) else value
-
-    @field_validator("source_folder", mode="before")
-    @classmethod
-    def _check_folder(cls, value: Any) -> Any:
-        return normalize_folder(value) if isinstance(value, str) else value
-
-
-class ShareRequest(SourceFolderRequest):
-    """A share of a source folder: read-only links that expire after `expires_in_seconds`."""
-
-    expires_in_seconds: StrictInt = Field(alias="Share_ExpiresInSeconds", ge=1)
-
+from shared.core.naming import check_account_name, check_container_name
+from shared.core.request import ShareRequest, SourceFolderRequest, validation_errors
 
 Request = TypeVar("Request", bound=SourceFolderRequest)
 

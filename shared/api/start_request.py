@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.core.access import AccessPolicy
-from shared.core.models import DeliveryRequest, validation_errors
 from shared.core.naming import check_account_name, check_container_name
+from shared.core.request import DeliveryRequest, validation_errors
 
 MAX_BODY_BYTES = 16 * 1024
 # The website's body is one flat object; a little room for extra keys a future website adds.

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.storage.clients import describe_error
-from shared.storage.errors import StorageFault
+from shared.storage.errors import StorageFault, describe_error
 
 RETRY_AFTER_SECONDS = 30
 

@@ -56,24 +56,23 @@ from shared.core.models import (
     FAILURES_KEPT,
     ChunkRef,
     ChunkResult,
-    DeliveryRequest,
     FileEntry,
     FileFailure,
     FileResult,
+    OwnedBlob,
 )
-from shared.destination.ownership import OwnedBlob, record_owned
+from shared.core.request import DeliveryRequest
 from shared.storage.aio import EVENT_LOOP
-from shared.storage.clients import (
-    StorageClients,
+from shared.storage.clients import StorageClients, shared_clients
+from shared.storage.errors import describe_error, redact
+from shared.storage.sas import SourceSas
+from shared.storage.work import (
     WorkStore,
     attempt_marker_name,
-    describe_error,
     plan_page_name,
-    redact,
+    record_owned,
     result_page_name,
-    shared_clients,
 )
-from shared.storage.sas import SourceSas
 
 __all__ = [
     "BLOCK_MD5_REFUSED",

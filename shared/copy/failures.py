@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from shared.core.config import Settings
 from shared.core.models import FileFailure, FileResult
 from shared.core.naming import check_run_id
-from shared.storage.clients import REPORTS_PREFIX, StorageClients, WorkStore, result_page_name
+from shared.storage.clients import StorageClients
+from shared.storage.work import REPORTS_PREFIX, WorkStore, result_page_name
 
 # What the status endpoint returns at most; the full list stays in the work container.
 FAILURES_SERVED = 1000

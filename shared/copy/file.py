@@ -57,13 +57,13 @@ from shared.copy.blocks import BlockLayout, FileFailed, Mismatch, commit_blocks,
 from shared.copy.progress import UnitProgress
 from shared.copy.resume import block_id, copied_in_one_block, verified_existing, written_by
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, FileEntry, FileResult
-from shared.destination.ownership import OwnedBlob
+from shared.core.models import FileEntry, FileResult, OwnedBlob
+from shared.core.request import DeliveryRequest
 from shared.storage import sas as source_sas
-from shared.storage.clients import describe_error
 from shared.storage.errors import (
     StorageFault,
     clock_skew_of,
+    describe_error,
     fault_label,
     has_code,
     skew_date,

@@ -18,32 +18,17 @@ import time
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
-from pydantic import Field
 
-from shared.core.models import ChunkRef, DurableModel
+from shared.core.messages import ProgressInput, UnitsMoving, unit_key
+from shared.core.models import ChunkRef
 from shared.core.naming import check_run_id
-from shared.storage.clients import WorkStore
+from shared.storage.work import WorkStore
 
 PROGRESS_PREFIX = "progress"
 
 
-def unit_key(chunk: ChunkRef) -> str:
-    return f"{chunk.index}.{chunk.segment}"
-
-
 def progress_name(run_id: str, index: int) -> str:
     return f"{PROGRESS_PREFIX}/{check_run_id(run_id)}/chunk-{index:06d}.json"
-
-
-class UnitsMoving(DurableModel):
-    """Bytes moved so far by each unit in flight (`unit_key`), as last written by the unit."""
-
-    bytes_by_unit: dict[str, int] = Field(default_factory=dict)
-
-
-class ProgressInput(DurableModel):
-    run_id: str
-    units: list[ChunkRef]
 
 
 class UnitProgress:

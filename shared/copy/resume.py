@@ -32,7 +32,8 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobClient, BlobProperties, ContainerClient
 
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, FileEntry, FileResult, Verification
+from shared.core.models import FileEntry, FileResult, Verification
+from shared.core.request import DeliveryRequest
 from shared.storage.checksum import EMPTY_MD5_HEX
 from shared.storage.clients import md5_hex_of, quoted_etag
 

@@ -27,7 +27,7 @@ from shared.copy.md5_state import ResumableMd5
 from shared.copy.resume import copied_in_one_block
 from shared.core.config import Settings
 from shared.core.models import ChunkRef, ChunkResult, FileEntry, FileFailure, FileResult
-from shared.storage.clients import WorkStore, result_page_name, result_pages_prefix
+from shared.storage.work import WorkStore, result_page_name, result_pages_prefix
 
 
 class SegmentOrderError(RuntimeError):

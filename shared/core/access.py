@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from shared.core.naming import check_account_name, check_container_name
 
 if TYPE_CHECKING:
-    from shared.core.models import DeliveryRequest
+    from shared.core.request import DeliveryRequest
 
 
 @dataclass(frozen=True)

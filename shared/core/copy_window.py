@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.copy.progress import unit_key
+from shared.core.messages import unit_key
 from shared.core.models import ChunkRef, ChunkResult
 from shared.core.outage import OutageRetry, waiting_message
 from shared.core.run import DeliveryRun

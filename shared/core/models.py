@@ -6,7 +6,7 @@ azure-functions Durable codec carries custom objects. None of them holds a SAS, 
 
 from __future__ import annotations
 
-import re
+import enum
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal, Self
@@ -16,17 +16,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
 )
 
 from shared.core.naming import (
-    check_account_name,
-    check_container_name,
     check_run_id,
-    folder_contains,
-    normalize_folder,
 )
 
 RunId = Annotated[str, AfterValidator(check_run_id)]
@@ -43,116 +36,6 @@ class DurableModel(BaseModel):
     @classmethod
     def from_json(cls, json_value: dict[str, Any]) -> Self:
         return cls.model_validate(json_value)
-
-
-# ----- the website's request -----------------------------------------------------------------
-DELIVERY_ID_MAX = 2**63 - 1
-# a delivery id sent as a string: a short printable token
-DELIVERY_ID_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# the 8-4-4-4-12 hex form, in either case (the website sends lowercase)
-TRANSFER_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-
-
-class DeliveryRequest(DurableModel):
-    """The website's start payload, under snake_case names.
-
-    Validated by the website's key names (aliases); also built from the snake_case names, which
-    is what `to_json` writes. The delivery id and the transfer UUID are kept exactly as sent,
-    so the result echoes them back unchanged.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
-    source_account: str = Field(alias="Source_StorageAccount")
-    source_container: str = Field(alias="Source_FileSystem")
-    source_folder: str = Field(alias="Source_TopLevelFolder")
-    sink_account: str = Field(alias="Sink_StorageAccount")
-    sink_container: str = Field(alias="Sink_FileSystem")
-    sink_folder: str = Field(alias="Sink_TopLevelFolder")
-    delivery_id: int | str = Field(alias="Webhook_DeliveryID")
-    transfer_uuid: str = Field(alias="Webhook_TransferUUID")
-
-    @field_validator("source_account", "sink_account", mode="before")
-    @classmethod
-    def _check_account(cls, value: Any) -> Any:
-        return check_account_name(value) if isinstance(value, str) else value
-
-    @field_validator("source_container", "sink_container", mode="before")
-    @classmethod
-    def _check_container(cls, value: Any) -> Any:
-        return check_container_name(value) if isinstance(value, str) else value
-
-    @field_validator("source_folder", mode="before")
-    @classmethod
-    def _check_source_folder(cls, value: Any) -> Any:
-        return normalize_folder(value) if isinstance(value, str) else value
-
-    @field_validator("sink_folder", mode="before")
-    @classmethod
-    def _check_sink_folder(cls, value: Any, info: ValidationInfo) -> Any:
-        if not isinstance(value, str):
-            return value
-        sink_folder = normalize_folder(value)
-        source = info.data
-        same_place = (
-            source.get("source_account") is not None
-            and source.get("source_account") == source.get("sink_account")
-            and source.get("source_container") is not None
-            and source.get("source_container") == source.get("sink_container")
-        )
-        source_folder = source.get("source_folder")
-        if same_place and source_folder is not None:
-            if sink_folder == source_folder:
-                raise ValueError("must not be the source folder itself")
-            if folder_contains(source_folder, sink_folder):
-                raise ValueError("must not lie inside the source folder")
-            if folder_contains(sink_folder, source_folder):
-                raise ValueError("must not contain the source folder")
-        return sink_folder
-
-    @field_validator("delivery_id", mode="before")
-    @classmethod
-    def _check_delivery_id(cls, value: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= DELIVERY_ID_MAX:
-            return value
-        if isinstance(value, str) and DELIVERY_ID_TOKEN.fullmatch(value):
-            return value
-        raise ValueError(
-            "must be a positive integer, or a string of 1 to 64 letters, digits, '.', '_' or "
-            "'-' starting with a letter or digit"
-        )
-
-    @field_validator("transfer_uuid", mode="before")
-    @classmethod
-    def _check_transfer_uuid(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not TRANSFER_UUID.fullmatch(value):
-            raise ValueError("must be a UUID string (8-4-4-4-12 hexadecimal digits)")
-        return value
-
-    def source_path(self, relative_path: str) -> str:
-        return f"{self.source_folder}/{relative_path}"
-
-    def sink_path(self, relative_path: str) -> str:
-        return f"{self.sink_folder}/{relative_path}"
-
-
-def validation_errors(error: ValidationError) -> list[dict[str, str]]:
-    """One {"field", "message"} per problem, the field named by the website's key.
-
-    A problem with the body as a whole (not a JSON object) is reported as field "body".
-    """
-    problems = []
-    for problem in error.errors(include_url=False, include_input=False):
-        location = problem["loc"]
-        field = str(location[0]) if location else "body"
-        if problem["type"] == "missing":
-            message = "is required"
-        elif problem["type"] == "model_type":
-            message = "must be a JSON object"
-        else:
-            message = problem["msg"].removeprefix("Value error, ")
-        problems.append({"field": field, "message": message})
-    return problems
 
 
 # ----- the plan --------------------------------------------------------------------------------
@@ -183,6 +66,11 @@ class SealedDelivery(DurableModel):
     files: int | None = None  # None in claims sealed before counts were kept
     bytes: int | None = None
 
+    def delivered_on(self) -> str:
+        """When it was delivered, for people."""
+        stamp = self.delivered_at
+        return stamp.strftime("%Y-%m-%d %H:%M UTC") if stamp is not None else "an earlier day"
+
 
 class Plan(DurableModel):
     """What the plan activity returns: totals and the number of chunk pages, never file lists.
@@ -197,7 +85,7 @@ class Plan(DurableModel):
     chunk_count: int = 0
     # work units: one per chunk of whole files, one per segment of a file copied in segments
     unit_count: int = 0
-    # every folder under the source folder (empty ones included), in pages (shared.plan.listing)
+    # every folder under the source folder (empty ones included), in pages (shared.source.listing)
     folders: int = 0
     folder_pages: int = 0
     # Set when the destination folder already holds anything (in the website's own wording).
@@ -382,3 +270,17 @@ class ReportOutcome(DurableModel):
     attempts: int
     website_message: str = ""  # the website's answer text, trimmed
     server_errors: int = 0  # of the attempts, how many the website answered 5xx
+
+
+class AccountKind(enum.Enum):
+    FLAT = "flat"
+    HIERARCHICAL = "hierarchical"
+
+
+BlobKind = Literal["file", "folder", "service-file"]
+
+
+class OwnedBlob(DurableModel):
+    path: str  # full path in the sink container
+    etag: str  # as the service answered the write
+    kind: BlobKind = "file"

@@ -7,123 +7,33 @@ status, and the status endpoint turns the Durable status into `status_view`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ConfigDict, Field
 
-from shared.copy.progress import unit_key
 from shared.core.config import DEFAULT_OUTAGE_WAIT_MINUTES, DEFAULT_PARALLEL_CHUNKS
+from shared.core.messages import unit_key
 from shared.core.models import (
-    TRANSFER_UUID,
     ChunkRef,
     ChunkResult,
     CopyTotals,
-    DeliveryRequest,
     DurableModel,
     ManifestOutcome,
     Plan,
     ReportOutcome,
 )
-
-Phase = Literal[
-    "planning", "copying", "creating-folders", "writing-manifest", "granting-access",
-    "sealing", "reporting", "delivered", "refused", "failed",
-    "verifying",  # a folder delivered before: its files checked against the source again
-    "removing-partial-copy",  # after a failure: what this attempt wrote is removed
-    "stale",
-    "unreported",  # the website refused the result itself (token, URL, size): fix and re-send
-    # the website answered 5xx, then "not in TRANSFERRING state": it recorded the manifest but
-    # may not have e-mailed the recipients
-    "delivered-website-error",
-]
-ENDED_BADLY: tuple[Phase, ...] = ("failed", "refused", "stale", "unreported")
-
-def attempts_prefix(request: DeliveryRequest) -> str:
-    """What the instance id of every attempt of this delivery starts with."""
-    return f"delivery-{request.delivery_id}-"
-
-
-def is_earlier_attempt(request: DeliveryRequest, instance_id: str) -> bool:
-    """True for another attempt of the same delivery (the prefix alone would also match a
-    delivery id that extends this one, such as 12-a for 12)."""
-    prefix = attempts_prefix(request)
-    return (instance_id.startswith(prefix) and instance_id != instance_id_for(request)
-            and TRANSFER_UUID.fullmatch(instance_id[len(prefix):]) is not None)
-
-
-def is_same_delivery(request: DeliveryRequest, earlier_input: Any) -> bool:
-    """True when an earlier attempt's orchestration input (a DeliveryRun) is the same delivery:
-    same delivery id, source and sink. Only such an attempt is stopped by a new one, whose plan
-    can then adopt its folder."""
-    if not isinstance(earlier_input, dict) or not isinstance(earlier_input.get("request"), dict):
-        return False
-    earlier = earlier_input["request"]
-    return str(earlier.get("delivery_id")) == str(request.delivery_id) and all(
-        earlier.get(name) == getattr(request, name)
-        for name in ("source_account", "source_container", "source_folder",
-                     "sink_account", "sink_container", "sink_folder"))
-
-
-def differing_fields(request: DeliveryRequest, earlier_input: Any) -> list[str]:
-    """The website's names of the fields in which `request` differs from the request an
-    instance of the same delivery id and transfer UUID was started with (none for an
-    instance whose input is not a delivery's)."""
-    if not isinstance(earlier_input, dict) or not isinstance(earlier_input.get("request"), dict):
-        return []
-    earlier = earlier_input["request"]
-    differing = []
-    for name, field in DeliveryRequest.model_fields.items():
-        before, now = earlier.get(name), getattr(request, name)
-        if name == "transfer_uuid":
-            same = str(before).lower() == str(now).lower()
-        elif name == "delivery_id":
-            same = str(before) == str(now)
-        else:
-            same = before == now
-        if not same:
-            differing.append(field.alias or name)
-    return differing
-
-
-def instance_id_for(request: DeliveryRequest) -> str:
-    """One Durable instance per (delivery id, transfer UUID): the same POST twice is one run.
-
-    Both parts are made of letters, digits, '.', '_' and '-' (the request's rules), which an
-    instance id may hold; the UUID is lowercased, so either case of it names the same run.
-    """
-    return f"{attempts_prefix(request)}{request.transfer_uuid.lower()}"
-
-
-class PlanInput(DurableModel):
-    request: DeliveryRequest
-    run_id: str
-
-
-class ChunkInput(DurableModel):
-    request: DeliveryRequest
-    chunk: ChunkRef
-
-
-class ManifestInput(DurableModel):
-    request: DeliveryRequest
-    run_id: str
-    chunk_count: int
-    sealed: bool = False  # a sealed folder: the callback only, nothing written there
-
-
-class FailuresInput(DurableModel):
-    run_id: str
-    chunk_count: int
-
-
-class ReportInput(DurableModel):
-    """What the report activity sends: the stored callback body, or an error message."""
-
-    request: DeliveryRequest
-    run_id: str
-    error_message: str | None = None
+from shared.core.request import DeliveryRequest
+from shared.core.status import (
+    ENDED_BADLY,
+    FAILURE_PATH_CHARS,
+    FAILURE_REASON_CHARS,
+    FAILURES_SHOWN,
+    MESSAGE_CHARS,
+    Phase,
+    cut_end,
+    cut_middle,
+    fit_status,
+)
 
 
 class DeliveryRun(DurableModel):
@@ -241,95 +151,3 @@ class DeliveryRun(DurableModel):
         return self.phase in ENDED_BADLY
 
 
-# ----- the custom status budget -----------------------------------------------------------------
-# The Durable extension fails an orchestration whose custom status serializes to more than
-# 16 KB of UTF-16 (8,192 characters of JSON, which the SDK writes as ASCII). The status is
-# kept to half of that by construction: each text below is cut by its JSON-encoded length.
-STATUS_BUDGET_CHARS = 4096
-FAILURES_SHOWN = 5
-FAILURE_PATH_CHARS = 160
-FAILURE_REASON_CHARS = 200
-MESSAGE_CHARS = 1000
-ELLIPSIS = "\u2026"
-
-
-def json_chars(value: Any) -> int:
-    """Characters of `value` serialized as the Durable SDK does (json.dumps, ASCII escapes)."""
-    return len(json.dumps(value))
-
-
-def _keep_encoded(characters: Iterable[str], room: int) -> str:
-    kept: list[str] = []
-    for character in characters:
-        room -= json_chars(character) - 2
-        if room < 0:
-            break
-        kept.append(character)
-    return "".join(kept)
-
-
-def cut_end(text: str, max_chars: int) -> str:
-    """`text`, or its beginning and an ellipsis, in at most max_chars of JSON (quotes included)."""
-    if json_chars(text) <= max_chars:
-        return text
-    return _keep_encoded(text, max_chars - 2 - json_chars(ELLIPSIS) + 2) + ELLIPSIS
-
-
-def cut_middle(text: str, max_chars: int) -> str:
-    """`text`, or its beginning, an ellipsis and its end (a file's name is at the end)."""
-    if json_chars(text) <= max_chars:
-        return text
-    room = max_chars - 2 - (json_chars(ELLIPSIS) - 2)
-    head = _keep_encoded(text, room // 3)
-    tail = _keep_encoded(reversed(text[len(head):]), room - (json_chars(head) - 2))[::-1]
-    return head + ELLIPSIS + tail
-
-
-def fit_status(status: dict[str, Any]) -> dict[str, Any]:
-    """The status itself: its parts are bounded so that it always fits; should a future field
-    or a very wide window break that, the list of units in flight is dropped first (the status
-    endpoint then shows the last measurement), then failures, then the message, so the
-    orchestration never fails for its status."""
-    if json_chars(status) > STATUS_BUDGET_CHARS:
-        status["units_in_flight"] = None
-    while json_chars(status) > STATUS_BUDGET_CHARS and status.get("failures"):
-        status["failures"] = status["failures"][:-1]
-    if json_chars(status) > STATUS_BUDGET_CHARS:
-        status["message"] = None
-    return status
-
-
-def status_view(status: dict[str, Any]) -> dict[str, Any]:
-    """The answer of GET /api/deliveries/{id}, from the Durable status of the instance."""
-    runtime = status.get("runtimeStatus")
-    progress = status.get("output") if runtime == "Completed" else status.get("customStatus")
-    progress = progress if isinstance(progress, dict) else {}
-    view = {
-        "id": status.get("instanceId"),
-        "runtimeStatus": runtime,
-        "phase": progress.get("phase"),
-        "createdTime": status.get("createdTime"),
-        "lastUpdatedTime": status.get("lastUpdatedTime"),
-        "planned": {"files": progress.get("files_planned"),
-                    "bytes": progress.get("bytes_planned"),
-                    "chunks": progress.get("chunks_planned"),
-                    "units": progress.get("units_planned")},
-        "copied": {"files": progress.get("files_copied"), "bytes": progress.get("bytes_copied"),
-                   "chunks": progress.get("chunks_done"), "units": progress.get("units_done")},
-        "verified": {"files": progress.get("files_verified"),
-                     "bytes": progress.get("bytes_verified")},
-        "failed": {"files": progress.get("files_failed")},
-        "failures": progress.get("failures") or [],
-        "message": progress.get("message"),
-    }
-    if runtime == "Completed":
-        view["manifest"] = progress.get("manifest")
-        view["report"] = progress.get("report")
-    elif runtime in ("Failed", "Terminated"):
-        # a delivery that ended badly keeps its phase (failed, refused, stale) and message in
-        # the custom status; anything else that stopped it is a failure with the host's text
-        if view["phase"] not in ENDED_BADLY:
-            view["phase"] = "failed"
-        view["error"] = status.get("output")
-        view["message"] = view["message"] or status.get("output")
-    return view

@@ -40,9 +40,12 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContainerClient
 
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, DurableModel, SealedDelivery
+from shared.core.messages import SealInput
+from shared.core.models import SealedDelivery
 from shared.core.naming import RESERVED_FOLDER
-from shared.storage.clients import WorkStore, shared_clients
+from shared.core.request import DeliveryRequest
+from shared.storage.clients import shared_clients
+from shared.storage.work import WorkStore
 
 CLAIM_FILE = "run.json"
 MANIFEST_FILE = "manifest.json"
@@ -162,20 +165,15 @@ def adopt_claim(sink: ContainerClient, request: DeliveryRequest, run_id: str,
     return True
 
 
-class SealInput(DurableModel):
-    request: DeliveryRequest
-    run_id: str
-    files: int
-    bytes: int
-
-
-def seal_delivery(seal_input: SealInput, settings: Settings) -> None:
-    """Seal the folder `seal_input.run_id` delivered (see `seal_claim`)."""
+def seal_delivery(seal_input: SealInput, settings: Settings) -> SealedDelivery:
+    """Seal the folder `seal_input.run_id` delivered (see `seal_claim`); the seal."""
     request = seal_input.request
     sink = shared_clients(settings).sink(request.sink_account, request.sink_container)
-    seal_claim(sink, request, seal_input.run_id, SealedDelivery(
+    sealed = SealedDelivery(
         run_id=seal_input.run_id, transfer_uuid=request.transfer_uuid,
-        delivered_at=datetime.now(UTC), files=seal_input.files, bytes=seal_input.bytes))
+        delivered_at=datetime.now(UTC), files=seal_input.files, bytes=seal_input.bytes)
+    seal_claim(sink, request, seal_input.run_id, sealed)
+    return sealed
 
 
 class SealRefused(RuntimeError):
@@ -260,8 +258,3 @@ def sink_lock(work: WorkStore, request: DeliveryRequest, *,
         # expired, or storage failing: it ends by itself within the lease's time
         with suppress(HttpResponseError):
             lease.release()
-
-
-def sealed_at(sealed: SealedDelivery) -> str:
-    stamp = sealed.delivered_at
-    return stamp.strftime("%Y-%m-%d %H:%M UTC") if isinstance(stamp, datetime) else "earlier"

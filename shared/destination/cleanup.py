@@ -27,21 +27,12 @@ from azure.storage.blob import BlobProperties, ContainerClient
 
 from shared.copy.resume import committed_block_ids, written_by
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, DurableModel
+from shared.core.messages import CleanupOutcome
+from shared.core.models import OwnedBlob
+from shared.core.request import DeliveryRequest
 from shared.destination.claim import claim_path, read_claim
-from shared.destination.ownership import OwnedBlob, owned_blobs
-from shared.storage.clients import WorkStore, is_directory_marker, quoted_etag, shared_clients
-
-
-class CleanupOutcome(DurableModel):
-    """What a clean-up removed, and what it left in the destination folder."""
-
-    removed: int = 0
-    # files still there that this attempt did not write (an earlier attempt's, the recipient's)
-    left: int = 0
-    claim_kept: bool = False  # the folder's claim (and so the folder) stays
-    # why nothing was removed: the folder is sealed, or another attempt holds it now
-    untouched: str | None = None
+from shared.storage.clients import is_directory_marker, quoted_etag, shared_clients
+from shared.storage.work import WorkStore, owned_blobs
 
 
 def _delete(sink: ContainerClient, name: str, etag: str | None) -> bool:

@@ -1,7 +1,7 @@
 """Create the delivered folders in the sink, empty ones included, once every file is copied.
 
-The plan listed every folder of the source (`shared.plan.listing`); this makes each of them, and the
-delivered folder itself, exist in the sink, as its kind of account allows:
+The plan listed every folder of the source (`shared.source.listing`); this makes each of them,
+and the delivered folder itself, exist in the sink, as its kind of account allows:
 
 - hierarchical namespace: a directory, created through the Data Lake API only if missing
   (If-None-Match: *). Copying a file already created the directories above it; those answer
@@ -24,25 +24,13 @@ from azure.storage.blob import ContainerClient
 from azure.storage.filedatalake import FileSystemClient
 
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, DurableModel
-from shared.destination.ownership import OwnedBlob, record_owned
-from shared.plan.listing import planned_folders
-from shared.storage.clients import WorkStore, shared_clients
-from shared.storage.datalake import AccountKind, account_kind, lake_file_system
+from shared.core.messages import FoldersInput, FoldersOutcome
+from shared.core.models import AccountKind, OwnedBlob
+from shared.storage.clients import shared_clients
+from shared.storage.datalake import account_kind, lake_file_system
+from shared.storage.work import WorkStore, planned_folders, record_owned
 
 FOLDER_MARKER_METADATA = {"hdi_isfolder": "true"}
-
-
-class FoldersInput(DurableModel):
-    request: DeliveryRequest
-    run_id: str
-    folder_pages: int
-
-
-class FoldersOutcome(DurableModel):
-    kind: AccountKind
-    folders: int  # the planned folders, plus the delivered folder itself
-    created: int  # of those, how many did not exist yet
 
 
 def create_folders(folders_input: FoldersInput, settings: Settings) -> FoldersOutcome:

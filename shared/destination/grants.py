@@ -27,26 +27,17 @@ from azure.storage.blob import ContainerClient
 from azure.storage.filedatalake import AccessControlChanges
 
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, DurableModel
+from shared.core.messages import AccessInput, AccessOutcome
+from shared.core.models import AccountKind
 from shared.core.readers import Reader
-from shared.storage.clients import describe_error, shared_clients
-from shared.storage.datalake import AccountKind, account_kind, lake_file_system
+from shared.core.request import DeliveryRequest
+from shared.storage.clients import shared_clients
+from shared.storage.datalake import account_kind, lake_file_system
+from shared.storage.errors import describe_error
 
 BATCH_SIZE = 2000  # paths per service batch (the service's own default)
 BATCHES_PER_ACTIVITY = 50  # 100,000 paths per activity
 FAILURES_NAMED = 3
-
-
-class AccessInput(DurableModel):
-    request: DeliveryRequest
-    continuation: str | None = None  # the service's token from the previous call
-
-
-class AccessOutcome(DurableModel):
-    readers: int
-    directories: int = 0
-    files: int = 0
-    continuation: str | None = None  # more paths to do: call again with it
 
 
 class AccessGrantError(RuntimeError):

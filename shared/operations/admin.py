@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from shared.core.models import DeliveryRequest, DurableModel
-from shared.core.run import status_view
+from shared.core.request import DeliveryRequest
+from shared.core.status import status_view
 
 DELIVERY_PREFIX = "delivery-"
 Action = Literal["cancel", "resend"]
@@ -130,20 +130,3 @@ def request_of(orchestration_input: Any) -> DeliveryRequest | None:
     return DeliveryRequest.from_json(request) if isinstance(request, dict) else None
 
 
-class CancelInput(DurableModel):
-    request: DeliveryRequest
-    run_id: str
-    progress: dict[str, Any]  # the delivery's last custom status (counts, phase)
-    reason: str
-
-
-class ResendInput(DurableModel):
-    request: DeliveryRequest
-    run_id: str
-
-
-def cancel_message(reason: str) -> str:
-    """What the website is told about a cancelled delivery (people read it)."""
-    said = f": {reason}" if reason else ""
-    return (f"The transfer was cancelled by an operator{said}. Nothing was left in the "
-            "destination; the delivery can be retried.")

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Literal
+from typing import Any
 
 from azure.communication.email import EmailClient
 from azure.core.exceptions import AzureError
 
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, DurableModel
+from shared.core.messages import NotifyInput, NotifyOutcome
 from shared.core.operator_settings import notify_recipients
 from shared.operations.telemetry import log_event
 from shared.storage import identity
-from shared.storage.clients import WorkStore, redact, shared_clients
+from shared.storage.clients import shared_clients
+from shared.storage.errors import redact
 from shared.storage.transport import RETRIES, bounded_transport
+from shared.storage.work import WorkStore
 
 logger = logging.getLogger(__name__)
 
@@ -51,21 +53,6 @@ WHAT_HAPPENED = {
     "delivered-website-error": ("was delivered, but the website may not have e-mailed the "
                                 "recipients"),
 }
-
-
-class NotifyInput(DurableModel):
-    """How a delivery ended, as the orchestrator knows it (its progress), or the error that
-    stopped it; never a secret."""
-
-    request: DeliveryRequest
-    run_id: str
-    progress: dict[str, Any]
-    error: str | None = None
-
-
-class NotifyOutcome(DurableModel):
-    status: Literal["sent", "already-sent", "not-configured", "not-wanted", "failed"]
-    detail: str = ""
 
 
 _clients: dict[tuple[str, str | None], EmailClient] = {}

@@ -32,16 +32,17 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 from pydantic import BaseModel
 
-from shared.api.source_request import ShareRequest
 from shared.core.config import Settings
 from shared.core.models import BlobLocation, FileEntry
+from shared.core.request import ShareRequest
 from shared.operations.share_links import ReadLinks, SigningKind
 from shared.operations.share_script import ScriptFile, render_script, unshareable_path
 from shared.operations.telemetry import log_event
 from shared.plan.planner import StorageRefusal, file_entry, refusing
 from shared.storage.checksum import EMPTY_MD5_HEX, md5_of_blob
-from shared.storage.clients import WorkStore, list_folder_files, shared_clients
+from shared.storage.clients import list_folder_files, shared_clients
 from shared.storage.sas import SAS_CLOCK_SKEW
+from shared.storage.work import WorkStore
 
 SHARES_PREFIX = "shares"
 SHARE_ID = re.compile(r"share-[0-9a-f]{32}")

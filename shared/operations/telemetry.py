@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from shared.storage.clients import redact
+from shared.storage.errors import redact
 
 logger = logging.getLogger("ddd")
 PREFIX = "ddd."

@@ -17,17 +17,12 @@ answers small folders at once and hands larger ones to the `dry_run` orchestrati
 from __future__ import annotations
 
 from shared.core.config import Settings
-from shared.core.models import (
-    BlobLocation,
-    DeliveryRequest,
-    DurableModel,
-    FileEntry,
-    RunId,
-    SealedDelivery,
-)
-from shared.core.run import instance_id_for
+from shared.core.instances import instance_id_for
+from shared.core.messages import DestinationOutlook, DryRunReport, LargestFile
+from shared.core.models import BlobLocation, FileEntry
+from shared.core.request import DeliveryRequest
 from shared.plan.planner import build_plan
-from shared.storage.clients import plan_pages_prefix
+from shared.storage.work import plan_pages_prefix
 
 DRY_RUN_PREFIX = "dryrun-"
 
@@ -40,53 +35,6 @@ def dry_run_id_for(request: DeliveryRequest) -> str:
     """One dry run id per (delivery id, transfer UUID), apart from the delivery's own ids (a
     new attempt of a delivery stops only `delivery-...` instances)."""
     return DRY_RUN_PREFIX + instance_id_for(request).removeprefix("delivery-")
-
-
-class LargestFile(DurableModel):
-    path: str  # relative to the source folder
-    size: int
-
-
-class DestinationOutlook(DurableModel):
-    """What the delivery would find at the destination."""
-
-    # the delivery could start there (empty, or an earlier attempt's to take over); None when
-    # the plan stopped on a storage problem first (`refusal` says which)
-    free: bool | None
-    # the run id of an earlier attempt of the same delivery, whose folder would be taken over
-    adopts_from: str | None = None
-    # the delivery was delivered there before (its folder is sealed): the delivery would only
-    # verify the files there against the source and report them again, copying nothing
-    delivered: SealedDelivery | None = None
-    # why the delivery would be refused there, in the website's words
-    conflict: str | None = None
-
-
-class DryRunInput(DurableModel):
-    request: DeliveryRequest
-    run_id: RunId
-
-
-class DryRunReport(DurableModel):
-    """What a delivery of this request would do; no SAS, key or token, no per-file list."""
-
-    run_id: str
-    source: BlobLocation
-    destination: BlobLocation
-    files: int = 0
-    bytes: int = 0
-    files_without_md5: int = 0  # their MD5 is computed from the source's bytes when copied
-    folders: int = 0  # folders the delivery creates (the manifest's folder_count)
-    largest_file: LargestFile | None = None
-    # the work units the delivery runs: one per chunk of whole files, one per segment of a file
-    # larger than a unit (the planner's own count)
-    work_units: int = 0
-    chunks: int = 0  # plan pages: the chunks of whole files, and each file copied by segments
-    destination_outlook: DestinationOutlook
-    # what the delivery would answer the website instead of copying (None: it would copy)
-    refusal: str | None = None
-    # the plan's pages: one JSON line per file the delivery would copy
-    file_list: BlobLocation | None = None
 
 
 class _Tally:

@@ -19,8 +19,9 @@ from azure.storage.blob import BlobProperties, ContainerClient
 from shared.copy.segments import segment_count
 from shared.core.access import AccessRefused
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, FileEntry, Plan, SealedDelivery
+from shared.core.models import FileEntry, Plan, SealedDelivery
 from shared.core.naming import BLOB_NAME_MAX_CHARS, RESERVED_FOLDER, folder_contains
+from shared.core.request import DeliveryRequest
 from shared.destination.claim import (
     Claim,
     adopt_claim,
@@ -30,21 +31,23 @@ from shared.destination.claim import (
     sink_lock,
 )
 from shared.destination.grants import grant_refusal
-from shared.plan.listing import SourceListing, write_folder_pages
+from shared.source.listing import SourceListing
 from shared.storage.clients import (
     StorageClients,
-    WorkStore,
-    describe_error,
     folder_holds_anything,
     md5_hex_of,
-    plan_page_name,
-    plan_pages_prefix,
-    plan_summary_name,
     quoted_etag,
     shared_clients,
 )
 from shared.storage.datalake import account_kind
-from shared.storage.errors import StorageFault, error_code_of
+from shared.storage.errors import StorageFault, describe_error, error_code_of
+from shared.storage.work import (
+    WorkStore,
+    plan_page_name,
+    plan_pages_prefix,
+    plan_summary_name,
+    write_folder_pages,
+)
 
 # The roles the deployment grants (infra/modules/roles.bicep), named in refusals.
 SOURCE_ROLES = "Storage Blob Data Reader and Storage Blob Delegator"

@@ -21,8 +21,8 @@ from azure.storage.blob import ContainerClient
 from pydantic import BaseModel
 
 from shared.core.config import Settings
-from shared.storage.clients import describe_error, is_directory_marker, shared_clients
-from shared.storage.errors import StorageFault
+from shared.storage.clients import is_directory_marker, shared_clients
+from shared.storage.errors import StorageFault, describe_error
 
 PERMISSION_LIMITATIONS = "Unable to determine due to permission limitations."
 # parts in the name of a root folder: netid/project/dir

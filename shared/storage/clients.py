@@ -22,19 +22,15 @@ Nothing here logs or keeps a URL with a SAS; `redact` scrubs one from any text.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
-import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
 
 import requests
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.core.pipeline.transport import RequestsTransport
 from azure.storage.blob import (
     BlobProperties,
@@ -43,11 +39,8 @@ from azure.storage.blob import (
     ContentSettings,
     ExponentialRetry,
 )
-from pydantic import BaseModel
 
 from shared.core.config import MIB, Settings
-from shared.core.naming import check_run_id
-from shared.storage.errors import error_code_of
 from shared.storage.identity import storage_credential
 from shared.storage.transport import environment_settings, unproxied_session
 
@@ -87,64 +80,6 @@ STORAGE_RETRY = RetryTiming()
 # Connections per account kept by the process's shared clients: the copy threads of several
 # activities at once, and the range readers (`shared.copy.ranged_read`).
 SHARED_CONNECTIONS = 128
-# Where the app keeps its own files in the work container.
-PLANS_PREFIX = "plans"
-RESULTS_PREFIX = "results"
-REPORTS_PREFIX = "reports"
-
-_SAS_SIGNATURE = re.compile(r"(?i)(sig=)[^&\s'\"<>]+")
-_ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=)[^;\s'\"<>]+")
-_AUTHORIZATION = re.compile(r"(?i)\b(Token|Bearer|SharedKey)(\s+|=)[^\s'\"<>,;]+")
-
-
-def redact(text: str) -> str:
-    """The text with any SAS signature, account key or authorization credential (``Token x``,
-    ``Bearer x``, ``SharedKey a:b``) replaced by REDACTED."""
-    text = _SAS_SIGNATURE.sub(r"\1REDACTED", text)
-    text = _ACCOUNT_KEY.sub(r"\1REDACTED", text)
-    return _AUTHORIZATION.sub(r"\1\2REDACTED", text)
-
-
-def describe_error(error: BaseException) -> str:
-    """A one-paragraph, redacted description of an exception, for results and re-raised errors."""
-    error_code = error_code_of(error)  # the service's spelling, not the enum's str()
-    status_code = getattr(error, "status_code", None)
-    first_line = (str(error).strip().splitlines() or [""])[0]
-    details = [f"HTTP {status_code}"] if status_code else []
-    if error_code:
-        details.append(error_code)
-    label = f"{type(error).__name__} ({', '.join(details)})" if details else type(error).__name__
-    return redact(f"{label}: {first_line}")[:500]
-
-
-# ----- page and document names -------------------------------------------------------------
-def plan_pages_prefix(run_id: str) -> str:
-    return f"{PLANS_PREFIX}/{check_run_id(run_id)}"
-
-
-def plan_page_name(run_id: str, index: int) -> str:
-    return f"{plan_pages_prefix(run_id)}/chunk-{index:06d}.jsonl"
-
-
-def plan_summary_name(run_id: str) -> str:
-    return f"{plan_pages_prefix(run_id)}/plan.json"
-
-
-def result_pages_prefix(run_id: str) -> str:
-    return f"{RESULTS_PREFIX}/{check_run_id(run_id)}"
-
-
-def result_page_name(run_id: str, index: int) -> str:
-    return f"{result_pages_prefix(run_id)}/chunk-{index:06d}.jsonl"
-
-
-def attempt_marker_name(run_id: str, index: int) -> str:
-    """Created by the first attempt at copying a chunk: a later attempt finds it and resumes."""
-    return f"{result_pages_prefix(run_id)}/chunk-{index:06d}.started"
-
-
-def callback_name(run_id: str) -> str:
-    return f"{REPORTS_PREFIX}/{check_run_id(run_id)}/callback.json"
 
 
 # ----- clients -------------------------------------------------------------------------------
@@ -302,80 +237,4 @@ def md5_hex_of(content_settings: ContentSettings) -> str | None:
     content_md5 = content_settings.content_md5
     return bytes(content_md5).hex() if content_md5 else None
 
-
-# ----- the work container --------------------------------------------------------------------
-def _json_line(record: BaseModel | dict[str, Any]) -> bytes:
-    if isinstance(record, BaseModel):
-        return record.model_dump_json().encode("utf-8") + b"\n"
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
-
-
-class WorkStore:
-    """The app's own container (`DDD_WORK_CONTAINER` in `DDD_WORK_ACCOUNT`)."""
-
-    def __init__(self, clients: StorageClients) -> None:
-        settings = clients.settings
-        self.account = settings.work_account
-        self.container_name = settings.work_container
-        self.container = clients.work_container()
-
-    def ensure_container(self) -> None:
-        with contextlib.suppress(ResourceExistsError):
-            self.container.create_container()
-
-    def write_lines(self, name: str, records: Iterable[BaseModel | dict[str, Any]]) -> int:
-        """Write a JSON Lines page (one chunk: small enough to build in memory). Returns bytes."""
-        page = b"".join(_json_line(record) for record in records)
-        self._upload(name, page, "application/x-ndjson")
-        return len(page)
-
-    def read_lines(self, name: str) -> Iterator[dict[str, Any]]:
-        """The records of a JSON Lines page, streamed."""
-        downloader = self.container.get_blob_client(name).download_blob()
-        pending = b""
-        for piece in downloader.chunks():
-            pending += piece
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield json.loads(line)
-        if pending.strip():
-            yield json.loads(pending)
-
-    def create_once(self, name: str) -> bool:
-        """Create an empty marker unless it exists (If-None-Match: *). True when created now."""
-        try:
-            self.container.get_blob_client(name).upload_blob(b"", overwrite=False)
-        except ResourceExistsError:
-            return False
-        return True
-
-    def write_json(self, name: str, document: Any) -> int:
-        content = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        self._upload(name, content, "application/json")
-        return len(content)
-
-    def read_json(self, name: str) -> Any:
-        return json.loads(self.container.get_blob_client(name).download_blob().readall())
-
-    def delete_pages_from(self, prefix: str, first_stale_index: int) -> int:
-        """Delete `<prefix>/chunk-NNNNNN.jsonl` pages with an index >= first_stale_index
-        (left by an earlier run of the same plan that had more chunks). Returns how many."""
-        deleted = 0
-        for blob in self.container.list_blobs(name_starts_with=prefix + "/chunk-"):
-            stem = blob.name.rsplit("/chunk-", 1)[1].removesuffix(".jsonl")
-            if stem.isdigit() and int(stem) >= first_stale_index:
-                self.container.delete_blob(blob.name)
-                deleted += 1
-        return deleted
-
-    def _upload(self, name: str, content: bytes, content_type: str) -> None:
-        self.container.get_blob_client(name).upload_blob(
-            content,
-            overwrite=True,
-            content_settings=ContentSettings(
-                content_type=content_type,
-                content_md5=bytearray(hashlib.md5(content).digest()),
-            ),
-        )
 

@@ -20,7 +20,6 @@ first use and kept for the process (thread-safe, like the credentials they hold)
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import threading
 
@@ -31,14 +30,9 @@ from azure.storage.filedatalake import DataLakeServiceClient, FileSystemClient
 
 from shared.core.access import Side
 from shared.core.config import Settings
+from shared.core.models import AccountKind
 from shared.storage.clients import STORAGE_RETRY
 from shared.storage.identity import storage_credential
-
-
-class AccountKind(enum.Enum):
-    FLAT = "flat"
-    HIERARCHICAL = "hierarchical"
-
 
 _services: dict[tuple[str, str], DataLakeServiceClient] = {}
 _services_lock = threading.Lock()

@@ -19,6 +19,7 @@ with ``CannotVerifyCopySource``; what the source answered is in ``x-ms-copy-sour
 from __future__ import annotations
 
 import enum
+import re
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -234,3 +235,32 @@ class StorageFault(enum.Enum):
         if isinstance(error, HttpResponseError) and error.response is None and status is None:
             return cls.TRANSIENT  # a response body cut off while streaming
         return cls.OTHER
+
+
+_SAS_SIGNATURE = re.compile(r"(?i)(sig=)[^&\s'\"<>]+")
+
+
+_ACCOUNT_KEY = re.compile(r"(?i)(AccountKey=)[^;\s'\"<>]+")
+
+
+_AUTHORIZATION = re.compile(r"(?i)\b(Token|Bearer|SharedKey)(\s+|=)[^\s'\"<>,;]+")
+
+
+def redact(text: str) -> str:
+    """The text with any SAS signature, account key or authorization credential (``Token x``,
+    ``Bearer x``, ``SharedKey a:b``) replaced by REDACTED."""
+    text = _SAS_SIGNATURE.sub(r"\1REDACTED", text)
+    text = _ACCOUNT_KEY.sub(r"\1REDACTED", text)
+    return _AUTHORIZATION.sub(r"\1\2REDACTED", text)
+
+
+def describe_error(error: BaseException) -> str:
+    """A one-paragraph, redacted description of an exception, for results and re-raised errors."""
+    error_code = error_code_of(error)  # the service's spelling, not the enum's str()
+    status_code = getattr(error, "status_code", None)
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    details = [f"HTTP {status_code}"] if status_code else []
+    if error_code:
+        details.append(error_code)
+    label = f"{type(error).__name__} ({', '.join(details)})" if details else type(error).__name__
+    return redact(f"{label}: {first_line}")[:500]

@@ -30,8 +30,9 @@ from typing import Any
 import requests
 
 from shared.core.config import Settings
-from shared.core.models import DeliveryRequest, ReportOutcome
+from shared.core.models import ReportOutcome
 from shared.core.naming import check_run_id
+from shared.core.request import DeliveryRequest
 from shared.operations.secrets import (
     SecretRefusedError,
     SecretUnavailableError,
@@ -39,14 +40,9 @@ from shared.operations.secrets import (
     website_token,
     website_token_source,
 )
-from shared.storage.clients import (
-    REPORTS_PREFIX,
-    StorageClients,
-    WorkStore,
-    callback_name,
-    redact,
-    shared_clients,
-)
+from shared.storage.clients import StorageClients, shared_clients
+from shared.storage.errors import redact
+from shared.storage.work import REPORTS_PREFIX, WorkStore, callback_name
 
 logger = logging.getLogger(__name__)
 

@@ -28,19 +28,19 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from shared.core.config import Settings
-from shared.core.models import BlobLocation, DeliveryRequest, FileResult, ManifestOutcome
+from shared.core.models import BlobLocation, FileResult, ManifestOutcome, OwnedBlob
 from shared.core.naming import RESERVED_FOLDER
+from shared.core.request import DeliveryRequest
 from shared.destination.claim import CLAIM_FILE
-from shared.destination.ownership import OwnedBlob, record_owned
-from shared.plan.listing import planned_folders
-from shared.storage.clients import (
-    StorageClients,
+from shared.storage.clients import StorageClients, md5_hex_of
+from shared.storage.verified_write import BlockWriter
+from shared.storage.work import (
     WorkStore,
     callback_name,
-    md5_hex_of,
+    planned_folders,
+    record_owned,
     result_page_name,
 )
-from shared.storage.verified_write import BlockWriter
 from shared.website.callback import encode_body, transfer_result_body
 
 MANIFEST_FORMAT = "ddd-transfer-manifest/1"

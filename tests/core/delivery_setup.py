@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient, ContentSettings
 
-from shared.core.models import DeliveryRequest
+from shared.core.request import DeliveryRequest
 
 SOURCE_ACCOUNT = "sequencingcore"
 SINK_ACCOUNT = "labsmith"

@@ -10,10 +10,12 @@ import pytest
 import shared.destination.grants
 from devhost.dfs_standin import DfsStandIn
 from shared.core.config import Settings, SettingsError, load_settings
+from shared.core.messages import AccessInput
+from shared.core.models import AccountKind
 from shared.core.readers import MAX_READERS, FolderReaders, Reader
-from shared.destination.grants import AccessGrantError, AccessInput, grant_access
+from shared.destination.grants import AccessGrantError, grant_access
 from shared.plan.planner import build_plan
-from shared.storage.datalake import AccountKind, account_kind, kind_from_data_lake
+from shared.storage.datalake import account_kind, kind_from_data_lake
 from tests.core.delivery_setup import SINK_ACCOUNT, Delivery
 
 USER = "0b1e2c3d-4a5b-4c6d-8e7f-9a0b1c2d3e4f"

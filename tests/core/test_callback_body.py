@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.core.config import load_settings
-from shared.core.models import DeliveryRequest
+from shared.core.request import DeliveryRequest
 from shared.website.callback import encode_body, read_callback_body, transfer_result_body
 from shared.website.manifest import (
     CallbackEntries,

@@ -4,7 +4,7 @@ and a failed run removes only a folder it claimed."""
 from __future__ import annotations
 
 from shared.core.config import Settings
-from shared.core.run import is_same_delivery
+from shared.core.instances import is_same_delivery
 from shared.destination.claim import (
     adopt_claim,
     claim_destination,

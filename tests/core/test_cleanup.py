@@ -14,9 +14,9 @@ from shared.core.config import Settings
 from shared.core.models import Plan, SealedDelivery
 from shared.destination.claim import claim_owner, seal_claim
 from shared.destination.cleanup import discard_partial_delivery
-from shared.destination.ownership import ledger_prefix, owned_blobs
 from shared.plan.planner import build_plan
-from shared.storage.clients import StorageClients, WorkStore
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore, ledger_prefix, owned_blobs
 from tests.core.conftest import BLOCK_SIZE
 from tests.core.delivery_setup import Delivery
 

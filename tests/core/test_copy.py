@@ -17,7 +17,8 @@ from shared.core.config import GIB, MIB, Settings, load_settings
 from shared.core.models import ChunkResult, CopyTotals, FileResult, Plan
 from shared.plan.planner import build_plan
 from shared.storage.checksum import FILE_BYTES_READ
-from shared.storage.clients import StorageClients, WorkStore, result_page_name
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore, result_page_name
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import Delivery
 

@@ -17,7 +17,8 @@ from shared.copy.file import DESTINATION_TAKEN
 from shared.core.config import MIB, Settings, load_settings
 from shared.core.models import ChunkRef, ChunkResult, FileResult, Plan
 from shared.plan.planner import build_plan
-from shared.storage.clients import StorageClients, WorkStore, result_page_name
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore, result_page_name
 from tests.core.conftest import BLOCK_SIZE
 from tests.core.delivery_setup import Delivery
 from tests.fault_proxy import Exchange, FaultProxy

@@ -10,7 +10,8 @@ from shared.core.config import MIB, Settings
 from shared.destination.claim import claim_destination, claim_path
 from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
 from shared.plan.planner import build_plan, destination_conflict_message
-from shared.storage.clients import StorageClients, WorkStore, plan_page_name
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore, plan_page_name
 from tests.core.delivery_setup import Delivery
 
 FILES = {
@@ -118,8 +119,8 @@ def test_a_folder_past_the_instant_bound_stops_the_listing(
 
 
 def test_the_dry_run_id_is_apart_from_the_delivery_s() -> None:
-    from shared.core.models import DeliveryRequest
-    from shared.core.run import instance_id_for, is_earlier_attempt
+    from shared.core.instances import instance_id_for, is_earlier_attempt
+    from shared.core.request import DeliveryRequest
 
     request = DeliveryRequest.model_validate({
         "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",

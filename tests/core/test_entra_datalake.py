@@ -19,8 +19,9 @@ from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
 from shared.copy.chunk import copy_chunk
 from shared.core.config import Settings, load_settings
-from shared.destination.folders import FoldersInput, create_folders
-from shared.destination.grants import AccessGrantError, AccessInput, grant_access
+from shared.core.messages import AccessInput, FoldersInput
+from shared.destination.folders import create_folders
+from shared.destination.grants import AccessGrantError, grant_access
 from shared.plan.planner import build_plan
 from tests.conftest import TEST_WEBSITE_TOKEN, WORK_ACCOUNT
 from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery, fresh_delivery

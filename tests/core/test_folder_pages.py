@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-import shared.plan.listing
+import shared.storage.work
 from devhost.dfs_standin import DfsStandIn
 from shared.core.config import Settings
-from shared.destination.folders import FoldersInput, create_folders
+from shared.core.messages import FoldersInput
+from shared.core.models import AccountKind
+from shared.destination.folders import create_folders
 from shared.plan.dry_run import dry_run
-from shared.plan.listing import planned_folders
 from shared.plan.planner import build_plan
-from shared.storage.clients import StorageClients, WorkStore
-from shared.storage.datalake import AccountKind
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore, planned_folders
 from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery
 
 MARKER = {"hdi_isfolder": "true"}
@@ -70,7 +71,7 @@ def test_a_dry_run_counts_every_folder_the_delivery_creates(delivery: Delivery,
 
 def test_folder_pages_are_bounded_and_a_smaller_plan_leaves_no_stale_page(
         delivery: Delivery, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shared.plan.listing, "FOLDERS_PER_PAGE", 2)
+    monkeypatch.setattr(shared.storage.work, "FOLDERS_PER_PAGE", 2)
     seed_flat(delivery)
     assert build_plan(delivery.request, delivery.run_id, settings).folder_pages == 3
     for name in EMPTY:
@@ -79,7 +80,7 @@ def test_folder_pages_are_bounded_and_a_smaller_plan_leaves_no_stale_page(
     assert (again.folders, again.folder_pages) == (2, 1)
     with StorageClients(settings) as clients:
         pages = [blob.name for blob in WorkStore(clients).container.list_blobs(
-            name_starts_with=shared.plan.listing.folder_pages_prefix(delivery.run_id) + "/")]
+            name_starts_with=shared.storage.work.folder_pages_prefix(delivery.run_id) + "/")]
     assert len(pages) == 1
     assert set(folders_of(settings, delivery.run_id)) == {"Data", "Data/L001"}
 

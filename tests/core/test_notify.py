@@ -12,7 +12,8 @@ import shared.storage.identity
 from devhost.email_standin import EmailStandIn
 from devhost.standin_http import TlsFiles
 from shared.core.config import load_settings
-from shared.operations.notify import NotifyInput, notify_operators
+from shared.core.messages import NotifyInput
+from shared.operations.notify import notify_operators
 from tests.core.test_secrets import ManagedIdentityStandIn
 from tests.core.test_website import REQUEST
 

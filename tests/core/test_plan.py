@@ -13,8 +13,9 @@ from devhost.azurite import AzuriteServer
 from shared.core.config import Settings, load_settings
 from shared.core.models import FileEntry, Plan
 from shared.plan.planner import StorageRefusal, build_plan, refusing
-from shared.storage.clients import StorageClients, WorkStore, plan_page_name, plan_pages_prefix
+from shared.storage.clients import StorageClients
 from shared.storage.errors import StorageFault
+from shared.storage.work import WorkStore, plan_page_name, plan_pages_prefix
 from tests.core.delivery_setup import Delivery, upload
 
 NAMES = [

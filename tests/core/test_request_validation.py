@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 from pydantic import ValidationError
 
-from shared.core.models import DeliveryRequest, validation_errors
+from shared.core.request import DeliveryRequest, validation_errors
 
 TRANSFER_UUID = "9f1c6d2e-4b7a-4c1e-8f3d-2a5b6c7d8e9f"
 

@@ -16,7 +16,8 @@ from shared.copy.md5_state import ResumableMd5
 from shared.copy.ranged_read import PROCESS_RANGES, _RangePool, read_in_order, spans_of
 from shared.core.config import GIB, MIB, load_settings
 from shared.plan.planner import build_plan
-from shared.storage.clients import StorageClients, WorkStore, plan_page_name
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore, plan_page_name
 
 
 def test_an_md5_saved_and_restored_equals_hashlib_over_the_same_bytes():

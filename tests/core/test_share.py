@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from shared.api.source_request import ShareRequest
 from shared.core.config import Settings
+from shared.core.request import ShareRequest
 from shared.operations.share import ShareRefused, create_share, read_share, revoke_share
 from shared.operations.share_script import ScriptFile, render_script, unshareable_path
-from shared.storage.clients import StorageClients, WorkStore
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore
 from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery
 
 

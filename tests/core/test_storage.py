@@ -18,11 +18,8 @@ from devhost.azurite import AzuriteNotInstalledError, AzuriteServer
 from shared.core.config import Settings
 from shared.core.models import ChunkRef, ChunkResult, FileFailure, FileResult, Plan
 from shared.storage.checksum import md5_base64_to_hex, md5_hex_to_base64
-from shared.storage.clients import (
-    StorageClients,
-    describe_error,
-    redact,
-)
+from shared.storage.clients import StorageClients
+from shared.storage.errors import describe_error, redact
 from shared.storage.sas import COPY_REQUEST_SAS_LIFETIME, SourceSas
 from shared.storage.verified_write import BlockWriter
 from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery

@@ -7,11 +7,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.copy.progress import LiveBytes, UnitProgress, bytes_copied_now, unit_key
+from shared.copy.progress import LiveBytes, UnitProgress, bytes_copied_now
 from shared.core.config import Settings
-from shared.core.models import ChunkRef, ChunkResult, DeliveryRequest, FileFailure, Plan
-from shared.core.run import STATUS_BUDGET_CHARS, DeliveryRun
-from shared.storage.clients import StorageClients, WorkStore
+from shared.core.messages import unit_key
+from shared.core.models import ChunkRef, ChunkResult, FileFailure, Plan
+from shared.core.request import DeliveryRequest
+from shared.core.run import DeliveryRun
+from shared.core.status import STATUS_BUDGET_CHARS
+from shared.storage.clients import StorageClients
+from shared.storage.work import WorkStore
 
 REQUEST = DeliveryRequest.model_validate({
     "Source_StorageAccount": "sequencingcore", "Source_FileSystem": "deliveries",

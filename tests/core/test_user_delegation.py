@@ -35,12 +35,9 @@ from shared.copy.chunk import copy_chunk
 from shared.core.config import USER_DELEGATION_KEY_MAX_MINUTES, Settings, load_settings
 from shared.core.models import CopyTotals, FileResult, Plan
 from shared.plan.planner import build_plan
-from shared.storage.clients import (
-    StorageClients,
-    WorkStore,
-    result_page_name,
-)
+from shared.storage.clients import StorageClients
 from shared.storage.sas import COPY_REQUEST_SAS_LIFETIME, SAS_CLOCK_SKEW, SourceSas
+from shared.storage.work import WorkStore, result_page_name
 from tests.conftest import TEST_WEBSITE_TOKEN, WORK_ACCOUNT
 from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
 from tests.core.delivery_setup import (

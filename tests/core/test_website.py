@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from shared.core.config import Settings, load_settings
-from shared.core.models import DeliveryRequest
+from shared.core.request import DeliveryRequest
 from shared.website.callback import (
     TRANSFER_RESULT_PATH,
     WebsiteConfigurationError,

@@ -11,7 +11,8 @@ import uuid
 import pytest
 import requests
 
-from shared.core.models import DeliveryRequest, Plan
+from shared.core.models import Plan
+from shared.core.request import DeliveryRequest
 from shared.core.run import DeliveryRun
 from tests.e2e.conftest import SINK_ACCOUNT, Delivery, DeliveryApp, upload
 

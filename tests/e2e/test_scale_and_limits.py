@@ -10,7 +10,7 @@ import time
 import pytest
 
 from orchestrators.delivery import GENERATION_EVENTS
-from shared.core.run import STATUS_BUDGET_CHARS
+from shared.core.status import STATUS_BUDGET_CHARS
 from tests.e2e.conftest import E2E_SETTINGS, start_app
 from tests.website_summary import project_summary
 

@@ -15,10 +15,16 @@ from activities import (
     report_to_website,
     write_manifest,
 )
+from shared.core.messages import (
+    CleanupOutcome,
+    FailuresInput,
+    FailuresRecorded,
+    ManifestInput,
+    NotifyInput,
+    PlanInput,
+    ReportInput,
+)
 from shared.core.models import ReportOutcome
-from shared.core.run import FailuresInput, ManifestInput, PlanInput, ReportInput
-from shared.destination.cleanup import CleanupOutcome
-from shared.operations.notify import NotifyInput
 
 
 def record(events: Path, kind: str, **fields) -> None:
@@ -32,9 +38,9 @@ def failed_delivery_end(events: Path) -> df.Blueprint:
 
     @bp.function_name(record_failures.NAME)
     @bp.activity_trigger(input_name="failures_input")
-    def fake_record_failures(failures_input: FailuresInput) -> int:
+    def fake_record_failures(failures_input: FailuresInput) -> FailuresRecorded:
         record(events, "failures-recorded")
-        return 0
+        return FailuresRecorded(files=0)
 
     @bp.function_name(discard_partial_delivery.NAME)
     @bp.activity_trigger(input_name="discard_input")

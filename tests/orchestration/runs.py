@@ -6,7 +6,7 @@ import uuid
 import requests
 
 from devhost.launcher import DevHostProcess
-from shared.core.models import DeliveryRequest
+from shared.core.request import DeliveryRequest
 
 
 def sample_request(delivery_id: int) -> DeliveryRequest:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from devhost.launcher import DevHostProcess
 from orchestrators.cancel_delivery import LATE_COPIES_GRACE
-from shared.operations.admin import CancelInput
+from shared.core.messages import CancelInput
 from tests.orchestration.runs import sample_request, start_orchestration
 
 CANCEL_APP = Path(__file__).parent / "cancel_app" / "function_app.py"

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from devhost.launcher import DevHostProcess
-from shared.core.run import STATUS_BUDGET_CHARS, DeliveryRun
+from shared.core.run import DeliveryRun
+from shared.core.status import STATUS_BUDGET_CHARS
 from tests.orchestration.runs import sample_request, start_orchestration
 
 STATUS_APP = Path(__file__).parent / "status_app" / "function_app.py"

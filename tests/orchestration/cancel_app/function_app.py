@@ -15,11 +15,8 @@ from activities import (
     notify_operators,
     report_to_website,
 )
+from shared.core.messages import CancelInput, CleanupOutcome, NotifyInput, PlanInput, ReportInput
 from shared.core.models import ReportOutcome
-from shared.core.run import PlanInput, ReportInput
-from shared.destination.cleanup import CleanupOutcome
-from shared.operations.admin import CancelInput
-from shared.operations.notify import NotifyInput
 from tests.orchestration.fake_activities import record as record_event
 
 cancel_orchestrator.LATE_COPIES_GRACE = timedelta(seconds=1)

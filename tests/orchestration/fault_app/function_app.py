@@ -11,8 +11,8 @@ import azure.functions as func
 
 import orchestrators.delivery as delivery_orchestrator
 from activities import copy_chunk, plan_delivery
+from shared.core.messages import ChunkInput, PlanInput
 from shared.core.models import ChunkResult, Plan
-from shared.core.run import ChunkInput, PlanInput
 from tests.orchestration.fake_activities import failed_delivery_end
 from tests.orchestration.fake_activities import record as record_event
 

@@ -19,13 +19,27 @@ from activities import (
     seal_delivery,
     write_manifest,
 )
-from shared.core.models import BlobLocation, ChunkResult, ManifestOutcome, Plan, ReportOutcome
-from shared.core.run import ChunkInput, ManifestInput, PlanInput, ReportInput
-from shared.destination.claim import SealInput
-from shared.destination.cleanup import CleanupOutcome
-from shared.destination.folders import FoldersInput, FoldersOutcome
-from shared.destination.grants import AccessInput, AccessOutcome
-from shared.storage.datalake import AccountKind
+from shared.core.messages import (
+    AccessInput,
+    AccessOutcome,
+    ChunkInput,
+    CleanupOutcome,
+    FoldersInput,
+    FoldersOutcome,
+    ManifestInput,
+    PlanInput,
+    ReportInput,
+    SealInput,
+)
+from shared.core.models import (
+    AccountKind,
+    BlobLocation,
+    ChunkResult,
+    ManifestOutcome,
+    Plan,
+    ReportOutcome,
+    SealedDelivery,
+)
 from tests.orchestration.fake_activities import record as record_event
 
 EVENTS = Path(os.environ["GRANT_EVENTS"])
@@ -82,9 +96,9 @@ def fake_grant(access_input: AccessInput) -> AccessOutcome:
 
 @app.function_name(seal_delivery.NAME)
 @app.activity_trigger(input_name="seal_input")
-def fake_seal(seal_input: SealInput) -> bool:
+def fake_seal(seal_input: SealInput) -> SealedDelivery:
     record("sealed")
-    return True
+    return SealedDelivery(run_id=seal_input.run_id, files=seal_input.files)
 
 
 @app.function_name(discard_partial_delivery.NAME)

@@ -10,15 +10,19 @@ import azure.durable_functions as df
 import azure.functions as func
 
 import orchestrators.delivery as delivery_orchestrator
-import shared.core.run as progress
+import shared.core.run as run
+import shared.core.status as status
 from activities import copy_chunk, plan_delivery
+from shared.core.messages import ChunkInput, PlanInput
 from shared.core.models import ChunkResult, FileFailure, Plan
-from shared.core.run import ChunkInput, PlanInput
 from tests.orchestration.fake_activities import failed_delivery_end
 
 if os.environ.get("STATUS_BUDGET") == "off":
-    progress.FAILURES_SHOWN = progress.FAILURE_PATH_CHARS = progress.FAILURE_REASON_CHARS = \
-        progress.MESSAGE_CHARS = progress.STATUS_BUDGET_CHARS = 10**9
+    for module in (run, status):  # the bounds, where they are defined and where they are used
+        for bound in ("FAILURES_SHOWN", "FAILURE_PATH_CHARS", "FAILURE_REASON_CHARS",
+                      "MESSAGE_CHARS", "STATUS_BUDGET_CHARS"):
+            if hasattr(module, bound):
+                setattr(module, bound, 10**9)
 EVENTS = Path(os.environ["STATUS_EVENTS"])
 FAILED_FILES = 20
 

@@ -13,9 +13,8 @@ import azure.functions as func
 
 import orchestrators.delivery as delivery_orchestrator
 from activities import copy_chunk, measure_progress, plan_delivery
-from shared.copy.progress import ProgressInput, UnitsMoving, unit_key
+from shared.core.messages import ChunkInput, PlanInput, ProgressInput, UnitsMoving, unit_key
 from shared.core.models import ChunkResult, FileFailure, Plan
-from shared.core.run import ChunkInput, PlanInput
 from tests.orchestration.fake_activities import failed_delivery_end
 from tests.orchestration.fake_activities import record as record_event
 

@@ -17,25 +17,15 @@ folder creation and the manifest. The plan keeps their count and the number of p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from azure.storage.blob import BlobProperties, ContainerClient
 
 from shared.core.config import Settings
-from shared.core.naming import check_run_id
-from shared.storage.clients import PLANS_PREFIX, WorkStore, is_directory_marker, plan_summary_name
-from shared.storage.datalake import AccountKind, lake_file_system
-
-FOLDERS_PER_PAGE = 5000
-
-
-def folder_pages_prefix(run_id: str) -> str:
-    return f"{PLANS_PREFIX}/{check_run_id(run_id)}/folders"
-
-
-def folder_page_name(run_id: str, index: int) -> str:
-    return f"{folder_pages_prefix(run_id)}/page-{index:06d}.jsonl"
+from shared.core.models import AccountKind
+from shared.storage.clients import is_directory_marker
+from shared.storage.datalake import lake_file_system
 
 
 def parents_of(relative_path: str) -> list[str]:
@@ -80,36 +70,4 @@ class SourceListing:
             if path.is_directory and path.name.startswith(prefix):
                 yield path.name[len(prefix):]
 
-
-def write_folder_pages(work: WorkStore, run_id: str, folders: Iterable[str],
-                       refuse: Callable[[str], None]) -> tuple[int, int]:
-    """Write the folders as pages (`refuse` raises for a name that cannot be delivered);
-    delete pages an earlier run of the same plan left beyond them. Returns (folders, pages)."""
-    count = pages = 0
-    page: list[dict[str, str]] = []
-    for relative in folders:
-        refuse(relative)
-        page.append({"path": relative})
-        count += 1
-        if len(page) == FOLDERS_PER_PAGE:
-            work.write_lines(folder_page_name(run_id, pages), page)
-            pages, page = pages + 1, []
-    if page:
-        work.write_lines(folder_page_name(run_id, pages), page)
-        pages += 1
-    for blob in work.container.list_blobs(name_starts_with=folder_pages_prefix(run_id) + "/"):
-        stem = blob.name.rsplit("/page-", 1)[-1].removesuffix(".jsonl")
-        if stem.isdigit() and int(stem) >= pages:
-            work.container.delete_blob(blob.name)
-    return count, pages
-
-
-def planned_folders(work: WorkStore, run_id: str, pages: int | None = None) -> Iterator[str]:
-    """The folders the plan listed, relative to the delivered folder. Without `pages`, the
-    count is read from the plan summary."""
-    if pages is None:
-        pages = int(work.read_json(plan_summary_name(run_id)).get("folder_pages", 0))
-    for index in range(pages):
-        for record in work.read_lines(folder_page_name(run_id, index)):
-            yield str(record["path"])
 

@@ -1,0 +1,194 @@
+"""What crosses the Durable boundary between orchestrators and activities: each activity's
+input and output (plain models, `to_json`/`from_json` as the Durable codec carries them). None
+holds a SAS, a key or a token; none holds a per-file list (those stay in the work container).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from shared.core.models import (
+    AccountKind,
+    BlobLocation,
+    ChunkRef,
+    DurableModel,
+    RunId,
+    SealedDelivery,
+)
+from shared.core.request import DeliveryRequest
+
+
+class PlanInput(DurableModel):
+    request: DeliveryRequest
+    run_id: str
+
+
+class ChunkInput(DurableModel):
+    request: DeliveryRequest
+    chunk: ChunkRef
+
+
+class ManifestInput(DurableModel):
+    request: DeliveryRequest
+    run_id: str
+    chunk_count: int
+    sealed: bool = False  # a sealed folder: the callback only, nothing written there
+
+
+class FailuresInput(DurableModel):
+    run_id: str
+    chunk_count: int
+
+
+class FailuresRecorded(DurableModel):
+    """How many failed files `record_failures` listed in the work container."""
+
+    files: int
+
+
+class ReportInput(DurableModel):
+    """What the report activity sends: the stored callback body, or an error message."""
+
+    request: DeliveryRequest
+    run_id: str
+    error_message: str | None = None
+
+
+def unit_key(chunk: ChunkRef) -> str:
+    return f"{chunk.index}.{chunk.segment}"
+
+
+class UnitsMoving(DurableModel):
+    """Bytes moved so far by each unit in flight (`unit_key`), as last written by the unit."""
+
+    bytes_by_unit: dict[str, int] = Field(default_factory=dict)
+
+
+class ProgressInput(DurableModel):
+    run_id: str
+    units: list[ChunkRef]
+
+
+class AccessInput(DurableModel):
+    request: DeliveryRequest
+    continuation: str | None = None  # the service's token from the previous call
+
+
+class AccessOutcome(DurableModel):
+    readers: int
+    directories: int = 0
+    files: int = 0
+    continuation: str | None = None  # more paths to do: call again with it
+
+
+class FoldersInput(DurableModel):
+    request: DeliveryRequest
+    run_id: str
+    folder_pages: int
+
+
+class FoldersOutcome(DurableModel):
+    kind: AccountKind
+    folders: int  # the planned folders, plus the delivered folder itself
+    created: int  # of those, how many did not exist yet
+
+
+class SealInput(DurableModel):
+    request: DeliveryRequest
+    run_id: str
+    files: int
+    bytes: int
+
+
+class CleanupOutcome(DurableModel):
+    """What a clean-up removed, and what it left in the destination folder."""
+
+    removed: int = 0
+    # files still there that this attempt did not write (an earlier attempt's, the recipient's)
+    left: int = 0
+    claim_kept: bool = False  # the folder's claim (and so the folder) stays
+    # why nothing was removed: the folder is sealed, or another attempt holds it now
+    untouched: str | None = None
+
+
+class NotifyInput(DurableModel):
+    """How a delivery ended, as the orchestrator knows it (its progress), or the error that
+    stopped it; never a secret."""
+
+    request: DeliveryRequest
+    run_id: str
+    progress: dict[str, Any]
+    error: str | None = None
+
+
+class NotifyOutcome(DurableModel):
+    status: Literal["sent", "already-sent", "not-configured", "not-wanted", "failed"]
+    detail: str = ""
+
+
+class CancelInput(DurableModel):
+    request: DeliveryRequest
+    run_id: str
+    progress: dict[str, Any]  # the delivery's last custom status (counts, phase)
+    reason: str
+
+
+class ResendInput(DurableModel):
+    request: DeliveryRequest
+    run_id: str
+
+
+class DryRunInput(DurableModel):
+    request: DeliveryRequest
+    run_id: RunId
+
+
+class LargestFile(DurableModel):
+    path: str  # relative to the source folder
+    size: int
+
+
+class DestinationOutlook(DurableModel):
+    """What the delivery would find at the destination."""
+
+    # the delivery could start there (empty, or an earlier attempt's to take over); None when
+    # the plan stopped on a storage problem first (`refusal` says which)
+    free: bool | None
+    # the run id of an earlier attempt of the same delivery, whose folder would be taken over
+    adopts_from: str | None = None
+    # the delivery was delivered there before (its folder is sealed): the delivery would only
+    # verify the files there against the source and report them again, copying nothing
+    delivered: SealedDelivery | None = None
+    # why the delivery would be refused there, in the website's words
+    conflict: str | None = None
+
+
+class DryRunReport(DurableModel):
+    """What a delivery of this request would do; no SAS, key or token, no per-file list."""
+
+    run_id: str
+    source: BlobLocation
+    destination: BlobLocation
+    files: int = 0
+    bytes: int = 0
+    files_without_md5: int = 0  # their MD5 is computed from the source's bytes when copied
+    folders: int = 0  # folders the delivery creates (the manifest's folder_count)
+    largest_file: LargestFile | None = None
+    # the work units the delivery runs: one per chunk of whole files, one per segment of a file
+    # larger than a unit (the planner's own count)
+    work_units: int = 0
+    chunks: int = 0  # plan pages: the chunks of whole files, and each file copied by segments
+    destination_outlook: DestinationOutlook
+    # what the delivery would answer the website instead of copying (None: it would copy)
+    refusal: str | None = None
+    # the plan's pages: one JSON line per file the delivery would copy
+    file_list: BlobLocation | None = None
+
+
+def cancel_message(reason: str) -> str:
+    """What the website is told about a cancelled delivery (people read it)."""
+    said = f": {reason}" if reason else ""
+    return (f"The transfer was cancelled by an operator{said}. Nothing was left in the "
+            "destination; the delivery can be retried.")
