@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP_PY := $(VENV)/.installed
 STAMP_NODE := node_modules/.installed
 
-.PHONY: test demo lint setup bench clean devhost
+.PHONY: test test-fast demo lint setup bench clean devhost
 
 setup: $(STAMP_PY) $(STAMP_NODE)
 
@@ -24,6 +24,12 @@ $(STAMP_NODE): package.json package-lock.json
 
 test: lint
 	$(PY) -m pytest
+
+# lint, and the tests that need no storage emulator or host (plain Python, the orchestrator
+# replayed in virtual time): seconds, for the edit-test loop; `make test` runs everything
+test-fast: lint
+	$(PY) -m pytest -m "not azurite" tests/shared tests/architecture \
+		tests/orchestration/test_delivery_replay.py
 
 lint: setup
 	$(PY) -m ruff check .

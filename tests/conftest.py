@@ -20,6 +20,15 @@ from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
 from devhost.standin_http import TlsFiles
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that need the real Azurite (its fixtures, directly or not) are marked `azurite`:
+    `make test-fast` leaves them out."""
+    for item in items:
+        if {"azurite", "dfs"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.azurite)
+
+
 SOURCE_ACCOUNT = "sequencingcore"
 SINK_ACCOUNT = "labsmith"
 WORK_ACCOUNT = "devstoreaccount1"

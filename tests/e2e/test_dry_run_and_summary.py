@@ -126,7 +126,7 @@ def test_a_small_dry_run_is_answered_at_once(delivery_app: DeliveryApp) -> None:
 
 def test_the_summary_of_the_demo_run_is_what_the_website_s_rules_give(
         delivery_app: DeliveryApp) -> None:
-    from tests.core.test_summary import adls_paths, website_summary
+    from tests.shared.plan.test_summary import adls_paths, website_summary
 
     folder = f"jdoe/mouse-rnaseq-{uuid.uuid4().hex[:8]}"
     seeded = seed_run(delivery_app.azurite.blob_service(SOURCE_ACCOUNT), "deliveries", folder)

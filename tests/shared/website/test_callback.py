@@ -20,7 +20,7 @@ from shared.website.callback import (
     report_result,
     transfer_result_body,
 )
-from tests.core.scripted_website import ScriptedWebsite
+from tests.shared.scripted_website import ScriptedWebsite
 
 REQUEST = DeliveryRequest.model_validate(
     {

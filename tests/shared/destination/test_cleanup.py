@@ -17,8 +17,8 @@ from shared.destination.cleanup import discard_partial_delivery
 from shared.plan.planner import build_plan
 from shared.storage.clients import StorageClients
 from shared.storage.work import WorkStore, ledger_prefix, owned_blobs
-from tests.core.conftest import BLOCK_SIZE
-from tests.core.delivery_setup import Delivery
+from tests.shared.conftest import BLOCK_SIZE
+from tests.shared.delivery_setup import Delivery
 
 FILES = {
     "SampleSheet.csv": b"Sample_ID\nA\n",

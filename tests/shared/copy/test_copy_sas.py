@@ -19,9 +19,9 @@ from shared.storage.clients import STORAGE_RETRY, StorageClients, shared_clients
 from shared.storage.sas import COPY_REQUEST_SAS_LIFETIME
 from shared.storage.transport import environment_settings
 from tests.conftest import WORK_ACCOUNT
-from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
-from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery
 from tests.fault_proxy import FaultProxy
+from tests.shared.conftest import BLOCK_SIZE, SMALL_FILE_MAX
+from tests.shared.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery
 
 FILES = {
     "small_with_md5.txt": (b"small", True),

@@ -16,7 +16,7 @@ from shared.core.readers import MAX_READERS, FolderReaders, Reader
 from shared.destination.grants import AccessGrantError, grant_access
 from shared.plan.planner import build_plan
 from shared.storage.datalake import account_kind, kind_from_data_lake
-from tests.core.delivery_setup import SINK_ACCOUNT, Delivery
+from tests.shared.delivery_setup import SINK_ACCOUNT, Delivery
 
 USER = "0b1e2c3d-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 GROUP = "7C6D5E4F-3A2B-4C1D-9E8F-7A6B5C4D3E2F"

@@ -19,7 +19,7 @@ from devhost.website_standin import WebsiteStandIn
 from shared.core.config import Settings, load_settings
 from shared.operations.secrets import TOKEN_CACHE_LIFETIME, website_token
 from shared.website.callback import WebsiteUnavailableError, post_transfer_result, report_result
-from tests.core.test_website import MANIFEST_BODY, REQUEST
+from tests.shared.website.test_callback import MANIFEST_BODY, REQUEST
 
 SECRET = "d4s2-api-token"
 

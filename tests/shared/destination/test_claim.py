@@ -14,7 +14,7 @@ from shared.destination.claim import (
 )
 from shared.destination.cleanup import discard_partial_delivery
 from shared.plan.planner import build_plan
-from tests.core.delivery_setup import Delivery
+from tests.shared.delivery_setup import Delivery
 
 
 def test_plan_claims_the_destination_and_a_retry_of_the_same_run_keeps_it(

@@ -19,8 +19,8 @@ from shared.plan.planner import build_plan
 from shared.storage.checksum import FILE_BYTES_READ
 from shared.storage.clients import StorageClients
 from shared.storage.work import WorkStore, result_page_name
-from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
-from tests.core.delivery_setup import Delivery
+from tests.shared.conftest import BLOCK_SIZE, SMALL_FILE_MAX
+from tests.shared.delivery_setup import Delivery
 
 
 def seeded_files() -> dict[str, tuple[bytes, bool]]:

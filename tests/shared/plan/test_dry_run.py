@@ -12,7 +12,7 @@ from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
 from shared.plan.planner import build_plan, destination_conflict_message
 from shared.storage.clients import StorageClients
 from shared.storage.work import WorkStore, plan_page_name
-from tests.core.delivery_setup import Delivery
+from tests.shared.delivery_setup import Delivery
 
 FILES = {
     "SampleSheet.csv": (b"[Header]\n" * 30, True),

@@ -19,7 +19,7 @@ from shared.operations.share import ShareRefused, create_share, read_share, revo
 from shared.operations.share_script import ScriptFile, render_script, unshareable_path
 from shared.storage.clients import StorageClients
 from shared.storage.work import WorkStore
-from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery
+from tests.shared.delivery_setup import SOURCE_ACCOUNT, Delivery
 
 
 def share_request(delivery: Delivery, seconds: int = 3600, **changes: str) -> ShareRequest:

@@ -22,7 +22,7 @@ from shared.storage.clients import StorageClients
 from shared.storage.errors import describe_error, redact
 from shared.storage.sas import COPY_REQUEST_SAS_LIFETIME, SourceSas
 from shared.storage.verified_write import BlockWriter
-from tests.core.delivery_setup import SOURCE_ACCOUNT, Delivery
+from tests.shared.delivery_setup import SOURCE_ACCOUNT, Delivery
 
 
 def test_source_sas_reads_one_blob_only_and_expires_soon(

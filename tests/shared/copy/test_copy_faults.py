@@ -32,9 +32,9 @@ from shared.plan.planner import build_plan
 from shared.storage.clients import StorageClients
 from shared.storage.errors import StorageFault, fault_label, has_code
 from shared.storage.sas import SourceSas
-from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
-from tests.core.delivery_setup import Delivery
 from tests.fault_proxy import Exchange, FaultProxy
+from tests.shared.conftest import BLOCK_SIZE, SMALL_FILE_MAX
+from tests.shared.delivery_setup import Delivery
 
 pytestmark = pytest.mark.usefixtures("no_waits")
 

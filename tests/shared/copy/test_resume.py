@@ -19,9 +19,9 @@ from shared.core.models import ChunkRef, ChunkResult, FileResult, Plan
 from shared.plan.planner import build_plan
 from shared.storage.clients import StorageClients
 from shared.storage.work import WorkStore, result_page_name
-from tests.core.conftest import BLOCK_SIZE
-from tests.core.delivery_setup import Delivery
 from tests.fault_proxy import Exchange, FaultProxy
+from tests.shared.conftest import BLOCK_SIZE
+from tests.shared.delivery_setup import Delivery
 
 pytestmark = pytest.mark.usefixtures("no_waits")
 

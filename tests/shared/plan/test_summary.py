@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.core.config import Settings
 from shared.plan.summary import ProjectSummary, project_summary
-from tests.core.delivery_setup import Delivery
+from tests.shared.delivery_setup import Delivery
 from tests.website_summary import project_summary as website_project_summary
 
 FOLDER = "jdoe/mouse-rnaseq"
@@ -111,7 +111,7 @@ def test_storage_refusing_the_service_is_the_website_s_permission_text(
     """Azurite refuses a wrong key with 403, as Azure refuses an identity without a role."""
     from shared.core.config import load_settings
     from shared.plan.summary import PERMISSION_LIMITATIONS
-    from tests.core.delivery_setup import SOURCE_ACCOUNT
+    from tests.shared.delivery_setup import SOURCE_ACCOUNT
 
     delivery.seed("a.txt", b"a")
     keys = ";".join(

@@ -39,8 +39,8 @@ from shared.storage.clients import StorageClients
 from shared.storage.sas import COPY_REQUEST_SAS_LIFETIME, SAS_CLOCK_SKEW, SourceSas
 from shared.storage.work import WorkStore, result_page_name
 from tests.conftest import TEST_WEBSITE_TOKEN, WORK_ACCOUNT
-from tests.core.conftest import BLOCK_SIZE, SMALL_FILE_MAX
-from tests.core.delivery_setup import (
+from tests.shared.conftest import BLOCK_SIZE, SMALL_FILE_MAX
+from tests.shared.delivery_setup import (
     SINK_ACCOUNT,
     SOURCE_ACCOUNT,
     Delivery,

@@ -11,7 +11,7 @@ from pathlib import Path
 from shared.copy.ranged_read import RANGE_BYTES
 from shared.storage.clients import StorageClients
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 ARENAS_AFTER_EIGHT_THREADS = """
 import ctypes, sys, threading

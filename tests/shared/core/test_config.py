@@ -100,7 +100,7 @@ def test_empty_values_mean_unset() -> None:
 
 
 def test_shared_reads_the_environment_only_in_config() -> None:
-    shared = Path(__file__).resolve().parents[2] / "shared"
+    shared = Path(__file__).resolve().parents[3] / "shared"
     readers = [
         path.relative_to(shared).as_posix()
         for path in shared.rglob("*.py")
@@ -110,7 +110,7 @@ def test_shared_reads_the_environment_only_in_config() -> None:
 
 
 def test_the_local_settings_example_holds_every_setting_and_loads() -> None:
-    example = Path(__file__).resolve().parents[2] / "local.settings.json.example"
+    example = Path(__file__).resolve().parents[3] / "local.settings.json.example"
     document = json.loads(example.read_text())
     values = document["Values"]
     assert document["IsEncrypted"] is False
@@ -182,7 +182,7 @@ def test_the_default_window_leaves_an_activity_slot_for_the_progress_measurement
     flight as the host has activity slots (or more), it waits until a unit ends, and the
     status stands still meanwhile. The host's slot count is host.json's; Azure deploys the
     Bicep's default, and local runs start from local.settings.json.example."""
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     host = json.loads((repo / "host.json").read_text())
     slots = host["extensions"]["durableTask"]["maxConcurrentActivityFunctions"]
     assert load_settings(REQUIRED).parallel_chunks == slots - 1

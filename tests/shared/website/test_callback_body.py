@@ -22,9 +22,9 @@ from shared.website.manifest import (
     shrunk_entry,
     write_manifest,
 )
-from tests.core.delivery_setup import Delivery
-from tests.core.test_manifest import deliver
-from tests.core.test_request_validation import website_payload
+from tests.shared.api.test_request_validation import website_payload
+from tests.shared.delivery_setup import Delivery
+from tests.shared.website.test_manifest import deliver
 from tests.website_summary import project_summary
 
 KIB = 1024

@@ -24,8 +24,8 @@ from shared.destination.folders import create_folders
 from shared.destination.grants import AccessGrantError, grant_access
 from shared.plan.planner import build_plan
 from tests.conftest import TEST_WEBSITE_TOKEN, WORK_ACCOUNT
-from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery, fresh_delivery
-from tests.core.test_user_delegation import OBJECT_ID, StubAzureAdCredential
+from tests.shared.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery, fresh_delivery
+from tests.shared.storage.test_user_delegation import OBJECT_ID, StubAzureAdCredential
 
 READER = "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d"
 

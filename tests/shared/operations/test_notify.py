@@ -14,8 +14,8 @@ from devhost.standin_http import TlsFiles
 from shared.core.config import load_settings
 from shared.core.messages import NotifyInput
 from shared.operations.notify import notify_operators
-from tests.core.test_secrets import ManagedIdentityStandIn
-from tests.core.test_website import REQUEST
+from tests.shared.operations.test_secrets import ManagedIdentityStandIn
+from tests.shared.website.test_callback import REQUEST
 
 SENDER = "DoNotReply@local.azurecomm.net"
 

@@ -16,7 +16,7 @@ from shared.plan.planner import StorageRefusal, build_plan, refusing
 from shared.storage.clients import StorageClients
 from shared.storage.errors import StorageFault
 from shared.storage.work import WorkStore, plan_page_name, plan_pages_prefix
-from tests.core.delivery_setup import Delivery, upload
+from tests.shared.delivery_setup import Delivery, upload
 
 NAMES = [
     "Data/Intensities/BaseCalls/L001/s_1_1101.bcl.gz",

@@ -15,7 +15,7 @@ from shared.plan.dry_run import dry_run
 from shared.plan.planner import build_plan
 from shared.storage.clients import StorageClients
 from shared.storage.work import WorkStore, planned_folders
-from tests.core.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery
+from tests.shared.delivery_setup import SINK_ACCOUNT, SOURCE_ACCOUNT, Delivery
 
 MARKER = {"hdi_isfolder": "true"}
 FILES = {"SampleSheet.csv": b"a,b\n", "Data/L001/reads.fastq.gz": b"reads"}

@@ -24,9 +24,9 @@ from shared.website.manifest import (
     md5sum_line,
     write_manifest,
 )
-from tests.core.delivery_setup import Delivery
-from tests.core.scripted_website import ScriptedWebsite
 from tests.fault_proxy import Exchange, FaultProxy
+from tests.shared.delivery_setup import Delivery
+from tests.shared.scripted_website import ScriptedWebsite
 from tests.website_summary import project_summary
 
 FILES = {

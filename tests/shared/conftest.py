@@ -12,14 +12,14 @@ from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
 from shared.core.config import MIB, Settings, load_settings
 from shared.storage.clients import RetryTiming
-from tests.core.delivery_setup import (
+from tests.fault_proxy import FaultProxy
+from tests.shared.delivery_setup import (
     SINK_ACCOUNT,
     SOURCE_ACCOUNT,
     Delivery,
     fresh_delivery,
 )
-from tests.core.scripted_website import ScriptedWebsite, running_website
-from tests.fault_proxy import FaultProxy
+from tests.shared.scripted_website import ScriptedWebsite, running_website
 
 BLOCK_SIZE = MIB  # DDD_BLOCK_SIZE_BYTES in these tests
 SMALL_FILE_MAX = 2 * MIB
