@@ -24,7 +24,7 @@ activity raises `CopyInfrastructureError` (redacted, no SAS) when storage fails 
 (a file still failing after its attempts trips the `Breaker`): files verified before that stay
 verified, so the retry, which the orchestrator waits for through an outage, resumes where this
 attempt stopped. Every blob the unit created is recorded, even when it raises
-(`shared.destination.ownership`): a failed attempt removes only those.
+(`shared.storage.work`): a failed attempt removes only those.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def copy_chunk(chunk_ref: ChunkRef, request: DeliveryRequest, settings: Settings
     Storage that refuses the app in a way no retry changes (no permission, a SAS refused for
     the clock, a container or account gone, an account the allow-lists do not allow) is the
     result's `refusal`. Raises CopyInfrastructureError (redacted) when storage fails for a
-    moment; what the unit wrote before is recorded either way (`shared.destination.ownership`).
+    moment; what the unit wrote before is recorded either way (`shared.storage.work`).
     """
     where = f"chunk {chunk_ref.index} of run {chunk_ref.run_id}"
     clients = shared_clients(settings)

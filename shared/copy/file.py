@@ -196,7 +196,7 @@ class FileCopier:
     breaker: Breaker
     progress: UnitProgress  # bytes moved, for the status while the unit runs
     # what this unit wrote into the destination, as it commits each file
-    # (`shared.destination.ownership`)
+    # (`shared.storage.work`)
     written: list[OwnedBlob] = field(default_factory=list)
 
     def copy_file(self, entry: FileEntry) -> FileResult:

@@ -1,7 +1,7 @@
 """Remove what a failed (or cancelled) attempt wrote to its destination folder, and only that.
 
 An attempt may delete a blob only when it wrote it itself: the blob is recorded as its own
-(`shared.destination.ownership`, with the ETag it was written with) or its committed block ids name
+(`shared.storage.work`, with the ETag it was written with) or its committed block ids name
 the attempt (`shared.copy.resume.written_by`, for a commit whose record was lost), and its ETag is
 still that one (the delete is conditional on it, so a blob changed since is kept). Never:
 
