@@ -36,16 +36,8 @@ from contextlib import contextmanager
 from azure.core.exceptions import AzureError
 from azure.storage.blob import ContainerClient
 
-from shared.copy.blocks import block_size_for
-from shared.copy.file import (
-    BLOCK_MD5_REFUSED,
-    FILE_ATTEMPTS,
-    SOURCE_CHANGED,
-    SOURCE_DELETED,
-    Breaker,
-    ChunkAbort,
-    FileCopier,
-)
+from shared.copy.attempts import Breaker, ChunkAbort
+from shared.copy.file import FileCopier
 from shared.copy.progress import UnitProgress
 from shared.copy.resume import copied_in_one_block, verified_destinations
 from shared.copy.segments import SegmentOrderError, copy_segment, segment_count
@@ -73,17 +65,6 @@ from shared.storage.work import (
     record_owned,
     result_page_name,
 )
-
-__all__ = [
-    "BLOCK_MD5_REFUSED",
-    "FILE_ATTEMPTS",
-    "SOURCE_CHANGED",
-    "SOURCE_DELETED",
-    "CopyInfrastructureError",
-    "block_size_for",
-    "copy_chunk",
-]
-
 
 
 class CopyInfrastructureError(RuntimeError):

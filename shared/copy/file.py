@@ -11,69 +11,73 @@ long as that request can take (`COPY_REQUEST_SAS_LIFETIME`, about 7 minutes).
 
 - A small file (<= DDD_SMALL_FILE_MAX_BYTES) with a source Content-MD5: one Put Block From URL
   carrying that MD5, which the service checks; copied as a coroutine (`shared.copy.service`),
-  with the attempts and outcomes of this module (`FileTries`).
+  with the same attempts and outcomes (`shared.copy.attempts.FileTries`).
 - Any other file: the source is read once (ranged reads in order, under the plan's ETag) and
-  cut into blocks (`shared.copy.blocks`); each block's MD5 goes with its Put Block From URL, so
-  the service refuses a block whose bytes differ from the bytes hashed; the whole-file MD5 must
+  cut into blocks (`shared.copy.blocks.BlockLayout`); each block's MD5 goes with its Put Block
+  From URL, so the service refuses a block whose bytes differ from the bytes hashed; the
+  whole-file MD5 must
   equal the source's Content-MD5 (`source-md5+block-md5`) or becomes the checksum
   (`computed-from-source+block-md5`); the destination's size and Content-MD5 are read back. A
   file larger than a work unit is copied the same way, one segment per activity
   (`shared.copy.segments`), retried in place segment by segment.
 
-Put Block List comes last, only once the copy verified: a committed destination is a verified
-one (`shared.copy.resume`). Block ids name the source version, so the committed block list records
-what was copied.
+The bytes of a run of blocks are read as ranged GETs, several in flight, handed back in order
+(`shared.copy.ranged_read`); every range is read under the plan's source ETag. Put Block List
+comes last, only once the copy verified, and only where nothing is (If-None-Match `*`): a
+committed destination is a verified one (`shared.copy.resume`), and a name already there is
+never replaced. Block ids name the source version and the attempt
+(`shared.copy.resume.block_id`), and every blob the unit commits is noted (`written`) for its
+ownership record.
 
-Failures: a source changed or deleted after planning is a per-file result at once. An MD5
-mismatch is tried once more before it is final (a read corrupted on the way must not fail a good
-file). A transient storage failure (`StorageFault.retryable`, after the SDK's own retries of
-the request) retries the file, `FILE_ATTEMPTS` attempts in all, then is a per-file result
-("after 3 attempts: HTTP 503 ServerBusy"). Failures that are not about one file raise
-`ChunkAbort`: no permission, an account or container missing, or `Breaker.limit` files in a
-row failing after all their attempts (storage is down, not one file).
+Failures and the file's attempts in place: `shared.copy.attempts`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import NoReturn, TypeVar
+from typing import TypeVar
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
 from azure.storage.blob import (
+    BlobBlock,
     BlobClient,
     ContainerClient,
     ContentSettings,
     StorageErrorCode,
 )
 
-from shared.copy.blocks import BlockLayout, FileFailed, Mismatch, commit_blocks, stage_blocks
+from shared.copy.attempts import FILE_ATTEMPTS, Breaker, FileFailed, FileTries, Mismatch
+from shared.copy.blocks import BLOCKS_IN_FLIGHT_PER_FILE, BlockLayout
+from shared.copy.md5_state import RunningMd5
 from shared.copy.progress import UnitProgress
-from shared.copy.resume import block_id, copied_in_one_block, verified_existing, written_by
+from shared.copy.ranged_read import RANGE_BYTES, Span, read_in_order, spans_of
+from shared.copy.resume import (
+    block_id,
+    copied_in_one_block,
+    verification_for,
+    verified_existing,
+    written_by,
+)
 from shared.core.config import Settings
 from shared.core.models import FileEntry, FileResult, OwnedBlob
 from shared.core.request import DeliveryRequest
-from shared.storage import sas as source_sas
+from shared.storage.clients import md5_hex_of
 from shared.storage.errors import (
     StorageFault,
-    clock_skew_of,
-    describe_error,
-    fault_label,
     has_code,
-    skew_date,
 )
-from shared.storage.sas import SAS_CLOCK_SKEW, SourceSas
-
-FILE_ATTEMPTS = 3
-# before the 2nd attempt; twice that before the 3rd (the SDK has already retried each request)
-FILE_RETRY_WAIT_SECONDS = 2.0
-MISMATCH_TRIES = 2  # a mismatch is final the second time
+from shared.storage.sas import SourceSas
 
 T = TypeVar("T")
 
@@ -86,101 +90,6 @@ DESTINATION_TAKEN = (
 BLOCK_MD5_REFUSED = (
     "the storage service read other bytes than the app hashed (a block's MD5 was refused)"
 )
-
-
-class ChunkAbort(Exception):
-    """Storage failed in a way that is not about one file: the chunk stops. `transient`: it
-    failed for a moment (try the unit again later); else it refused (no retry changes it)."""
-
-    def __init__(self, what: str, error: BaseException, *, transient: bool) -> None:
-        super().__init__(what)
-        self.what = what
-        self.error = error
-        self.transient = transient
-
-
-def refusal_of(entry: FileEntry, error: BaseException, fault: StorageFault) -> str:
-    """Why storage refused a file's copy in a way no retry changes, naming what to fix: a SAS
-    refused while the service's clock is minutes from the app's names the clock."""
-    skew = clock_skew_of(error, now=source_sas.utc_now())
-    if fault is StorageFault.NO_PERMISSION and skew is not None:
-        direction = "ahead of" if skew > timedelta(0) else "behind"
-        return (f"{entry.path}: the storage service refused the copy's read-only SAS "
-                f"({fault_label(error)}), and this machine's clock is "
-                f"{abs(skew).total_seconds() / 60:.0f} minutes {direction} the storage "
-                f"service's (its answer is dated {skew_date(error)}): a SAS is valid from "
-                f"{SAS_CLOCK_SKEW.total_seconds() / 60:.0f} minutes before this machine's time "
-                "for a few minutes only, so set this machine's clock right (NTP) and deliver "
-                "again")
-    return f"{entry.path}: {fault.value} ({fault_label(error)})"
-
-
-def _not_about_one_file(error: BaseException, fault: StorageFault) -> bool:
-    return fault in (StorageFault.NO_PERMISSION, StorageFault.ACCOUNT_UNREACHABLE) or has_code(
-        error, StorageErrorCode.CONTAINER_NOT_FOUND
-    )
-
-
-class Breaker:
-    """Trips at the first file that failed for a moment after all its attempts: storage is
-    failing, not that file, so the unit stops and is tried again later as a whole (the
-    orchestrator waits the outage out; the retry resumes at the file). Once tripped, every
-    file raises the same ChunkAbort."""
-
-    def __init__(self) -> None:
-        self._tripped: ChunkAbort | None = None
-        self._lock = threading.Lock()
-
-    def check(self) -> None:
-        with self._lock:
-            if self._tripped is not None:
-                raise self._tripped
-
-    def trip(self, abort: ChunkAbort) -> None:
-        with self._lock:
-            if self._tripped is None:
-                self._tripped = abort
-            raise self._tripped
-
-
-class FileTries:
-    """One file's attempts: what follows each failed one. Shared by the threaded copies
-    (`FileCopier.attempts`) and the asyncio ones (`shared.copy.service`)."""
-
-    def __init__(self, copier: FileCopier, entry: FileEntry) -> None:
-        self._copier = copier
-        self._entry = entry
-        self._mismatches = 0
-        self._last_error: BaseException | None = None
-
-    def after(self, error: BaseException, attempt: int) -> FileResult | float:
-        """After attempt number `attempt` failed with `error`: the file's final result, or the
-        seconds to wait before the next attempt. Raises ChunkAbort for a failure that is not
-        about this file."""
-        entry = self._entry
-        if isinstance(error, Mismatch):
-            self._mismatches += 1
-            if self._mismatches < MISMATCH_TRIES and attempt < FILE_ATTEMPTS:
-                return 0.0
-            return self._copier.failed(entry, str(error))
-        if isinstance(error, FileFailed):
-            return self._copier.failed(entry, str(error))
-        fault = StorageFault.of(error)
-        if _not_about_one_file(error, fault):
-            raise ChunkAbort(refusal_of(entry, error, fault), error, transient=False) from None
-        if not fault.retryable:
-            return self._copier.failed(entry, describe_error(error))
-        self._last_error = error
-        return FILE_RETRY_WAIT_SECONDS * attempt if attempt < FILE_ATTEMPTS else 0.0
-
-    def exhausted(self) -> NoReturn:
-        """Every attempt failed for a moment: storage is failing, the unit stops (ChunkAbort,
-        transient) and is tried again later."""
-        assert self._last_error is not None
-        self._copier.breaker.trip(ChunkAbort(
-            f"{self._entry.path}: still failing after {FILE_ATTEMPTS} attempts "
-            f"({fault_label(self._last_error)})", self._last_error, transient=True))
-        raise AssertionError("a tripped breaker raises")
 
 
 @dataclass
@@ -208,7 +117,7 @@ class FileCopier:
     def attempts(self, entry: FileEntry, action: Callable[[], T]) -> T | FileResult:
         """`action` on one file (a whole copy, or one segment), retried in place; its result,
         or a FileResult with `error` when it failed for this file."""
-        tries = FileTries(self, entry)
+        tries = FileTries(entry, self.breaker, self.failed)
         for attempt in range(1, FILE_ATTEMPTS + 1):
             self.breaker.check()
             try:
@@ -238,8 +147,98 @@ class FileCopier:
         if entry.size == 0:
             self.check_unchanged(entry)  # no read carries the ETag condition
         whole_md5 = hashlib.md5()
-        stage_blocks(self, entry, layout, range(layout.block_count), whole_md5)
-        return commit_blocks(self, entry, layout, whole_md5.hexdigest())
+        self.stage_blocks(entry, layout, range(layout.block_count), whole_md5)
+        return self.commit_blocks(entry, layout, whole_md5.hexdigest())
+
+    def stage_blocks(self, entry: FileEntry, layout: BlockLayout, blocks: range,
+                     whole_md5: RunningMd5) -> int:
+        """Read the blocks' bytes once (in order), feed them to `whole_md5`, and stage every
+        block with its own MD5. Returns the bytes read; raises FileFailed for a per-file failure
+        (the source changed or was deleted, a block's MD5 refused) and storage errors otherwise."""
+        source_path = self.request.source_path(entry.path)
+        source_blob = self.source.get_blob_client(source_path)
+        destination = self.sink.get_blob_client(self.request.sink_path(entry.path))
+        # ranges never straddle a block: each block is a whole number of ranges
+        range_bytes = min(RANGE_BYTES, layout.block_size)
+        spans: list[Span] = []
+        ends: dict[int, int] = {}  # the span index that ends each block -> block index
+        for index in blocks:
+            offset, length = layout.block_span(index)
+            spans.extend(spans_of(offset, length, range_bytes))
+            ends[len(spans) - 1] = index
+        in_flight: deque[Future[None]] = deque()
+        read = 0
+        block_md5 = hashlib.md5()
+        try:
+            try:
+                pieces = read_in_order(source_blob, spans, etag=entry.etag)
+                for position, piece in enumerate(pieces):
+                    if len(piece) != spans[position][1]:
+                        raise Mismatch(f"read {read + len(piece)} bytes of the source where the "
+                                       f"plan has more (planned {entry.size})")
+                    whole_md5.update(piece)
+                    block_md5.update(piece)
+                    read += len(piece)
+                    self.progress.add(len(piece))
+                    del piece
+                    finished = ends.get(position)
+                    if finished is None:
+                        continue
+                    offset, length = layout.block_span(finished)
+                    in_flight.append(self.stage_pool.submit(
+                        self.stage_block, destination, entry, source_path, finished, offset, length,
+                        block_md5.digest()))
+                    block_md5 = hashlib.md5()
+                    if len(in_flight) >= BLOCKS_IN_FLIGHT_PER_FILE:
+                        in_flight.popleft().result()
+            except HttpResponseError as error:
+                raise self.source_failure(error, entry) from None
+            while in_flight:
+                in_flight.popleft().result()
+        finally:
+            for pending in in_flight:
+                pending.cancel()
+        return read
+
+    def commit_blocks(self, entry: FileEntry, layout: BlockLayout, md5_hex: str) -> FileResult:
+        """Check the whole-file MD5 against the plan's, then commit every block (with that MD5 and
+        the source's headers) and read the destination back. Raises Mismatch or FileFailed."""
+        if entry.content_md5 is not None and md5_hex != entry.content_md5:
+            raise Mismatch(f"MD5 mismatch: the source's bytes hash to {md5_hex}, its "
+                           f"Content-MD5 is {entry.content_md5}")
+        destination_path = self.request.sink_path(entry.path)
+        destination = self.sink.get_blob_client(destination_path)
+        md5_digest = bytes.fromhex(md5_hex)
+        try:
+            # created, never replaced: a blob there is not this attempt's to overwrite
+            committed = destination.commit_block_list(
+                [BlobBlock(block_id(index, entry.etag, self.run_id))
+                 for index in range(layout.block_count)],
+                content_settings=self.headers(entry, md5_digest),
+                metadata=entry.metadata or None,
+                match_condition=MatchConditions.IfMissing,
+            )
+        except ResourceExistsError:
+            return self.found_at_destination(entry, destination_path)
+        self.wrote(destination_path, str(committed["etag"]))
+        properties = destination.get_blob_properties()
+        if properties.size != entry.size or md5_hex_of(properties.content_settings) != md5_hex:
+            properties = destination.get_blob_properties()  # one re-read before it is final
+        if properties.size != entry.size:
+            raise FileFailed(
+                f"the destination holds {properties.size} bytes, the source {entry.size}")
+        if md5_hex_of(properties.content_settings) != md5_hex:
+            raise FileFailed("the destination's Content-MD5 is not the MD5 of the source's bytes")
+        return FileResult(
+            path=entry.path,
+            destination_path=destination_path,
+            size=entry.size,
+            content_md5=md5_hex,
+            content_type=properties.content_settings.content_type,
+            last_modified=properties.last_modified,
+            etag=properties.etag,
+            verification=verification_for(entry, self.settings),
+        )
 
     def check_unchanged(self, entry: FileEntry) -> None:
         try:

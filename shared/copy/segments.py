@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.copy.blocks import BlockLayout, commit_blocks, stage_blocks
+from shared.copy.blocks import BlockLayout
 from shared.copy.file import FileCopier
 from shared.copy.md5_state import ResumableMd5
 from shared.copy.resume import copied_in_one_block
@@ -59,10 +59,10 @@ def copy_segment(copier: FileCopier, work: WorkStore, chunk: ChunkRef,
 
     def copy_this_segment() -> str | FileResult:
         md5 = ResumableMd5.restored(before) if before else ResumableMd5()
-        stage_blocks(copier, entry, layout, blocks, md5)
+        copier.stage_blocks(entry, layout, blocks, md5)
         if chunk.segment < last:
             return md5.saved()
-        return commit_blocks(copier, entry, layout, md5.hexdigest())
+        return copier.commit_blocks(entry, layout, md5.hexdigest())
 
     outcome = copier.attempts(entry, copy_this_segment)
     moved = layout.segment_bytes(chunk.segment)

@@ -27,8 +27,8 @@ from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsE
 from azure.storage.blob import BlobBlock
 from azure.storage.blob.aio import BlobClient, ContainerClient
 
-from shared.copy.blocks import FileFailed, Mismatch
-from shared.copy.file import FILE_ATTEMPTS, FileCopier, FileTries
+from shared.copy.attempts import FILE_ATTEMPTS, FileFailed, FileTries, Mismatch
+from shared.copy.file import FileCopier
 from shared.copy.resume import block_id, verification_for
 from shared.core.models import FileEntry, FileResult
 from shared.storage.aio import shared_async_clients
@@ -60,7 +60,7 @@ async def copy_by_service(copier: FileCopier, entries: list[FileEntry]) -> dict[
 
 async def _copy_file(copier: FileCopier, sink: ContainerClient, entry: FileEntry) -> FileResult:
     """One file, retried in place as `FileCopier.attempts` retries a file copied in blocks."""
-    tries = FileTries(copier, entry)
+    tries = FileTries(entry, copier.breaker, copier.failed)
     for attempt in range(1, FILE_ATTEMPTS + 1):
         copier.breaker.check()
         try:

@@ -24,7 +24,7 @@ from pydantic import (
 
 from shared.core.access import AccessList, AccessPolicy
 from shared.core.naming import check_account_name, check_container_name
-from shared.core.operator_settings import check_operator_settings, operator_problems
+from shared.core.operator_settings import operator_problems
 from shared.core.readers import FolderReaders
 
 KIB = 1024
@@ -159,7 +159,14 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _check_operator_settings(self) -> Settings:
-        check_operator_settings(self)
+        token = self.website_token
+        problems = operator_problems({
+            "DDD_KEY_VAULT_URL": self.key_vault_url,
+            "DDD_WEBSITE_TOKEN": token.get_secret_value() if token is not None else None,
+            "DDD_NOTIFY_EMAIL_ENDPOINT": self.notify_email_endpoint,
+            "DDD_NOTIFY_SENDER": self.notify_sender, "DDD_NOTIFY_TO": self.notify_to})
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
     @field_validator("storage_endpoint_template", "dfs_endpoint_template")

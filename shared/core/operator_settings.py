@@ -1,19 +1,16 @@
-"""The checks across the operators' settings (Key Vault, e-mail), kept out of `shared.core.config`.
+"""The rules across the operators' settings (Key Vault, e-mail), on their raw values.
 
-`check_operator_settings` runs inside `Settings` validation: the website token must come from
+`operator_problems` names every problem by its setting: the website token must come from
 somewhere (the vault when `DDD_KEY_VAULT_URL` is set, else `DDD_WEBSITE_TOKEN`); the vault URL
 is https (the Key Vault SDK sends tokens over TLS only); e-mail needs its endpoint, sender and
-recipients together, or none of them.
+recipients together, or none of them. `shared.core.config` runs it inside `Settings`
+validation, and on the raw values when a setting is invalid, so every problem is named at once.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from shared.core.config import Settings
 
 WEBSITE_TOKEN_REQUIRED = "is required (or DDD_KEY_VAULT_URL, to read it from Key Vault)"
 NOTIFY_SETTINGS = ("DDD_NOTIFY_EMAIL_ENDPOINT", "DDD_NOTIFY_SENDER", "DDD_NOTIFY_TO")
@@ -56,15 +53,3 @@ def operator_problems(values: Mapping[str, str | None]) -> list[str]:
         if not recipients or not all(ADDRESS.fullmatch(address) for address in recipients):
             problems.append("DDD_NOTIFY_TO: must be e-mail addresses separated by ','")
     return problems
-
-
-def check_operator_settings(settings: Settings) -> None:
-    """Raise ValueError naming each problem's setting (all of them at once)."""
-    token = settings.website_token
-    problems = operator_problems({
-        "DDD_KEY_VAULT_URL": settings.key_vault_url,
-        "DDD_WEBSITE_TOKEN": token.get_secret_value() if token is not None else None,
-        "DDD_NOTIFY_EMAIL_ENDPOINT": settings.notify_email_endpoint,
-        "DDD_NOTIFY_SENDER": settings.notify_sender, "DDD_NOTIFY_TO": settings.notify_to})
-    if problems:
-        raise ValueError("\n".join(problems))

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-import shared.copy.file
+import shared.copy.attempts
 import shared.storage.clients
 from devhost.azurite import AzuriteServer
 from devhost.dfs_standin import DfsStandIn
@@ -77,7 +77,7 @@ def no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
     """The SDK's and the copier's waits between retries, zeroed: tests never wait for real."""
     monkeypatch.setattr(shared.storage.clients, "STORAGE_RETRY",
                         RetryTiming(initial_backoff=0, increment_base=0, jitter=0))
-    monkeypatch.setattr(shared.copy.file, "FILE_RETRY_WAIT_SECONDS", 0.0)
+    monkeypatch.setattr(shared.copy.attempts, "FILE_RETRY_WAIT_SECONDS", 0.0)
 
 
 @pytest.fixture

@@ -7,12 +7,9 @@ import os
 
 from azure.storage.blob import ContentSettings
 
-from shared.copy.chunk import (
-    SOURCE_CHANGED,
-    SOURCE_DELETED,
-    block_size_for,
-    copy_chunk,
-)
+from shared.copy.blocks import block_size_for
+from shared.copy.chunk import copy_chunk
+from shared.copy.file import SOURCE_CHANGED, SOURCE_DELETED
 from shared.core.config import GIB, MIB, Settings, load_settings
 from shared.core.models import ChunkResult, CopyTotals, FileResult, Plan
 from shared.plan.planner import build_plan

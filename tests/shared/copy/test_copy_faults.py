@@ -19,13 +19,9 @@ from azure.storage.blob import ContentSettings, StorageErrorCode
 import shared.copy.file
 import shared.storage.clients
 import shared.storage.sas
-from shared.copy.chunk import (
-    FILE_ATTEMPTS,
-    SOURCE_CHANGED,
-    SOURCE_DELETED,
-    CopyInfrastructureError,
-    copy_chunk,
-)
+from shared.copy.attempts import FILE_ATTEMPTS
+from shared.copy.chunk import CopyInfrastructureError, copy_chunk
+from shared.copy.file import SOURCE_CHANGED, SOURCE_DELETED
 from shared.core.config import Settings, load_settings
 from shared.core.models import ChunkResult, CopyTotals, Plan
 from shared.plan.planner import build_plan
