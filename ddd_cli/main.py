@@ -184,13 +184,20 @@ def local() -> None:
               help="Seed a sequencing run under sequencingcore/deliveries/jdoe/mouse-rnaseq.")
 @click.pass_context
 def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
-    """Start the local stack in the background and print its URLs and keys."""
+    """Start the local stack in the background and print its URLs and keys.
+
+    Run again, it changes nothing while the stack is up (and prints the same); after `local
+    down` it starts the stack again over the data the last one left in the state directory
+    (Azurite's storage, devhost's deliveries), with new keys."""
     state_dir: Path = ctx.obj["state_dir"]
     try:
-        state = up(state_dir, LocalPorts().shifted(port_offset), seed=seed, say=click.echo)
+        state, already_up = up(state_dir, LocalPorts().shifted(port_offset), seed=seed,
+                               say=click.echo)
     except StackError as error:
         raise click.ClickException(str(error)) from None
     urls, keys = state["urls"], state["keys"]
+    if already_up:
+        click.echo(f"the local stack is already up ({state['logs']}); nothing changed")
     click.echo("")
     click.echo(f"app (devhost):   {urls['app']}/api/deliveries")
     click.echo(f"website:         {urls['website']}/api/v2/az-transfers/")
