@@ -52,9 +52,10 @@ def cli(ctx: click.Context, url: str | None, key: str | None, admin_key: str | N
 @payload_options
 @click.option("--wait/--no-wait", default=False, help="Then show its progress until it ends.")
 @click.pass_context
-def start(ctx: click.Context, json_file: Any, wait: bool, **flags: str | None) -> None:
+def start(ctx: click.Context, json_payload: dict[str, Any] | None, wait: bool,
+          **flags: str | None) -> None:
     """Start a delivery, as the website does."""
-    payload = payload_of(json_file, flags)
+    payload = payload_of(json_payload, flags)
     try:
         answer = api_of(ctx).start(payload)
     except ApiError as error:
