@@ -1,7 +1,7 @@
 """`ddd-transfer`: the operators' command line over the app's HTTP API.
 
     ddd-transfer local up                 # Azurite, stand-ins and devhost, in the background
-    ddd-transfer start --json payload.json   (or --source-account ... flags)
+    ddd-transfer start --json demo/payload.json --wait   (or --source-account ... flags)
     ddd-transfer status <id>              # its progress until the delivery ends
     ddd-transfer list --status failed --since 2026-11-01
     ddd-transfer resend <id>
