@@ -201,7 +201,8 @@ def local() -> None:
               help="Added to every port (devhost 7071, website 8000, Key Vault 8443, e-mail "
                    "8444, Azurite 10000-10002).")
 @click.option("--seed/--no-seed", default=True, show_default=True,
-              help="Seed a sequencing run under sequencingcore/deliveries/jdoe/mouse-rnaseq.")
+              help="Seed a sequencing run under sequencingcore/deliveries/jdoe/mouse-rnaseq "
+                   "(unless an earlier stack did: that run is kept).")
 @click.pass_context
 def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
     """Start the local stack in the background and print its URLs and keys.
@@ -234,9 +235,13 @@ def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
 @local.command(name="down")
 @click.pass_context
 def local_down(ctx: click.Context) -> None:
-    """Stop everything `local up` started."""
-    stopped = down(ctx.obj["state_dir"])
+    """Stop everything `local up` started; its data stays for the next `local up`."""
+    state_dir: Path = ctx.obj["state_dir"]
+    stopped = down(state_dir)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if stopped:
+        click.echo(f"kept: storage and deliveries in {state_dir.resolve()} (`local up` starts "
+                   "over them; delete the folder to start afresh)")
 
 
 for command in sharing.COMMANDS:

@@ -49,6 +49,7 @@ def test_local_up_again_on_a_running_stack_changes_nothing(command_line: Command
     finally:
         down = ok(command_line("local", "down"))
     assert "devhost" in down and "azurite" in down
+    assert f"kept: storage and deliveries in {command_line.cwd / command_line.state_dir}" in down
 
 
 def test_local_up_right_after_down_starts_again_over_the_kept_data(command_line: CommandLine,
