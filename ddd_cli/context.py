@@ -51,29 +51,72 @@ def show(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False))
 
 
+JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "number",
+                   float: "number", bool: "true or false", type(None): "null"}
+
+
+class JsonObjectFile(click.ParamType):
+    """A file (or '-' for stdin) holding one JSON object: its contents, as a dict. A file that
+    cannot be read, is not UTF-8 JSON or holds anything but an object is a usage error naming
+    the file and the problem (click exits 2), not a traceback."""
+
+    name = "json object file"
+
+    def __init__(self) -> None:
+        self._file = click.File("r", encoding="utf-8")
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> dict[str, Any]:
+        if isinstance(value, dict):  # converted already
+            return value
+        opened = self._file.convert(value, param, ctx)  # click's errors: missing, a folder...
+        shown = "stdin" if value == "-" else click.format_filename(value)
+        try:
+            with opened:
+                document = json.load(opened)
+        except json.JSONDecodeError as error:
+            self.fail(f"{shown} is not valid JSON: {error.msg} at line {error.lineno}, column "
+                      f"{error.colno}", param, ctx)
+        except UnicodeDecodeError:
+            self.fail(f"{shown} is not UTF-8 text", param, ctx)
+        if not isinstance(document, dict):
+            self.fail(f"{shown} holds a JSON {JSON_TYPE_NAMES[type(document)]}, not an object "
+                      "with the website's keys", param, ctx)
+        return document
+
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[click.shell_completion.CompletionItem]:
+        return self._file.shell_complete(ctx, param, incomplete)
+
+
 def payload_options(command: Command) -> Command:
     """The website's start payload as options: --json, then one flag per key over it."""
     flags = [
-        click.option("--json", "json_file", type=click.File("r"),
-                     help="The website's start payload (a JSON file, '-' for stdin); flags "
-                          "override it."),
+        click.option("--json", "json_payload", type=JsonObjectFile(), metavar="FILE",
+                     help="The website's start payload: a JSON object with its keys "
+                          "(Source_StorageAccount, ..., Webhook_DeliveryID; see "
+                          "demo/payload.json), from a file or '-' for stdin. Flags override "
+                          "its keys. A file without Webhook_TransferUUID (as demo/payload.json) "
+                          "gets a new one each time: a new attempt, as the website's retry "
+                          "sends; with one, the same file again is the same attempt."),
         click.option("--source-account"), click.option("--source-container"),
         click.option("--source-folder"), click.option("--sink-account"),
         click.option("--sink-container"), click.option("--sink-folder"),
         click.option("--delivery-id", help="The website's delivery id (a number or a short "
                                            "token)."),
-        click.option("--transfer-uuid", help="This attempt's UUID (default: a new one)."),
+        click.option("--transfer-uuid",
+                     help="This attempt's UUID, over the file's (default: the file's, else a "
+                          "new one)."),
     ]
     for flag in reversed(flags):
         command = flag(command)
     return command
 
 
-def payload_of(json_file: Any, flags: dict[str, Any]) -> dict[str, Any]:
-    """The payload from --json and the flags (see `payload_options`), with a transfer UUID."""
-    payload: dict[str, Any] = json.load(json_file) if json_file else {}
-    if not isinstance(payload, dict):
-        raise click.UsageError("--json must hold a JSON object")
+def payload_of(json_payload: dict[str, Any] | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """The payload from --json and the flags (see `payload_options`), with a transfer UUID: the
+    flag's, else the file's, else a new one."""
+    payload: dict[str, Any] = dict(json_payload or {})
     for name, key in PAYLOAD_FLAGS.items():
         if flags.get(name) is not None:
             value: Any = flags[name]

@@ -8,6 +8,12 @@ not to) and writes what it started, the ports, URLs and keys to `<state dir>/sta
 (owner-only), which the other commands read. Down stops every process recorded there (SIGTERM,
 then SIGKILL after 10 s) and removes the file. Ports come from `LocalPorts`, shifted together
 by `--port-offset`.
+
+Up is idempotent: on a stack that is up it changes nothing and answers with its state; over
+what an earlier stack left in the state directory (Azurite's data, devhost's state, a
+stack.json whose processes are gone) it starts again, keeping the data. Right after `down` the
+ports are free for it although the last connections still sit in TIME-WAIT: its port check
+binds as the servers do (`port_is_free`).
 """
 
 from __future__ import annotations
@@ -24,7 +30,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_FILE = "stack.json"
@@ -70,13 +79,42 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
     return state
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
+def _write_state(state_dir: Path, state: dict[str, Any]) -> None:
+    """stack.json, created owner-only (it holds the keys)."""
+    path = state_path(state_dir)
+    path.unlink(missing_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as state_file:
+        state_file.write(json.dumps(state, indent=2))
+
+
+def port_is_free(port: int) -> bool:
+    """Whether the stack's servers can listen on 127.0.0.1:`port` now.
+
+    The probe binds as they do: with SO_REUSEADDR on POSIX. aiohttp (devhost) listens through
+    asyncio's `create_server`, whose `reuse_address` defaults to true on POSIX; the stand-ins
+    are `http.server.ThreadingHTTPServer`s (`allow_reuse_address = 1`); Azurite is Node, whose
+    libuv sets SO_REUSEADDR on every TCP socket it binds on Unix. So connections of the last
+    stack that sit in TIME-WAIT on a port (for a minute after `local down`) do not keep it from
+    them, while a socket listening on it (or on 0.0.0.0 at that port) still does. A probe
+    without the option would refuse a port they could use. Windows' SO_REUSEADDR would let a
+    probe bind over a listener: there, as asyncio does, the probe does not set it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        if os.name == "posix":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
             return False
     return True
+
+
+def _port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -106,18 +144,58 @@ def _spawn(name: str, command: list[str], state_dir: Path, env: dict[str, str] |
     return process, log
 
 
+class StackUp(NamedTuple):
+    """What `up` leaves: the stack's state (as in stack.json), and whether it was up already."""
+
+    state: dict[str, Any]
+    already_up: bool
+
+
+def _not_running(state: dict[str, Any]) -> list[str]:
+    """The recorded processes that have gone, and the recorded ports nothing answers on."""
+    gone = [name for name, pid in state["processes"].items() if not _alive(int(pid))]
+    silent = [f"port {port}" for port in state["ports"].values() if not _port_answers(port)]
+    return gone + silent
+
+
+def _take_over_earlier_stack(state_dir: Path, ports: LocalPorts,
+                             say: Callable[[str], None]) -> dict[str, Any] | None:
+    """The recorded stack when it is up on these ports; otherwise what is left of it is
+    stopped and its stack.json removed (its data stays), and None."""
+    existing = read_state(state_dir)
+    if existing is None:
+        return None
+    missing = _not_running(existing)
+    if not missing:
+        if existing["ports"] != asdict(ports):
+            raise StackError(f"a local stack is already up on other ports (devhost "
+                             f"{existing['ports']['devhost']}; {state_path(state_dir)}): run "
+                             "`ddd-transfer local down` first to move it")
+        return existing
+    survivors = [name for name, pid in existing["processes"].items() if _alive(int(pid))]
+    if survivors:
+        say(f"the last local stack is partly down ({', '.join(missing)}): stopping "
+            f"{', '.join(survivors)} and starting it again")
+        stop_processes({name: int(pid) for name, pid in existing["processes"].items()})
+    state_path(state_dir).unlink(missing_ok=True)
+    return None
+
+
 def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
-       say: Callable[[str], None] = print) -> dict[str, Any]:
-    """Start the stack; the state written to stack.json. Stops what it started on failure."""
+       say: Callable[[str], None] = print) -> StackUp:
+    """Start the stack (unless it is up already: then nothing changes) and write its state to
+    stack.json. Keeps the data an earlier stack left in `state_dir`; stops what it started on
+    failure."""
     from devhost.azurite import DEFAULT_ACCOUNT_KEY, AzuriteServer
     from devhost.launcher import DevHostProcess
     from devhost.standin_http import TlsFiles
 
-    existing = read_state(state_dir)
-    if existing is not None and any(_alive(pid) for pid in existing["processes"].values()):
-        raise StackError(f"a local stack is already up ({state_path(state_dir)}); "
-                         "run `ddd-transfer local down` first")
-    busy = [f"{name} {port}" for name, port in asdict(ports).items() if not _port_is_free(port)]
+    # absolute: the processes run in the checkout, whatever the caller's working directory
+    state_dir = state_dir.resolve()
+    running = _take_over_earlier_stack(state_dir, ports, say)
+    if running is not None:
+        return StackUp(running, already_up=True)
+    busy = [f"{name} {port}" for name, port in asdict(ports).items() if not port_is_free(port)]
     if busy:
         raise StackError(f"ports in use: {', '.join(busy)}; stop what holds them or choose "
                          "other ports with --port-offset")
@@ -139,12 +217,11 @@ def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
         azurite.start()
         assert azurite.pid is not None
         processes["azurite"] = azurite.pid
-        azurite.blob_service(SINK_ACCOUNT).create_container(SINK_CONTAINER)
+        sink = azurite.blob_service(SINK_ACCOUNT).get_container_client(SINK_CONTAINER)
+        if not sink.exists():  # an earlier stack's data may hold it already
+            sink.create_container()
         if seed:
-            from demo.seed import SOURCE_FOLDER, seed_run
-
-            seeded = seed_run(azurite.blob_service(SOURCE_ACCOUNT))
-            say(f"seeded {len(seeded)} files under {SOURCE_ACCOUNT}/deliveries/{SOURCE_FOLDER}")
+            _seed_once(azurite.blob_service(SOURCE_ACCOUNT), say)
 
         tls = TlsFiles.create(state_dir / "tls")
         standins = {
@@ -190,10 +267,24 @@ def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
         raise
     state = {"processes": processes, "ports": asdict(ports), "urls": urls, "keys": keys,
              "mailDir": str(state_dir / "mail"), "logs": str(state_dir)}
-    path = state_path(state_dir)
-    path.write_text(json.dumps(state, indent=2))
-    path.chmod(0o600)
-    return state
+    _write_state(state_dir, state)
+    return StackUp(state, already_up=False)
+
+
+def _seed_once(source: BlobServiceClient, say: Callable[[str], None]) -> None:
+    """Seed the sequencing run, unless an earlier stack did: seeding it again would make its
+    files new ones (new random bytes, new times), and a delivery of it that an earlier
+    delivery sealed would then be refused as a changed source."""
+    from demo.seed import SOURCE_CONTAINER, SOURCE_FOLDER, seed_run
+
+    place = f"{SOURCE_ACCOUNT}/{SOURCE_CONTAINER}/{SOURCE_FOLDER}"
+    container = source.get_container_client(SOURCE_CONTAINER)
+    if container.exists() and next(iter(container.list_blobs(
+            name_starts_with=f"{SOURCE_FOLDER}/", results_per_page=1)), None) is not None:
+        say(f"kept the run seeded under {place} by an earlier stack")
+        return
+    seeded = seed_run(source)
+    say(f"seeded {len(seeded)} files under {place}")
 
 
 def _alive(pid: int) -> bool:

@@ -1,8 +1,8 @@
 """`ddd-transfer`: the operators' command line over the app's HTTP API.
 
     ddd-transfer local up                 # Azurite, stand-ins and devhost, in the background
-    ddd-transfer start --json payload.json   (or --source-account ... flags)
-    ddd-transfer status <id>              # a live progress bar until the delivery ends
+    ddd-transfer start --json demo/payload.json --wait   (or --source-account ... flags)
+    ddd-transfer status <id>              # its progress until the delivery ends
     ddd-transfer list --status failed --since 2026-11-01
     ddd-transfer resend <id>
     ddd-transfer cancel <id> --reason "wrong lab"
@@ -18,6 +18,8 @@ DDD_URL, DDD_KEY, DDD_ADMIN_KEY; without them, what `local up` wrote in .ddd-loc
 
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -29,6 +31,9 @@ from ddd_cli import sharing
 from ddd_cli.api import ENDED, Api, ApiError
 from ddd_cli.context import POLL_SECONDS, api_of, fail, payload_of, payload_options, show
 from ddd_cli.local_stack import DEFAULT_STATE_DIR, LocalPorts, StackError, down, up
+from ddd_cli.progress import Sample, bytes_done, format_bytes, progress_line
+
+PRINT_SECONDS = 10  # off a terminal: a progress line at most this often, but for phase changes
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,9 +57,10 @@ def cli(ctx: click.Context, url: str | None, key: str | None, admin_key: str | N
 @payload_options
 @click.option("--wait/--no-wait", default=False, help="Then show its progress until it ends.")
 @click.pass_context
-def start(ctx: click.Context, json_file: Any, wait: bool, **flags: str | None) -> None:
+def start(ctx: click.Context, json_payload: dict[str, Any] | None, wait: bool,
+          **flags: str | None) -> None:
     """Start a delivery, as the website does."""
-    payload = payload_of(json_file, flags)
+    payload = payload_of(json_payload, flags)
     try:
         answer = api_of(ctx).start(payload)
     except ApiError as error:
@@ -68,10 +74,16 @@ def start(ctx: click.Context, json_file: Any, wait: bool, **flags: str | None) -
 @cli.command()
 @click.argument("instance_id")
 @click.option("--watch/--once", default=True, show_default=True,
-              help="Show a progress bar until the delivery ends, or print its status once.")
+              help="Show its progress until the delivery ends, or print its status (JSON) "
+                   "once.")
 @click.pass_context
 def status(ctx: click.Context, instance_id: str, watch: bool) -> None:
-    """A delivery's status; exits 1 unless it was delivered."""
+    """A delivery's status; exits 1 unless it was delivered.
+
+    Watching, one line shows the phase, the bytes (those of files being copied included) and
+    files done of the planned ones, and, once the copy has run a while at a steady rate, the
+    rate and the time left. On a terminal the line is rewritten in place; otherwise a line is
+    printed when the phase changes, and at most every 10 s in between."""
     api = api_of(ctx)
     try:
         view = api.status(instance_id)
@@ -82,8 +94,10 @@ def status(ctx: click.Context, instance_id: str, watch: bool) -> None:
     if not watch:
         show(view)
         return
-    click.echo(f"{view['runtimeStatus']}: {view['phase']}; {view['verified']['files'] or 0} of "
-               f"{view['planned']['files'] or 0} files verified")
+    verified = view["verified"]
+    click.echo(f"{view['runtimeStatus']}: {view['phase']}; {verified['files'] or 0} of "
+               f"{view['planned']['files'] or 0} files verified "
+               f"({format_bytes(verified['bytes'] or 0)})")
     if view.get("message"):
         click.echo(view["message"])
     if view["phase"] != "delivered":
@@ -91,23 +105,29 @@ def status(ctx: click.Context, instance_id: str, watch: bool) -> None:
 
 
 def _watch(api: Api, instance_id: str, view: dict[str, Any]) -> dict[str, Any]:
-    """Poll until the delivery ends, with a bar of verified bytes once the plan is known."""
-    while view["planned"]["bytes"] is None and view["runtimeStatus"] not in ENDED:
+    """Poll until the delivery ends, showing `progress_line`: rewritten in place on a terminal,
+    else printed when the phase changes and at most every `PRINT_SECONDS` in between."""
+    on_terminal = sys.stdout.isatty()
+    samples: list[Sample] = []
+    shown, shown_phase, shown_at = "", None, -math.inf
+    while True:
+        now = time.monotonic()
+        if view["phase"] == "copying":  # the rate is the copy's
+            samples.append(Sample(now, bytes_done(view)))
+        line = progress_line(view, samples)
+        ended = view["runtimeStatus"] in ENDED
+        if on_terminal:  # within the terminal's width, or \r would not go back to its start
+            line = line[:shutil.get_terminal_size().columns - 1]
+            click.echo("\r" + line.ljust(len(shown)), nl=ended)
+            shown = line
+        elif line != shown and (view["phase"] != shown_phase or ended
+                                or now - shown_at >= PRINT_SECONDS):
+            click.echo(line)
+            shown, shown_phase, shown_at = line, view["phase"], now
+        if ended:
+            return view
         time.sleep(POLL_SECONDS)
         view = api.status(instance_id)
-    total = view["planned"]["bytes"] or 0
-    with click.progressbar(length=max(total, 1), label=f"{view['phase']:<16}",
-                           show_pos=True, width=30) as bar:
-        shown = 0
-        while True:
-            verified = view["verified"]["bytes"] or 0
-            bar.label = f"{view['phase'] or 'starting':<16}"
-            bar.update(max(verified - shown, 0))
-            shown = max(verified, shown)
-            if view["runtimeStatus"] in ENDED:
-                return view
-            time.sleep(POLL_SECONDS)
-            view = api.status(instance_id)
 
 
 @cli.command(name="list")
@@ -181,16 +201,24 @@ def local() -> None:
               help="Added to every port (devhost 7071, website 8000, Key Vault 8443, e-mail "
                    "8444, Azurite 10000-10002).")
 @click.option("--seed/--no-seed", default=True, show_default=True,
-              help="Seed a sequencing run under sequencingcore/deliveries/jdoe/mouse-rnaseq.")
+              help="Seed a sequencing run under sequencingcore/deliveries/jdoe/mouse-rnaseq "
+                   "(unless an earlier stack did: that run is kept).")
 @click.pass_context
 def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
-    """Start the local stack in the background and print its URLs and keys."""
+    """Start the local stack in the background and print its URLs and keys.
+
+    Run again, it changes nothing while the stack is up (and prints the same); after `local
+    down` it starts the stack again over the data the last one left in the state directory
+    (Azurite's storage, devhost's deliveries), with new keys."""
     state_dir: Path = ctx.obj["state_dir"]
     try:
-        state = up(state_dir, LocalPorts().shifted(port_offset), seed=seed, say=click.echo)
+        state, already_up = up(state_dir, LocalPorts().shifted(port_offset), seed=seed,
+                               say=click.echo)
     except StackError as error:
         raise click.ClickException(str(error)) from None
     urls, keys = state["urls"], state["keys"]
+    if already_up:
+        click.echo(f"the local stack is already up ({state['logs']}); nothing changed")
     click.echo("")
     click.echo(f"app (devhost):   {urls['app']}/api/deliveries")
     click.echo(f"website:         {urls['website']}/api/v2/az-transfers/")
@@ -207,9 +235,13 @@ def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
 @local.command(name="down")
 @click.pass_context
 def local_down(ctx: click.Context) -> None:
-    """Stop everything `local up` started."""
-    stopped = down(ctx.obj["state_dir"])
+    """Stop everything `local up` started; its data stays for the next `local up`."""
+    state_dir: Path = ctx.obj["state_dir"]
+    stopped = down(state_dir)
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+    if stopped:
+        click.echo(f"kept: storage and deliveries in {state_dir.resolve()} (`local up` starts "
+                   "over them; delete the folder to start afresh)")
 
 
 for command in sharing.COMMANDS:

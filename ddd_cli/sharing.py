@@ -59,15 +59,15 @@ def _place(location: dict[str, str]) -> str:
               help="When the folder is planned in the background, wait for its result.")
 @output_option
 @click.pass_context
-def dry_run(ctx: click.Context, json_file: Any, wait: bool, output: str,
-            **flags: str | None) -> None:
+def dry_run(ctx: click.Context, json_payload: dict[str, Any] | None, wait: bool,
+            output: str, **flags: str | None) -> None:
     """Plan a delivery without delivering it (nothing is written to the destination).
 
     Exits 1 when the delivery would not copy (refused, or the destination is taken).
     """
     api = api_of(ctx)
     try:
-        answer = api.dry_run(payload_of(json_file, flags))
+        answer = api.dry_run(payload_of(json_payload, flags))
         if "result" not in answer and wait:
             click.echo(f"planning in the background: {answer['id']}", err=True)
             answer = _wait_dry_run(api, answer["id"])

@@ -180,9 +180,10 @@ def _paths() -> dict[str, Any]:
                           **_errors(400, 401, 404, 409)},
         }},
         "/openapi.json": {"get": {
-            "operationId": "getOpenApi", "summary": "This document.", "security": FUNCTION_KEY,
+            "operationId": "getOpenApi", "summary": "This document (no key needed).",
+            "security": [],
             "responses": {"200": {"description": "The OpenAPI 3.1 document.", "content": {
-                "application/json": {"schema": {"type": "object"}}}}, **_errors(401)},
+                "application/json": {"schema": {"type": "object"}}}}},
         }},
     }
 

@@ -4,50 +4,25 @@ end, `list`, `local down`, and nothing left running afterwards."""
 from __future__ import annotations
 
 import json
-import random
-import socket
 import subprocess
-import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from ddd_cli.local_stack import LocalPorts, _alive
+from ddd_cli.local_stack import _alive
+from tests.cli.stack_commands import CLI, CommandLine, free_port_offset
 
 pytestmark = pytest.mark.slow
-CLI = Path(sys.executable).parent / "ddd-transfer"
-
-
-def free_offset() -> int:
-    """A port offset at which every port of the stack is free."""
-    for _ in range(50):
-        # below the ephemeral range (32768 and up), where client sockets could take a port
-        offset = random.randrange(12000, 22000, 100)
-        ports = asdict(LocalPorts().shifted(offset)).values()
-        if all(_free(port) for port in ports):
-            return offset
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def run(state_dir: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CLI), "--state-dir", str(state_dir), *args], capture_output=True,
-                          text=True, timeout=timeout, cwd=state_dir.parent)
+    return CommandLine(cwd=state_dir.parent, state_dir=state_dir)(*args, timeout=timeout)
 
 
 def test_local_up_start_status_list_and_down_leave_nothing_running(tmp_path):
     assert CLI.exists(), "make setup installs the ddd-transfer console script"
     state_dir = tmp_path / "stack"
-    up = run(state_dir, "local", "up", "--port-offset", str(free_offset()))
+    up = run(state_dir, "local", "up", "--port-offset", str(free_port_offset()))
     state = json.loads((state_dir / "stack.json").read_text()) if up.returncode == 0 else None
     try:
         assert up.returncode == 0, up.stdout + up.stderr
