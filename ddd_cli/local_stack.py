@@ -181,6 +181,22 @@ def _take_over_earlier_stack(state_dir: Path, ports: LocalPorts,
     return None
 
 
+
+def standin_commands(python: str, ports: LocalPorts, tls_dir: Path, state_dir: Path,
+                     token: str) -> dict[str, tuple[list[str], int]]:
+    """Each stand-in's command line and port. Values go as `--name=value`: a random token may
+    start with '-', which argparse would take for an option."""
+    return {
+        "website": ([python, "-m", "devhost.website_standin", f"--port={ports.website}",
+                     f"--token={token}"], ports.website),
+        "keyvault": ([python, "-m", "devhost.keyvault_standin", f"--port={ports.keyvault}",
+                      f"--tls-dir={tls_dir}", f"--secret={WEBSITE_TOKEN_SECRET}={token}"],
+                     ports.keyvault),
+        "email": ([python, "-m", "devhost.email_standin", f"--port={ports.email}",
+                   f"--tls-dir={tls_dir}", f"--sender={MAIL_SENDER}",
+                   f"--outbox={state_dir / 'mail'}"], ports.email),
+    }
+
 def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
        say: Callable[[str], None] = print) -> StackUp:
     """Start the stack (unless it is up already: then nothing changes) and write its state to
@@ -224,16 +240,7 @@ def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
             _seed_once(azurite.blob_service(SOURCE_ACCOUNT), say)
 
         tls = TlsFiles.create(state_dir / "tls")
-        standins = {
-            "website": ([python, "-m", "devhost.website_standin", "--port", str(ports.website),
-                         "--token", token], ports.website),
-            "keyvault": ([python, "-m", "devhost.keyvault_standin", "--port",
-                          str(ports.keyvault), "--tls-dir", str(tls.cert_path.parent),
-                          "--secret", f"{WEBSITE_TOKEN_SECRET}={token}"], ports.keyvault),
-            "email": ([python, "-m", "devhost.email_standin", "--port", str(ports.email),
-                       "--tls-dir", str(tls.cert_path.parent), "--sender", MAIL_SENDER,
-                       "--outbox", str(state_dir / "mail")], ports.email),
-        }
+        standins = standin_commands(python, ports, tls.cert_path.parent, state_dir, token)
         for name, (command, port) in standins.items():
             process, log = _spawn(name, command, state_dir)
             processes[name] = process.pid

@@ -10,6 +10,7 @@ thread of the caller.
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 from dataclasses import dataclass, field
@@ -152,17 +153,21 @@ def _parsed(body_bytes: bytes):
         return None
 
 
-def main() -> None:
-    """``python -m devhost.website_standin``: serve the stand-in for manual runs; print what
-    arrives."""
-    import argparse
-    import time
-
+def command_line() -> argparse.ArgumentParser:
+    """The arguments of ``python -m devhost.website_standin``."""
     parser = argparse.ArgumentParser(prog="python -m devhost.website_standin")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--token", default="local-dev-token",
                         help="the token the app must send (its DDD_WEBSITE_TOKEN)")
-    options = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    """``python -m devhost.website_standin``: serve the stand-in for manual runs; print what
+    arrives."""
+    import time
+
+    options = command_line().parse_args()
     standin = WebsiteStandIn(token=options.token, accept_any=True, port=options.port).start()
     print(f"website stand-in on {standin.url}{PATH}; Ctrl-C to stop", flush=True)
     seen = 0
