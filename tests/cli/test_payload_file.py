@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from shared.core.models import DeliveryRequest
+from shared.core.request import DeliveryRequest
 from tests.cli.stack_commands import REPO, CommandLine
 
 BROKEN = '{\n  "Source_StorageAccount": "sequencingcore",\n  "Sink_StorageAccount" "labsmith"\n}\n'
