@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from infra_checks import REPO_ROOT
+from deployment import REPO_ROOT
 
 from shared.operations.notify import ALWAYS_MAILED
 from shared.operations.telemetry import PREFIX
