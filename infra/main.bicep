@@ -93,8 +93,10 @@ var notificationsEnabled = !empty(notificationEmail)
 
 // Resource ids look like /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>:
 // after split('/'), index 2 is the subscription, 4 the resource group, 8 the account name.
-var sourceIds = split(replace(sourceStorageAccountIds, ' ', ''), ',')
-var sinkIds = split(replace(sinkStorageAccountIds, ' ', ''), ',')
+// Spaces and empty entries (a trailing comma, two commas in a row) are dropped before anything
+// indexes an entry: split('', '/')[8] would fail the whole deployment.
+var sourceIds = filter(split(replace(sourceStorageAccountIds, ' ', ''), ','), id => !empty(id))
+var sinkIds = filter(split(replace(sinkStorageAccountIds, ' ', ''), ','), id => !empty(id))
 
 // What the app may copy from and to (app settings DDD_SOURCE_ACCOUNTS and DDD_SINK_ACCOUNTS):
 // the names of exactly the accounts the role modules below grant roles on, taken from the lists
@@ -102,8 +104,8 @@ var sinkIds = split(replace(sinkStorageAccountIds, ' ', ''), ',')
 // an account with roles is always allowed.
 // Whole accounts only: roles are granted per account, so per-container entries would be a
 // second list that no role assignment backs. Storage account names are lowercase; toLower
-// forgives an id typed with capitals, which ARM accepts. (For-expressions, not map() with a
-// lambda: checkov's Bicep parser cannot read lambdas.)
+// forgives an id typed with capitals, which ARM accepts. (For-expressions, not map(): the
+// Bicep parser of the pinned checkov knows filter() but not map().)
 var sourceAccountList = [for id in sourceIds: toLower(split(id, '/')[8])]
 var sinkAccountList = [for id in sinkIds: toLower(split(id, '/')[8])]
 var sourceAccountNames = join(sourceAccountList, ',')

@@ -19,6 +19,7 @@ from deployment import (
     allow_list_mismatches,
     allow_list_wiring_problems,
     function_app_setting,
+    role_deployments,
     role_loops,
     setting_inputs,
 )
@@ -239,3 +240,20 @@ def test_allow_lists_apart_from_the_roles_fail_the_checks(tmp_path, change, wiri
         assert mismatches == []
     else:
         assert len(mismatches) == 1 and mismatch in mismatches[0], mismatches
+
+
+@pytest.mark.parametrize(("sources", "sinks"), [
+    pytest.param(_ids("sequencingcore") + ",", _ids("labsmith"), id="trailing-comma"),
+    pytest.param("," + _ids("sequencingcore"), _ids("labsmith") + ",,", id="leading-and-double"),
+    pytest.param(_ids("sequencingcore") + " , ", " ," + _ids("labsmith") + ", ,",
+                 id="commas-and-spaces"),
+])
+def test_empty_entries_in_an_id_list_are_harmless(given, sources, sinks):
+    """A list typed with a stray comma deploys as the same list without it: no role module
+    for an empty entry (its split(id, '/')[8] would fail the deployment), nothing allowed."""
+    given = {**given, "sourceStorageAccountIds": sources, "sinkStorageAccountIds": sinks}
+    assert function_app_setting(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", given) == "sequencingcore"
+    assert function_app_setting(REPO_ROOT, "DDD_SINK_ACCOUNTS", given) == "labsmith"
+    assert allow_list_mismatches(REPO_ROOT, given) == []
+    deployed = [symbol for symbol, _ in role_deployments(REPO_ROOT, given)]
+    assert deployed.count("sourceRoles") == 1 and deployed.count("sinkRoles") == 1
