@@ -23,11 +23,11 @@ param location string
 param resourceGroupName string = ''
 
 @minLength(1)
-@description('Comma-separated resource ids of the storage accounts deliveries are copied FROM (no spaces needed). Each gets Storage Blob Data Reader and Storage Blob Delegator.')
+@description('Comma-separated resource ids of what deliveries are copied FROM: a storage account (all its containers) or one container (<account id>/blobServices/default/containers/<name>). Each gets Storage Blob Data Reader there; each account Storage Blob Delegator.')
 param sourceStorageAccountIds string
 
 @minLength(1)
-@description('Comma-separated resource ids of the storage accounts deliveries are copied TO. Each gets Storage Blob Data Contributor.')
+@description('Comma-separated resource ids of what deliveries are copied TO: a storage account (all its containers) or one container (<account id>/blobServices/default/containers/<name>). Each gets Storage Blob Data Contributor there.')
 param sinkStorageAccountIds string
 
 @description('Who gets read access (r-x, recursive, default ACL) on each delivered folder, per sink: <sink account>[/<container>]=user:<object id>,group:<object id>;... Only ADLS Gen2 sinks have ACLs. Empty: no grant.')
@@ -91,23 +91,29 @@ var workContainerName = 'ddd-transfer-work'
 var deploymentContainerName = 'app-package'
 var notificationsEnabled = !empty(notificationEmail)
 
-// Resource ids look like /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>:
-// after split('/'), index 2 is the subscription, 4 the resource group, 8 the account name.
+// An entry is an account's resource id,
+//   /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>
+// (after split('/'), index 2 is the subscription, 4 the resource group, 8 the account name),
+// or one container's, that id followed by /blobServices/default/containers/<container>
+// (index 12 the container; 13 segments instead of 9).
 // Spaces and empty entries (a trailing comma, two commas in a row) are dropped before anything
 // indexes an entry: split('', '/')[8] would fail the whole deployment.
 var sourceIds = filter(split(replace(sourceStorageAccountIds, ' ', ''), ','), id => !empty(id))
 var sinkIds = filter(split(replace(sinkStorageAccountIds, ' ', ''), ','), id => !empty(id))
 
+// The account of each source entry, as an id: Storage Blob Delegator (the user delegation key
+// is an account-wide operation) is granted once per account, by the first entry naming it.
+var sourceAccountIds = [for id in sourceIds: toLower(join(take(split(id, '/'), 9), '/'))]
+
 // What the app may copy from and to (app settings DDD_SOURCE_ACCOUNTS and DDD_SINK_ACCOUNTS):
-// the names of exactly the accounts the role modules below grant roles on, taken from the lists
-// they loop over with the same split(id, '/')[8], so an allowed account always has its roles and
-// an account with roles is always allowed.
-// Whole accounts only: roles are granted per account, so per-container entries would be a
-// second list that no role assignment backs. Storage account names are lowercase; toLower
-// forgives an id typed with capitals, which ARM accepts. (For-expressions, not map(): the
-// Bicep parser of the pinned checkov knows filter() but not map().)
-var sourceAccountList = [for id in sourceIds: toLower(split(id, '/')[8])]
-var sinkAccountList = [for id in sinkIds: toLower(split(id, '/')[8])]
+// exactly the accounts and containers the role modules below grant read or write roles on,
+// taken from the lists they loop over with the same segments (`account` for an account id,
+// `account/container` for a container id), so an allowed place always has its roles and a
+// place with roles is always allowed. Storage account and container names are lowercase;
+// toLower forgives an id typed with capitals, which ARM accepts. (For-expressions, not map():
+// the Bicep parser of the pinned checkov knows filter() but not map().)
+var sourceAccountList = [for id in sourceIds: length(split(id, '/')) > 12 ? toLower('${split(id, '/')[8]}/${split(id, '/')[12]}') : toLower(split(id, '/')[8])]
+var sinkAccountList = [for id in sinkIds: length(split(id, '/')) > 12 ? toLower('${split(id, '/')[8]}/${split(id, '/')[12]}') : toLower(split(id, '/')[8])]
 var sourceAccountNames = join(sourceAccountList, ',')
 var sinkAccountNames = join(sinkAccountList, ',')
 
@@ -288,40 +294,59 @@ module deployerRoles 'modules/roles.bicep' = if (!empty(deployerPrincipalId)) {
   }
 }
 
-// Source accounts, each in its own resource group (and possibly subscription).
+// Sources, each in its own account's resource group (and possibly subscription): read where
+// the entry points, the whole account or its one container (least privilege when the
+// containers are known).
 module sourceRoles 'modules/roles.bicep' = [for (id, i) in sourceIds: {
   name: 'roles-source-${i}-${resourceToken}'
   scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
     principalId: identity.outputs.principalId
-    storageRoles: [
+    storageRoles: concat(length(split(id, '/')) > 12 ? [] : [
       {
         account: split(id, '/')[8]
         role: 'StorageBlobDataReader'
         why: 'List the delivered folder and read its files and MD5s.'
       }
+    ], indexOf(sourceAccountIds, sourceAccountIds[i]) == i ? [
       {
         account: split(id, '/')[8]
         role: 'StorageBlobDelegator'
-        why: 'Get a user delegation key to sign the read SAS used for server-side copies.'
+        why: 'Get a user delegation key to sign the read SAS used for server-side copies (it reads no more than the read role allows).'
       }
-    ]
+    ] : [])
+    containerRoles: length(split(id, '/')) > 12 ? [
+      {
+        account: split(id, '/')[8]
+        container: split(id, '/')[12]
+        role: 'StorageBlobDataReader'
+        why: 'List the delivered folder and read its files and MD5s.'
+      }
+    ] : []
   }
 }]
 
-// Sink accounts: write the delivered files.
+// Sinks: write the delivered files, in the whole account or its one container.
 module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
   name: 'roles-sink-${i}-${resourceToken}'
   scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
     principalId: identity.outputs.principalId
-    storageRoles: [
+    storageRoles: length(split(id, '/')) > 12 ? [] : [
       {
         account: split(id, '/')[8]
         role: 'StorageBlobDataContributor'
         why: 'Create the destination folder and its directories, copy files in, read them back to verify MD5s, grant read ACLs on what it created (an owner may).'
       }
     ]
+    containerRoles: length(split(id, '/')) > 12 ? [
+      {
+        account: split(id, '/')[8]
+        container: split(id, '/')[12]
+        role: 'StorageBlobDataContributor'
+        why: 'Create the destination folder and its directories, copy files in, read them back to verify MD5s, grant read ACLs on what it created (an owner may).'
+      }
+    ] : []
   }
 }]
 

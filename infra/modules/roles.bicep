@@ -1,6 +1,7 @@
 // Every role assignment of the deployment is made by this one module, always on a single
-// resource (a storage account, the vault, the Application Insights component, the
-// Communication Services resource), never on a resource group or a subscription.
+// resource (a storage account or one of its containers, the vault, the Application Insights
+// component, the Communication Services resource), never on a resource group or a
+// subscription.
 //
 // main.bicep deploys it once into the app's resource group and once into the resource group
 // of each source and sink storage account (those may live in other resource groups or
@@ -23,6 +24,9 @@ param principalType string = 'ServicePrincipal'
 
 @description('Storage account roles: [{ account: <name>, role: <role>, why: <text> }].')
 param storageRoles array = []
+
+@description('Blob container roles: [{ account: <name>, container: <name>, role: <role>, why: <text> }].')
+param containerRoles array = []
 
 @description('Key Vault roles: [{ vault: <name>, role: <role>, why: <text> }].')
 param keyVaultRoles array = []
@@ -53,6 +57,21 @@ resource storageAccounts 'Microsoft.Storage/storageAccounts@2024-01-01' existing
 resource storageAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (item, i) in storageRoles: {
   name: guid(storageAccounts[i].id, principalId, contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
   scope: storageAccounts[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
+    principalId: principalId
+    principalType: principalType
+    description: item.why
+  }
+}]
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' existing = [for item in containerRoles: {
+  name: '${item.account}/default/${item.container}'
+}]
+
+resource containerAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (item, i) in containerRoles: {
+  name: guid(containers[i].id, principalId, contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
+  scope: containers[i]
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId

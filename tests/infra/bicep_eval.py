@@ -44,16 +44,11 @@ class _Closure:
     body: Node
     scope: Scope
     bound: dict[str, object]
-    # Member and index accesses the grammar hangs on the lambda instead of on its body: in
-    # `id => split(id, '/')[8]` tree-sitter-bicep indexes the lambda. Applied to the body.
-    accesses: tuple[Node, ...] = ()
+    accesses: tuple[Node, ...] = ()  # see Scope.evaluate: they belong to the body
 
     def __call__(self, *args: object) -> object:
-        inner = {**self.bound, **bind(self.names, *args)}
-        value = self.scope.evaluate(self.body, inner)
-        for access in self.accesses:
-            value = self.scope.access(access, value, inner)
-        return value
+        return self.scope.evaluate(self.body, {**self.bound, **bind(self.names, *args)},
+                                   self.accesses)
 
 
 @dataclass(frozen=True)
@@ -104,9 +99,30 @@ class Scope:
             raise BicepEvaluationError(f"{self.file.path.name}: parameter {name} has no value")
         return self.evaluate(default)
 
-    def evaluate(self, node: Node, bound: dict[str, object] | None = None) -> object:
-        """The value of an expression; `bound` holds loop and lambda variables."""
+    def evaluate(self, node: Node, bound: dict[str, object] | None = None,
+                 accesses: tuple[Node, ...] = ()) -> object:
+        """The value of an expression; `bound` holds loop and lambda variables, `accesses`
+        member and index accesses (`.name`, `[index]`) to apply to it.
+
+        tree-sitter-bicep 1.1.0 gives those accesses a lower precedence than the operators:
+        it reads `c ? a : b.name` as `(c ? a : b).name`, `x == y[0]` as `(x == y)[0]`, and
+        `id => split(id, '/')[8]` as an index of the lambda. Bicep hangs an access on the
+        operand just before it, so an access found above an operator, a condition or a
+        lambda is applied to its rightmost operand; a parenthesized one keeps its own."""
         bound = bound or {}
+        if node.type in ("member_expression", "subscript_expression"):
+            target = node.child_by_field_name("object")
+            assert target is not None
+            return self.evaluate(target, bound, (node, *accesses))
+        if node.type in ("ternary_expression", "binary_expression", "unary_expression",
+                         "lambda_expression"):
+            return self._operator(node, bound, accesses)
+        value = self._value(node, bound)
+        for access in accesses:
+            value = self.access(access, value, bound)
+        return value
+
+    def _value(self, node: Node, bound: dict[str, object]) -> object:
         kind = node.type
         parts = named_children(node)
         if kind == "number":
@@ -138,35 +154,8 @@ class Scope:
                     found[text(self.evaluate(key, bound)) if name is None else name] = \
                         self.evaluate(value, bound)
             return found
-        if kind in ("member_expression", "subscript_expression"):
-            accesses = [node]
-            target = node.child_by_field_name("object")
-            while target is not None and target.type in ("member_expression",
-                                                         "subscript_expression"):
-                accesses.insert(0, target)
-                target = target.child_by_field_name("object")
-            assert target is not None
-            if target.type == "lambda_expression":
-                names, body = lambda_parts(target)
-                return _Closure(names, body, self, dict(bound), tuple(accesses))
-            return self.access(node, self.evaluate(node.child_by_field_name("object"), bound),
-                               bound)
         if kind == "call_expression":
             return self._call(node, bound)
-        if kind == "ternary_expression":
-            condition = self._boolean(node.child_by_field_name("condition"), bound)
-            branch = node.child_by_field_name("consequence" if condition else "alternative")
-            assert branch is not None
-            return self.evaluate(branch, bound)
-        if kind == "unary_expression":
-            operator = text_of(node.child_by_field_name("operator"))  # type: ignore[arg-type]
-            if operator == "!":
-                return not self._boolean(node.child_by_field_name("argument"), bound)
-        if kind == "binary_expression":
-            return self._binary(node, bound)
-        if kind == "lambda_expression":
-            names, body = lambda_parts(node)
-            return _Closure(names, body, self, dict(bound))
         loop = loop_of(node)
         if loop is not None:
             results = []
@@ -180,9 +169,31 @@ class Scope:
             return results
         raise BicepEvaluationError(f"{where(node)}: cannot evaluate {text_of(node)[:60]}")
 
-    def _boolean(self, node: Node | None, bound: dict[str, object]) -> bool:
+    def _operator(self, node: Node, bound: dict[str, object],
+                  accesses: tuple[Node, ...]) -> object:
+        """A condition, an operator or a lambda; `accesses` go to its rightmost operand."""
+        if node.type == "lambda_expression":
+            names, body = lambda_parts(node)
+            return _Closure(names, body, self, dict(bound), accesses)
+        if node.type == "ternary_expression":
+            if self._boolean(node.child_by_field_name("condition"), bound):
+                consequence = node.child_by_field_name("consequence")
+                assert consequence is not None
+                return self.evaluate(consequence, bound)
+            alternative = node.child_by_field_name("alternative")
+            assert alternative is not None
+            return self.evaluate(alternative, bound, accesses)
+        if node.type == "unary_expression":
+            operator = node.child_by_field_name("operator")
+            if operator is not None and text_of(operator) == "!":
+                return not self._boolean(node.child_by_field_name("argument"), bound, accesses)
+            raise BicepEvaluationError(f"{where(node)}: cannot evaluate {text_of(node)}")
+        return self._binary(node, bound, accesses)
+
+    def _boolean(self, node: Node | None, bound: dict[str, object],
+                 accesses: tuple[Node, ...] = ()) -> bool:
         assert node is not None
-        value = self.evaluate(node, bound)
+        value = self.evaluate(node, bound, accesses)
         if not isinstance(value, bool):
             raise BicepEvaluationError(f"{where(node)}: {text_of(node)} is {value!r}, not bool")
         return value
@@ -238,20 +249,22 @@ class Scope:
         except (TypeError, AttributeError, IndexError, ValueError) as error:
             raise BicepEvaluationError(f"{where(node)}: {name}({args!r}): {error}") from None
 
-    def _binary(self, node: Node, bound: dict[str, object]) -> object:
+    def _binary(self, node: Node, bound: dict[str, object],
+                accesses: tuple[Node, ...]) -> object:
         operator_node = node.child_by_field_name("operator")
         left_node, right_node = (node.child_by_field_name(side) for side in ("left", "right"))
         assert operator_node is not None and left_node is not None and right_node is not None
         operator = text_of(operator_node)
+        _check_left_operand(node, operator, left_node)
         if operator in ("&&", "||"):
             left = self._boolean(left_node, bound)
             if left is (operator == "||"):  # false && ..., true || ...
                 return left
-            return self._boolean(right_node, bound)
+            return self._boolean(right_node, bound, accesses)
         left = self.evaluate(left_node, bound)
         if operator == "??":
-            return self.evaluate(right_node, bound) if left is None else left
-        right = self.evaluate(right_node, bound)
+            return self.evaluate(right_node, bound, accesses) if left is None else left
+        right = self.evaluate(right_node, bound, accesses)
         if isinstance(left, Unknown) or isinstance(right, Unknown):
             raise BicepEvaluationError(f"{where(node)}: {text_of(node)} at deployment time")
         if operator in ("==", "!="):
@@ -312,6 +325,32 @@ class Scope:
             return replace(self.deployment, subscription_id=text(value["subscription"]),
                            resource_group=text(value["name"]))
         raise BicepEvaluationError(f"{where(scope)}: module scope {text_of(scope)}")
+
+
+# The binary operators' precedences in tree-sitter-bicep's grammar (its PREC table).
+_PRECEDENCE = {"??": 0, "||": 1, "&&": 2, "==": 6, "!=": 6, "=~": 6, "!~": 6, ">": 7, ">=": 7,
+               "<": 7, "<=": 7, "+": 10, "-": 10, "*": 11, "/": 11, "%": 11}
+
+
+def _check_left_operand(node: Node, operator: str, left: Node) -> None:
+    """Refuse `x && y.z == w`: the grammar reads it `((x && y).z) == w`, and hanging `.z` on
+    `y` (see Scope.evaluate) would still leave `==` outside the `&&` that Bicep puts it in.
+    Parentheses, `x && (y.z == w)`, say it unambiguously."""
+    target = left
+    while target.type in ("member_expression", "subscript_expression"):
+        found = target.child_by_field_name("object")
+        assert found is not None
+        target = found
+    if target is left or target.type not in ("binary_expression", "ternary_expression",
+                                             "unary_expression", "lambda_expression"):
+        return
+    inner = target.child_by_field_name("operator")
+    inner_precedence = _PRECEDENCE.get(text_of(inner), 13) if inner is not None else -1
+    if target.type in ("ternary_expression", "lambda_expression") or \
+            _PRECEDENCE[operator] > inner_precedence:
+        raise BicepEvaluationError(
+            f"{where(node)}: {text_of(node)[:60]} is read differently by tree-sitter-bicep "
+            "and by Bicep: add parentheses")
 
 
 def bind(names: tuple[str, ...], *values: object) -> dict[str, object]:

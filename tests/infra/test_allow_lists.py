@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from bicep import BicepFile
+from bicep_eval import Unknown
 from deployment import (
     FUNCTION_APP_MODULE,
     MAIN_BICEP,
@@ -22,6 +23,7 @@ from deployment import (
     role_deployments,
     role_loops,
     setting_inputs,
+    storage_grants,
 )
 
 
@@ -257,3 +259,35 @@ def test_empty_entries_in_an_id_list_are_harmless(given, sources, sinks):
     assert allow_list_mismatches(REPO_ROOT, given) == []
     deployed = [symbol for symbol, _ in role_deployments(REPO_ROOT, given)]
     assert deployed.count("sourceRoles") == 1 and deployed.count("sinkRoles") == 1
+
+
+def test_a_container_id_gets_its_roles_on_that_container_only(given):
+    """An entry naming a container (<account id>/blobServices/default/containers/<name>) is
+    allowed and granted as that container; an account id as the whole account. The user
+    delegation key is an account-wide operation: one Storage Blob Delegator per source
+    account, however many of its containers are listed (a SAS signed with it can read no more
+    than the container roles allow)."""
+    given = {
+        **given,
+        "sourceStorageAccountIds": ",".join([
+            account_id("sequencingcore", container="runs"),
+            account_id("sequencingcore", container="archive"), account_id("archive2")]),
+        "sinkStorageAccountIds": ",".join([
+            account_id("labsmith", container="incoming"), account_id("otherlab")]),
+    }
+    assert function_app_setting(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", given) == \
+        "sequencingcore/runs,sequencingcore/archive,archive2"
+    assert function_app_setting(REPO_ROOT, "DDD_SINK_ACCOUNTS", given) == \
+        "labsmith/incoming,otherlab"
+    grants = [grant for grant in storage_grants(REPO_ROOT, given)
+              if not isinstance(grant.account, Unknown)]
+    assert sorted((grant.role, str(grant.place)) for grant in grants) == [
+        ("StorageBlobDataContributor", "labsmith/incoming"),
+        ("StorageBlobDataContributor", "otherlab"),
+        ("StorageBlobDataReader", "archive2"),
+        ("StorageBlobDataReader", "sequencingcore/archive"),
+        ("StorageBlobDataReader", "sequencingcore/runs"),
+        ("StorageBlobDelegator", "archive2"),
+        ("StorageBlobDelegator", "sequencingcore"),
+    ]
+    assert allow_list_mismatches(REPO_ROOT, given) == []

@@ -60,6 +60,10 @@ def test_unreadable_bicep_fails_loudly(tmp_path):
     ("var x = indexOf(['a', 'b', 'a'], 'a')", 0),
     ("var x = join(take(split('/a/b/c', '/'), 3), '/')", "/a/b"),
     ("var x = {\n  a: null\n}.?b ?? 'default'", "default"),
+    # tree-sitter-bicep reads these accesses as applied to the whole condition or comparison
+    ("var o = {\n  p: 'x'\n  n: 1\n}\nvar x = [true ? 'a' : o.p, false ? 'a' : o.p, 1 == o.n]",
+     ["a", "x", True]),
+    ("var o = {\n  f: [false]\n}\nvar x = !o.f[0] && ((o).f == [false])", True),
 ])
 def test_expressions_evaluate_as_arm_would(source, expected):
     if expected is None:
@@ -72,11 +76,14 @@ def test_expressions_evaluate_as_arm_would(source, expected):
 def test_the_evaluator_refuses_what_it_does_not_know():
     source = ("param p string\nvar unknown = reduce([1], 0, (a, b) => a)\n"
               "var short = split('a/b', '/')[8]\nvar sum = 'a' == 1 ? 1 : 2\n"
+              "var ambiguous = true && [1][0] == 1\n"
               "resource r 'x@1' existing = {\n  name: 'r'\n}\nvar late = r.id == 'x'\n")
     scope = Scope(BicepFile.parse(source), {})
     for name in ("unknown", "short", "p", "late"):
         with pytest.raises(BicepEvaluationError):
             scope.lookup(name)
+    with pytest.raises(BicepEvaluationError, match="add parentheses"):
+        scope.lookup("ambiguous")
     assert scope.lookup("sum") == 2
 
 

@@ -4,11 +4,13 @@ name, and only the roles the job needs."""
 from __future__ import annotations
 
 from bicep import BicepFile, named_children, object_entries, plain_string, text_of
-from deployment import REPO_ROOT, ROLE_MODULE
+from bicep_eval import Unknown
+from deployment import REPO_ROOT, ROLE_MODULE, account_id, role_deployments
 
 INFRA = REPO_ROOT / "infra"
 ROLES = INFRA / ROLE_MODULE
 ROLE_ASSIGNMENTS = "Microsoft.Authorization/roleAssignments"
+CONTAINERS = "Microsoft.Storage/storageAccounts/blobServices/containers"
 
 # The roles main.bicep may grant, by role name (docs/deploy.md says why each).
 EXPECTED_ROLES = {
@@ -87,3 +89,21 @@ def test_source_and_sink_roles_match_the_job(main_bicep):
     # created there, and an owner may change the ACLs of what it owns.
     assert _granted_roles(main_bicep, "sinkRoles") == {"StorageBlobDataContributor"}
     assert _granted_roles(main_bicep, "deployerRoles") == {"KeyVaultSecretsOfficer"}
+
+
+def test_a_container_role_is_assigned_on_that_container(given):
+    given = {**given, "sinkStorageAccountIds": account_id("labsmith", container="incoming")}
+    (roles,) = [scope for symbol, scope in role_deployments(REPO_ROOT, given)
+                if symbol == "sinkRoles"]
+    (containers,) = roles.file.resources_of_type(CONTAINERS)
+    assert containers.existing
+    assert [body["name"] for body in roles.resource_bodies(containers)] == [
+        "labsmith/default/incoming"]
+    assigned = [(body["scope"], body["properties"])
+                 for assignment in roles.file.resources_of_type(ROLE_ASSIGNMENTS)
+                 for body in roles.resource_bodies(assignment)]
+    # One assignment, on the container: Storage Blob Data Contributor, nothing account-wide.
+    ((scope, properties),) = assigned
+    assert scope == Unknown(f"{containers.symbol}[0]")
+    assert isinstance(properties, dict) and str(properties["roleDefinitionId"]).endswith(
+        "/ba92f5b4-2d11-453d-a403-e96b0029c9fe")
