@@ -46,16 +46,8 @@ param notifyOnSuccess bool = false
 @description('Where Communication Services keeps its data, when notifications are on.')
 param notificationDataLocation string = 'United States'
 
-@description('Object id of the person or pipeline running the deployment. It gets Key Vault Secrets Officer on the vault (only), to store the website token. Empty: no such role.')
+@description('Object id of the person, group or pipeline running the deployment (azd fills in who is signed in). It gets Key Vault Secrets Officer on the vault (only), to store the website token; Azure looks up which kind of principal it is. Empty: no such role.')
 param deployerPrincipalId string = ''
-
-@description('Kind of the deployer principal.')
-@allowed([
-  'User'
-  'Group'
-  'ServicePrincipal'
-])
-param deployerPrincipalType string = 'User'
 
 @description('Memory of each Function App instance in MB.')
 @allowed([
@@ -236,6 +228,7 @@ module appRoles 'modules/roles.bicep' = {
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    principalType: 'ServicePrincipal'
     storageRoles: [
       {
         account: storage.outputs.name
@@ -283,7 +276,6 @@ module deployerRoles 'modules/roles.bicep' = if (!empty(deployerPrincipalId)) {
   scope: rg
   params: {
     principalId: deployerPrincipalId
-    principalType: deployerPrincipalType
     keyVaultRoles: [
       {
         vault: keyVault.outputs.name
@@ -302,6 +294,7 @@ module sourceRoles 'modules/roles.bicep' = [for (id, i) in sourceIds: {
   scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
     principalId: identity.outputs.principalId
+    principalType: 'ServicePrincipal'
     storageRoles: concat(length(split(id, '/')) > 12 ? [] : [
       {
         account: split(id, '/')[8]
@@ -332,6 +325,7 @@ module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
   scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
     principalId: identity.outputs.principalId
+    principalType: 'ServicePrincipal'
     storageRoles: length(split(id, '/')) > 12 ? [] : [
       {
         account: split(id, '/')[8]

@@ -14,13 +14,17 @@
 @description('Object (principal) id that receives the roles.')
 param principalId string
 
-@description('Kind of principal: ServicePrincipal for the managed identity, User or Group for people.')
+// The principal's kind, when it is known here. The app's managed identity is created in the
+// same deployment, so its kind is given: Azure then assigns at once instead of looking up an
+// identity the directory may not have replicated yet. The deployer's kind is left empty and
+// Azure looks it up: it may be a person, a group or a pipeline's service principal, and a
+// wrong kind fails the assignment (UnmatchedPrincipalType).
+@description('ServicePrincipal for the managed identity this deployment creates; empty: Azure looks the kind up.')
 @allowed([
+  ''
   'ServicePrincipal'
-  'User'
-  'Group'
 ])
-param principalType string = 'ServicePrincipal'
+param principalType string = ''
 
 @description('Storage account roles: [{ account: <name>, role: <role>, why: <text> }].')
 param storageRoles array = []
@@ -60,7 +64,7 @@ resource storageAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01'
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]
@@ -75,7 +79,7 @@ resource containerAssignments 'Microsoft.Authorization/roleAssignments@2022-04-0
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]
@@ -90,7 +94,7 @@ resource vaultAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]
@@ -105,7 +109,7 @@ resource componentAssignments 'Microsoft.Authorization/roleAssignments@2022-04-0
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]
@@ -120,7 +124,7 @@ resource communicationAssignments 'Microsoft.Authorization/roleAssignments@2022-
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]

@@ -107,3 +107,25 @@ def test_a_container_role_is_assigned_on_that_container(given):
     assert scope == Unknown(f"{containers.symbol}[0]")
     assert isinstance(properties, dict) and str(properties["roleDefinitionId"]).endswith(
         "/ba92f5b4-2d11-453d-a403-e96b0029c9fe")
+
+
+def test_azure_looks_up_the_deployers_kind_and_is_told_the_identitys(given):
+    """The deployer may be a person, a group or a pipeline's service principal: its
+    assignment names no principalType, so Azure looks the kind up (a fixed 'User' fails the
+    assignment when a pipeline deploys). The app's identity, created in the same deployment,
+    is named a ServicePrincipal: Azure then need not find it in a directory that may not have
+    replicated it yet."""
+    kinds: dict[str, set[object]] = {}
+    for symbol, roles in role_deployments(REPO_ROOT, given):
+        for assignment in roles.file.resources_of_type(ROLE_ASSIGNMENTS):
+            for body in roles.resource_bodies(assignment):
+                properties = body["properties"]
+                assert isinstance(properties, dict)
+                kinds.setdefault(symbol, set()).add(properties.get("principalType"))
+    assert kinds.pop("deployerRoles") == {None}
+    assert kinds and all(kind == {"ServicePrincipal"} for kind in kinds.values()), kinds
+
+
+def test_the_parameters_file_fixes_no_principal_kind():
+    parameters = (INFRA / "main.parameters.json").read_text(encoding="utf-8")
+    assert "AZURE_PRINCIPAL_TYPE" not in parameters
