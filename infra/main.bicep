@@ -67,6 +67,9 @@ param maximumInstanceCount int = 40
 @maxValue(10)
 param durableAlwaysReadyInstances int = 0
 
+@description('Key Vault purge protection. Off by default: with it, `azd down` leaves the vault name taken for its retention period (7 days) and the same environment cannot be provisioned again until then; it cannot be turned off once on.')
+param keyVaultPurgeProtection bool = false
+
 @description('Spread Function App instances over availability zones (only in regions that offer it for Flex Consumption).')
 param zoneRedundant bool = false
 
@@ -159,6 +162,7 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     name: 'kv-ddd-${take(resourceToken, 13)}'
+    purgeProtection: keyVaultPurgeProtection
   }
 }
 
