@@ -49,28 +49,27 @@ param notificationDataLocation string = 'United States'
 @description('Object id of the person, group or pipeline running the deployment (azd fills in who is signed in). It gets Key Vault Secrets Officer on the vault (only), to store the website token; Azure looks up which kind of principal it is. Empty: no such role.')
 param deployerPrincipalId string = ''
 
-@description('Memory of each Function App instance in MB.')
+@description('Memory of each Function App instance in MB: 2,048 (one core) or 4,096 (two). 512 MB instances cannot hold the app (modules/functionapp.bicep says why).')
 @allowed([
-  512
   2048
   4096
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most Function App instances at once.')
-@minValue(40)
+@description('Most Function App instances at once (1 to 1000).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Always-ready instances for the durable group (0 = scale to zero).')
+@description('Always-ready instances for the durable group: 1 as Microsoft recommends for Durable Functions on Flex Consumption, 0 to scale to zero. At least 2 when zone-redundant.')
 @minValue(0)
 @maxValue(10)
-param durableAlwaysReadyInstances int = 0
+param durableAlwaysReadyInstances int = 1
 
 @description('Key Vault purge protection. Off by default: with it, `azd down` leaves the vault name taken for its retention period (7 days) and the same environment cannot be provisioned again until then; it cannot be turned off once on.')
 param keyVaultPurgeProtection bool = false
 
-@description('Spread Function App instances over availability zones (only in regions that offer it for Flex Consumption).')
+@description('Spread Function App instances over availability zones (only in regions that offer it for Flex Consumption). Also makes the app storage account zone-redundant (Standard_ZRS) and keeps at least 2 durable instances always ready.')
 param zoneRedundant bool = false
 
 // ---------------------------------------------------------------- names
@@ -150,6 +149,8 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     name: 'stddd${resourceToken}'
+    // Host state and the task hub must outlive a zone when the app does.
+    skuName: zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'
     deploymentContainerName: deploymentContainerName
     workContainerName: workContainerName
   }

@@ -151,8 +151,10 @@ class Scope:
                 if item.type == "object_property":
                     key, *_, value = named_children(item)
                     name = property_key(item)
-                    found[text(self.evaluate(key, bound)) if name is None else name] = \
-                        self.evaluate(value, bound)
+                    if name is None:  # a computed key: '${identityId}'
+                        computed = self.evaluate(key, bound)
+                        name = computed.path if isinstance(computed, Unknown) else text(computed)
+                    found[name] = self.evaluate(value, bound)
             return found
         if kind == "call_expression":
             return self._call(node, bound)
