@@ -99,6 +99,34 @@ def object_entries(node: Node) -> dict[str, Node]:
     return entries
 
 
+def array_items(node: Node) -> list[Node]:
+    """The items of an array literal. tree-sitter-bicep 1.1.0 splits an item that starts with
+    a call and goes on with an access, `resourceGroup().id` or `split(id, '/')[8]`, into
+    several (`resourceGroup`, `().id`); Bicep puts one item on a line (or separates them with
+    commas), so items sharing a line with no comma between are read again, as one expression."""
+    items: list[list[Node]] = []
+    comma_before = True
+    for child in node.children:
+        if child.type == ",":
+            comma_before = True
+        elif child.is_named and child.type != "comment":
+            if items and not comma_before and \
+                    items[-1][-1].end_point[0] == child.start_point[0]:
+                items[-1].append(child)
+            else:
+                items.append([child])
+            comma_before = False
+    found = []
+    for group in items:
+        if len(group) == 1:
+            found.append(group[0])
+            continue
+        source = (node.text or b"")[group[0].start_byte - node.start_byte:
+                                    group[-1].end_byte - node.start_byte].decode("utf-8")
+        found.append(BicepFile.parse(f"var item = {source}\n").variables["item"])
+    return found
+
+
 def declaration_body(value: Node) -> Node:
     """The object literal of a resource or module value, inside any `[for ...]` or `if`."""
     while value.type in ("for_statement", "if_statement"):
@@ -281,6 +309,6 @@ def free_names(node: Node, bound: frozenset[str] = frozenset()) -> set[str]:
     if loop is not None:
         return free_names(loop.collection, bound) | free_names(loop.body, bound | set(loop.names))
     found: set[str] = set()
-    for child in named_children(node):
+    for child in array_items(node) if node.type == "array" else named_children(node):
         found |= free_names(child, bound)
     return found

@@ -26,6 +26,7 @@ from bicep import (
     BicepFile,
     Declared,
     Node,
+    array_items,
     condition_of,
     declaration_body,
     lambda_parts,
@@ -144,7 +145,7 @@ class Scope:
                                        for p in pieces))
             return "".join(text(piece) for piece in pieces)
         if kind == "array":
-            return [self.evaluate(item, bound) for item in parts]
+            return [self.evaluate(item, bound) for item in array_items(node)]
         if kind == "object":
             found = {}
             for item in parts:

@@ -54,6 +54,8 @@ def test_unreadable_bicep_fails_loudly(tmp_path):
     ("var x = filter(split('a,,b,', ','), e => !empty(e))", ["a", "b"]),
     ("var x = map(['a/b', 'c/d'], e => split(e, '/')[1])", ["b", "d"]),
     ("var x = replace('a b , c', ' ', '')", "ab,c"),
+    ("var x = [\n  split('a/b', '/')[1]\n  resourceGroup().name\n  'c', 'd'\n]",
+     ["b", "rg-ddd-test", "c", "d"]),
     ("var x = [for (e, i) in ['a', 'b']: '${i}${e}']", ["0a", "1b"]),
     ("var x = length(split('/s/x', '/')) > 2 ? 'long' : 'short'", "long"),
     ("var x = max(1, 2) == 2 && !empty(p) || false", True),

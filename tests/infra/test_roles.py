@@ -4,8 +4,8 @@ name, and only the roles the job needs."""
 from __future__ import annotations
 
 from bicep import BicepFile, named_children, object_entries, plain_string, text_of
-from bicep_eval import Unknown
-from deployment import REPO_ROOT, ROLE_MODULE, account_id, role_deployments
+from bicep_eval import Deployment, Unknown
+from deployment import REPO_ROOT, ROLE_MODULE, account_id, main_scope, role_deployments
 
 INFRA = REPO_ROOT / "infra"
 ROLES = INFRA / ROLE_MODULE
@@ -129,3 +129,24 @@ def test_azure_looks_up_the_deployers_kind_and_is_told_the_identitys(given):
 def test_the_parameters_file_fixes_no_principal_kind():
     parameters = (INFRA / "main.parameters.json").read_text(encoding="utf-8")
     assert "AZURE_PRINCIPAL_TYPE" not in parameters
+
+
+def test_the_email_sender_role_name_is_unique_in_the_tenant(given):
+    """A custom role's name must be unique in the whole tenant. The same environment deployed
+    to two subscriptions of one tenant has the same resource group name (rg-<environment>):
+    its two e-mail roles must still differ, and a re-deployment must find its own."""
+    given = {**given, "notificationEmail": "ops@example.edu"}
+
+    def role(subscription: str) -> tuple[object, object]:
+        main = main_scope(REPO_ROOT, given, Deployment(subscription_id=subscription))
+        (notifications,) = main.module_deployments("notifications")
+        (definition,) = notifications.scope.file.resources_of_type(
+            "Microsoft.Authorization/roleDefinitions")
+        (body,) = notifications.scope.resource_bodies(definition)
+        properties = body["properties"]
+        assert isinstance(properties, dict)
+        return properties["roleName"], body["name"]
+
+    (name_a, id_a), (name_b, id_b) = role("sub-a"), role("sub-b")
+    assert name_a != name_b and id_a != id_b
+    assert role("sub-a") == (name_a, id_a)
