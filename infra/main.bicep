@@ -1,6 +1,6 @@
 // ddd-transfer: everything `azd up` creates. This file only wires the modules in ./modules:
 // one module per concern, and one module (roles.bicep) for every role assignment.
-// See README.md, Deploy for what each resource is for and which roles are granted why.
+// docs/deploy.md says what each resource is for and which roles are granted why.
 targetScope = 'subscription'
 
 // ---------------------------------------------------------------- parameters

@@ -30,8 +30,8 @@ param azdServiceName string = 'api'
 param pythonVersion string = '3.11'
 
 // Instance size. One instance runs the Functions host and the Python worker, which peaks at
-// about 250 MiB (243 MiB measured on the full mixed benchmark, with host.json's 9 activities
-// and 4 orchestrations in flight), and hashes every byte a segment reads. A 512 MB instance
+// about 250 MiB (243 MiB measured on the full mixed benchmark, README.md) and hashes every
+// byte a segment reads. A 512 MB instance
 // has a quarter of a core for that and would hold the worker's peak with under 250 MiB left
 // for the host (its own use is not measured here) and for a larger peak, where running out of
 // memory ends every activity on the instance. 2,048 MB (one core) is the smallest size offered.

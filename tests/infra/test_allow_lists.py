@@ -42,7 +42,7 @@ def test_allow_lists_are_built_from_the_lists_the_role_modules_loop_over():
     stop = {"sourceIds", "sinkIds"}
     assert setting_inputs(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", stop) == {"sourceIds"}
     assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", stop) == {"sinkIds"}
-    # Followed one step further, they are the deployment parameters of the README.
+    # Followed one step further, they are the deployment parameters (docs/deploy.md).
     assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", set()) == {"sinkStorageAccountIds"}
 
 
