@@ -35,7 +35,6 @@ _bicep_grammar_on_path()
 sys.path.insert(0, str(HERE))
 
 from bicep import BicepFile  # noqa: E402  (the grammar is on the path only now)
-from bicep_eval import Deployment  # noqa: E402
 from deployment import MAIN_BICEP, REPO_ROOT, account_id  # noqa: E402
 
 
@@ -56,8 +55,3 @@ def given() -> dict[str, object]:
         "deployerPrincipalId": "00000000-0000-0000-0000-00000000d0d0",
     }
 
-
-@pytest.fixture
-def azure() -> Deployment:
-    """Where a test deploys: one subscription, tenant and resource group."""
-    return Deployment()
