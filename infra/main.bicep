@@ -1,6 +1,6 @@
 // ddd-transfer: everything `azd up` creates. This file only wires the modules in ./modules:
 // one module per concern, and one module (roles.bicep) for every role assignment.
-// See README.md, Deploy for what each resource is for and which roles are granted why.
+// docs/deploy.md says what each resource is for and which roles are granted why.
 targetScope = 'subscription'
 
 // ---------------------------------------------------------------- parameters
@@ -23,11 +23,11 @@ param location string
 param resourceGroupName string = ''
 
 @minLength(1)
-@description('Comma-separated resource ids of the storage accounts deliveries are copied FROM (no spaces needed). Each gets Storage Blob Data Reader and Storage Blob Delegator.')
+@description('Comma-separated resource ids of what deliveries are copied FROM: a storage account (all its containers) or one container (<account id>/blobServices/default/containers/<name>). Each gets Storage Blob Data Reader there; each account Storage Blob Delegator.')
 param sourceStorageAccountIds string
 
 @minLength(1)
-@description('Comma-separated resource ids of the storage accounts deliveries are copied TO. Each gets Storage Blob Data Contributor.')
+@description('Comma-separated resource ids of what deliveries are copied TO: a storage account (all its containers) or one container (<account id>/blobServices/default/containers/<name>). Each gets Storage Blob Data Contributor there.')
 param sinkStorageAccountIds string
 
 @description('Who gets read access (r-x, recursive, default ACL) on each delivered folder, per sink: <sink account>[/<container>]=user:<object id>,group:<object id>;... Only ADLS Gen2 sinks have ACLs. Empty: no grant.')
@@ -46,36 +46,30 @@ param notifyOnSuccess bool = false
 @description('Where Communication Services keeps its data, when notifications are on.')
 param notificationDataLocation string = 'United States'
 
-@description('Object id of the person or pipeline running the deployment. It gets Key Vault Secrets Officer on the vault (only), to store the website token. Empty: no such role.')
+@description('Object id of the person, group or pipeline running the deployment (azd fills in who is signed in). It gets Key Vault Secrets Officer on the vault (only), to store the website token; Azure looks up which kind of principal it is. Empty: no such role.')
 param deployerPrincipalId string = ''
 
-@description('Kind of the deployer principal.')
+@description('Memory of each Function App instance in MB: 2,048 (one core) or 4,096 (two). 512 MB instances cannot hold the app (modules/functionapp.bicep says why).')
 @allowed([
-  'User'
-  'Group'
-  'ServicePrincipal'
-])
-param deployerPrincipalType string = 'User'
-
-@description('Memory of each Function App instance in MB.')
-@allowed([
-  512
   2048
   4096
 ])
 param instanceMemoryMB int = 2048
 
-@description('Most Function App instances at once.')
-@minValue(40)
+@description('Most Function App instances at once (1 to 1000).')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Always-ready instances for the durable group (0 = scale to zero).')
+@description('Always-ready instances for the durable group: 1 as Microsoft recommends for Durable Functions on Flex Consumption, 0 to scale to zero. At least 2 when zone-redundant.')
 @minValue(0)
 @maxValue(10)
-param durableAlwaysReadyInstances int = 0
+param durableAlwaysReadyInstances int = 1
 
-@description('Spread Function App instances over availability zones (only in regions that offer it for Flex Consumption).')
+@description('Key Vault purge protection. Off by default: with it, `azd down` leaves the vault name taken for its retention period (7 days) and the same environment cannot be provisioned again until then; it cannot be turned off once on.')
+param keyVaultPurgeProtection bool = false
+
+@description('Spread Function App instances over availability zones (only in regions that offer it for Flex Consumption). Also makes the app storage account zone-redundant (Standard_ZRS) and keeps at least 2 durable instances always ready.')
 param zoneRedundant bool = false
 
 // ---------------------------------------------------------------- names
@@ -91,21 +85,29 @@ var workContainerName = 'ddd-transfer-work'
 var deploymentContainerName = 'app-package'
 var notificationsEnabled = !empty(notificationEmail)
 
-// Resource ids look like /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>:
-// after split('/'), index 2 is the subscription, 4 the resource group, 8 the account name.
-var sourceIds = split(replace(sourceStorageAccountIds, ' ', ''), ',')
-var sinkIds = split(replace(sinkStorageAccountIds, ' ', ''), ',')
+// An entry is an account's resource id,
+//   /subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>
+// (after split('/'), index 2 is the subscription, 4 the resource group, 8 the account name),
+// or one container's, that id followed by /blobServices/default/containers/<container>
+// (index 12 the container; 13 segments instead of 9).
+// Spaces and empty entries (a trailing comma, two commas in a row) are dropped before anything
+// indexes an entry: split('', '/')[8] would fail the whole deployment.
+var sourceIds = filter(split(replace(sourceStorageAccountIds, ' ', ''), ','), id => !empty(id))
+var sinkIds = filter(split(replace(sinkStorageAccountIds, ' ', ''), ','), id => !empty(id))
+
+// The account of each source entry, as an id: Storage Blob Delegator (the user delegation key
+// is an account-wide operation) is granted once per account, by the first entry naming it.
+var sourceAccountIds = [for id in sourceIds: toLower(join(take(split(id, '/'), 9), '/'))]
 
 // What the app may copy from and to (app settings DDD_SOURCE_ACCOUNTS and DDD_SINK_ACCOUNTS):
-// the names of exactly the accounts the role modules below grant roles on, taken from the lists
-// they loop over with the same split(id, '/')[8], so an allowed account always has its roles and
-// an account with roles is always allowed.
-// Whole accounts only: roles are granted per account, so per-container entries would be a
-// second list that no role assignment backs. Storage account names are lowercase; toLower
-// forgives an id typed with capitals, which ARM accepts. (For-expressions, not map() with a
-// lambda: checkov's Bicep parser cannot read lambdas.)
-var sourceAccountList = [for id in sourceIds: toLower(split(id, '/')[8])]
-var sinkAccountList = [for id in sinkIds: toLower(split(id, '/')[8])]
+// exactly the accounts and containers the role modules below grant read or write roles on,
+// taken from the lists they loop over with the same segments (`account` for an account id,
+// `account/container` for a container id), so an allowed place always has its roles and a
+// place with roles is always allowed. Storage account and container names are lowercase;
+// toLower forgives an id typed with capitals, which ARM accepts. (For-expressions, not map():
+// the Bicep parser of the pinned checkov knows filter() but not map().)
+var sourceAccountList = [for id in sourceIds: length(split(id, '/')) > 12 ? toLower('${split(id, '/')[8]}/${split(id, '/')[12]}') : toLower(split(id, '/')[8])]
+var sinkAccountList = [for id in sinkIds: length(split(id, '/')) > 12 ? toLower('${split(id, '/')[8]}/${split(id, '/')[12]}') : toLower(split(id, '/')[8])]
 var sourceAccountNames = join(sourceAccountList, ',')
 var sinkAccountNames = join(sinkAccountList, ',')
 
@@ -147,6 +149,8 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     name: 'stddd${resourceToken}'
+    // Host state and the task hub must outlive a zone when the app does.
+    skuName: zoneRedundant ? 'Standard_ZRS' : 'Standard_LRS'
     deploymentContainerName: deploymentContainerName
     workContainerName: workContainerName
   }
@@ -159,6 +163,7 @@ module keyVault 'modules/keyvault.bicep' = {
     location: location
     tags: tags
     name: 'kv-ddd-${take(resourceToken, 13)}'
+    purgeProtection: keyVaultPurgeProtection
   }
 }
 
@@ -228,6 +233,7 @@ module appRoles 'modules/roles.bicep' = {
   scope: rg
   params: {
     principalId: identity.outputs.principalId
+    principalType: 'ServicePrincipal'
     storageRoles: [
       {
         account: storage.outputs.name
@@ -275,7 +281,6 @@ module deployerRoles 'modules/roles.bicep' = if (!empty(deployerPrincipalId)) {
   scope: rg
   params: {
     principalId: deployerPrincipalId
-    principalType: deployerPrincipalType
     keyVaultRoles: [
       {
         vault: keyVault.outputs.name
@@ -286,40 +291,61 @@ module deployerRoles 'modules/roles.bicep' = if (!empty(deployerPrincipalId)) {
   }
 }
 
-// Source accounts, each in its own resource group (and possibly subscription).
+// Sources, each in its own account's resource group (and possibly subscription): read where
+// the entry points, the whole account or its one container (least privilege when the
+// containers are known).
 module sourceRoles 'modules/roles.bicep' = [for (id, i) in sourceIds: {
   name: 'roles-source-${i}-${resourceToken}'
   scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
     principalId: identity.outputs.principalId
-    storageRoles: [
+    principalType: 'ServicePrincipal'
+    storageRoles: concat(length(split(id, '/')) > 12 ? [] : [
       {
         account: split(id, '/')[8]
         role: 'StorageBlobDataReader'
         why: 'List the delivered folder and read its files and MD5s.'
       }
+    ], indexOf(sourceAccountIds, sourceAccountIds[i]) == i ? [
       {
         account: split(id, '/')[8]
         role: 'StorageBlobDelegator'
-        why: 'Get a user delegation key to sign the read SAS used for server-side copies.'
+        why: 'Get a user delegation key to sign the read SAS used for server-side copies (it reads no more than the read role allows).'
       }
-    ]
+    ] : [])
+    containerRoles: length(split(id, '/')) > 12 ? [
+      {
+        account: split(id, '/')[8]
+        container: split(id, '/')[12]
+        role: 'StorageBlobDataReader'
+        why: 'List the delivered folder and read its files and MD5s.'
+      }
+    ] : []
   }
 }]
 
-// Sink accounts: write the delivered files.
+// Sinks: write the delivered files, in the whole account or its one container.
 module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
   name: 'roles-sink-${i}-${resourceToken}'
   scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
   params: {
     principalId: identity.outputs.principalId
-    storageRoles: [
+    principalType: 'ServicePrincipal'
+    storageRoles: length(split(id, '/')) > 12 ? [] : [
       {
         account: split(id, '/')[8]
         role: 'StorageBlobDataContributor'
         why: 'Create the destination folder and its directories, copy files in, read them back to verify MD5s, grant read ACLs on what it created (an owner may).'
       }
     ]
+    containerRoles: length(split(id, '/')) > 12 ? [
+      {
+        account: split(id, '/')[8]
+        container: split(id, '/')[12]
+        role: 'StorageBlobDataContributor'
+        why: 'Create the destination folder and its directories, copy files in, read them back to verify MD5s, grant read ACLs on what it created (an owner may).'
+      }
+    ] : []
   }
 }]
 

@@ -2,8 +2,8 @@
 // The app logs one line per delivery outcome, `ddd.delivery.outcome {json}` (shared/operations/telemetry.py,
 // shared/operations/notify.py); the rule counts those whose phase is failed, refused, stale, unreported,
 // cancelled or delivered-website-error (the website may not have e-mailed the recipients) in
-// Application Insights every 15 minutes and fires on one or more. main.bicep deploys
-// this module only when a notification address is given.
+// Application Insights and fires on one or more. main.bicep deploys this module only when a
+// notification address is given.
 
 @description('Azure region of the alert rule.')
 param location string
@@ -44,6 +44,15 @@ resource operators 'Microsoft.Insights/actionGroups@2023-01-01' = {
   }
 }
 
+// One failure, one alert (the app has mailed the operators already; this is the backstop).
+// The rule runs every evaluationMinutes and looks back over the lines written in the last
+// evaluationMinutes + lateMinutes (a line can reach Application Insights minutes after it was
+// written), but counts only those ingested since its previous run: each line is ingested once,
+// so exactly one run counts it. Stateless (autoMitigate false): each run that counts a line
+// alerts.
+var evaluationMinutes = 5
+var lateMinutes = 10
+
 resource failedDeliveries 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
   name: alertName
   location: location
@@ -56,12 +65,12 @@ resource failedDeliveries 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
     scopes: [
       appInsights.id
     ]
-    evaluationFrequency: 'PT5M'
-    windowSize: 'PT15M'
+    evaluationFrequency: 'PT${evaluationMinutes}M'
+    windowSize: 'PT${evaluationMinutes + lateMinutes}M'
     criteria: {
       allOf: [
         {
-          query: 'traces | where message startswith "ddd.delivery.outcome " | extend outcome = parse_json(substring(message, strlen("ddd.delivery.outcome "))) | where tostring(outcome.phase) in ("failed", "refused", "stale", "unreported", "cancelled", "delivered-website-error") | summarize failed = count()'
+          query: 'traces | where ingestion_time() > ago(${evaluationMinutes}m) | where message startswith "ddd.delivery.outcome " | extend outcome = parse_json(substring(message, strlen("ddd.delivery.outcome "))) | where tostring(outcome.phase) in ("failed", "refused", "stale", "unreported", "cancelled", "delivered-website-error") | summarize failed = count()'
           timeAggregation: 'Total'
           metricMeasureColumn: 'failed'
           operator: 'GreaterThan'

@@ -29,23 +29,28 @@ param azdServiceName string = 'api'
 ])
 param pythonVersion string = '3.11'
 
-@description('Memory of each instance in MB. CPU and network bandwidth scale with it.')
+// Instance size. One instance runs the Functions host and the Python worker, which peaks at
+// about 250 MiB (243 MiB measured on the full mixed benchmark, README.md) and hashes every
+// byte a segment reads. A 512 MB instance
+// has a quarter of a core for that and would hold the worker's peak with under 250 MiB left
+// for the host (its own use is not measured here) and for a larger peak, where running out of
+// memory ends every activity on the instance. 2,048 MB (one core) is the smallest size offered.
+@description('Memory of each instance in MB (2,048: one core; 4,096: two). CPU and network bandwidth scale with it.')
 @allowed([
-  512
   2048
   4096
 ])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound on instances. Copies are server-side, so a few instances move a lot of data; 40 is the lowest the plan accepts.')
-@minValue(40)
+@description('Upper bound on instances (the plan accepts 1 to 1000). Copies are server-side, so a few instances move a lot of data.')
+@minValue(1)
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Always-ready instances for the durable group (orchestrators and activities). 0 scales to zero; 1 removes the cold start Microsoft warns about for Durable on Flex, at a baseline cost.')
+@description('Always-ready instances for the durable group (orchestrators and activities). 1, as Microsoft recommends for Durable Functions on Flex Consumption: an orchestration step after a scale to zero does not wait for a cold start, at a baseline cost. 0 scales to zero. A zone-redundant plan keeps at least 2.')
 @minValue(0)
 @maxValue(10)
-param durableAlwaysReadyInstances int = 0
+param durableAlwaysReadyInstances int = 1
 
 @description('Spread instances over availability zones. Only some regions offer zone-redundant Flex Consumption plans; the task hub state is in storage either way.')
 param zoneRedundant bool = false
@@ -175,7 +180,23 @@ param shareHashMaxBytes int = 1073741824
 
 var notificationsEnabled = !empty(notifyTo)
 
+// A zone-redundant plan keeps at least 2 always-ready instances per group, one in each of two
+// zones, and refuses a configuration of 1: 0 and 1 become 2, which the platform would run and
+// bill anyway.
+var durableAlwaysReady = zoneRedundant ? max(durableAlwaysReadyInstances, 2) : durableAlwaysReadyInstances
+
+// The Python worker runs every sync function, each activity and each orchestrator episode, on
+// one thread pool of min(32, cores + 4) threads unless PYTHON_THREADPOOL_THREAD_COUNT sets its
+// size: 5 on a one-core 2,048 MB instance. host.json lets an instance run 9 activities
+// (maxConcurrentActivityFunctions) and 4 orchestrator episodes (maxConcurrentOrchestratorFunctions)
+// at once: 9 + 4 threads give each of those slots one, so no episode waits behind minutes-long
+// copy activities. The HTTP functions are async and do not use this pool; an activity's own
+// copies run on its own threads (DDD_COPY_THREADS).
+var workerThreads = 13
+
 var appSettings = {
+  // Threads for the sync functions (see workerThreads).
+  PYTHON_THREADPOOL_THREAD_COUNT: string(workerThreads)
   // Functions host and Durable task hub storage, by identity (no connection string, no key).
   AzureWebJobsStorage__accountName: storageAccountName
   AzureWebJobsStorage__credential: 'managedidentity'
@@ -289,10 +310,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
-        alwaysReady: durableAlwaysReadyInstances > 0 ? [
+        alwaysReady: durableAlwaysReady > 0 ? [
           {
             name: 'durable'
-            instanceCount: durableAlwaysReadyInstances
+            instanceCount: durableAlwaysReady
           }
         ] : []
       }

@@ -51,13 +51,19 @@ resource communicationService 'Microsoft.Communication/communicationServices@202
   }
 }
 
+// A custom role's name must be unique in the whole tenant, and the same environment deployed
+// to two subscriptions of a tenant gets the same resource group name: the role's id and its
+// name are both a guid over the subscription and the resource group, different in each
+// subscription and the same again on a re-deployment (which then updates the role it made).
+var emailSenderRoleId = guid(subscription().id, resourceGroup().id, 'ddd-transfer-email-sender')
+
 // A role definition is not a role assignment: the assignment is made in roles.bicep, on the
 // Communication Services resource. The definition is assignable in this resource group only.
 resource emailSenderRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(resourceGroup().id, 'ddd-transfer-email-sender')
+  name: emailSenderRoleId
   properties: {
-    roleName: 'ddd-transfer e-mail sender (${resourceGroup().name})'
-    description: 'Send e-mail through Azure Communication Services. Nothing else.'
+    roleName: 'ddd-transfer e-mail sender ${emailSenderRoleId}'
+    description: 'Send e-mail through Azure Communication Services, for ddd-transfer in resource group ${resourceGroup().name}. Nothing else.'
     type: 'CustomRole'
     assignableScopes: [
       resourceGroup().id

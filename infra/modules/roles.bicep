@@ -1,6 +1,7 @@
 // Every role assignment of the deployment is made by this one module, always on a single
-// resource (a storage account, the vault, the Application Insights component, the
-// Communication Services resource), never on a resource group or a subscription.
+// resource (a storage account or one of its containers, the vault, the Application Insights
+// component, the Communication Services resource), never on a resource group or a
+// subscription.
 //
 // main.bicep deploys it once into the app's resource group and once into the resource group
 // of each source and sink storage account (those may live in other resource groups or
@@ -13,16 +14,23 @@
 @description('Object (principal) id that receives the roles.')
 param principalId string
 
-@description('Kind of principal: ServicePrincipal for the managed identity, User or Group for people.')
+// The principal's kind, when it is known here. The app's managed identity is created in the
+// same deployment, so its kind is given: Azure then assigns at once instead of looking up an
+// identity the directory may not have replicated yet. The deployer's kind is left empty and
+// Azure looks it up: it may be a person, a group or a pipeline's service principal, and a
+// wrong kind fails the assignment (UnmatchedPrincipalType).
+@description('ServicePrincipal for the managed identity this deployment creates; empty: Azure looks the kind up.')
 @allowed([
+  ''
   'ServicePrincipal'
-  'User'
-  'Group'
 ])
-param principalType string = 'ServicePrincipal'
+param principalType string = ''
 
 @description('Storage account roles: [{ account: <name>, role: <role>, why: <text> }].')
 param storageRoles array = []
+
+@description('Blob container roles: [{ account: <name>, container: <name>, role: <role>, why: <text> }].')
+param containerRoles array = []
 
 @description('Key Vault roles: [{ vault: <name>, role: <role>, why: <text> }].')
 param keyVaultRoles array = []
@@ -56,7 +64,22 @@ resource storageAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01'
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
+    description: item.why
+  }
+}]
+
+resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2024-01-01' existing = [for item in containerRoles: {
+  name: '${item.account}/default/${item.container}'
+}]
+
+resource containerAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for (item, i) in containerRoles: {
+  name: guid(containers[i].id, principalId, contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
+  scope: containers[i]
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
+    principalId: principalId
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]
@@ -71,7 +94,7 @@ resource vaultAssignments 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]
@@ -86,7 +109,7 @@ resource componentAssignments 'Microsoft.Authorization/roleAssignments@2022-04-0
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]
@@ -101,7 +124,7 @@ resource communicationAssignments 'Microsoft.Authorization/roleAssignments@2022-
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contains(builtInRoles, item.role) ? builtInRoles[item.role] : item.role)
     principalId: principalId
-    principalType: principalType
+    principalType: empty(principalType) ? null : principalType
     description: item.why
   }
 }]

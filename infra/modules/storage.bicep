@@ -49,7 +49,7 @@ resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
     name: skuName
   }
   properties: {
-    // checkov:skip=CKV_AZURE_35:Network default action stays Allow: Flex Consumption without VNet integration reaches storage over public endpoints (private networking is a follow-up, see README.md, Deploy).
+    // checkov:skip=CKV_AZURE_35:Network default action stays Allow: Flex Consumption without VNet integration reaches storage over public endpoints (private networking is a follow-up, see docs/deploy.md).
     // checkov:skip=CKV_AZURE_59:Public network access stays enabled for the same reason as CKV_AZURE_35; every request still needs an Entra token (shared keys are off).
     // checkov:skip=CKV_AZURE_206:Replication is a parameter (skuName); LRS is the default for transient state, pick ZRS/GRS there.
     accessTier: 'Hot'

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from infra_checks import REPO_ROOT
+from deployment import REPO_ROOT
 
 REQUIREMENTS = Path(__file__).with_name("requirements-checkov.txt")
 TOOL_VENV = REPO_ROOT / ".venv" / "checkov"

@@ -9,27 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from infra_checks import (
-    ALLOW_LISTS,
-    CONFIG_MODULE,
-    FUNCTION_APP_MODULE,
-    MAIN_BICEP,
-    REPO_ROOT,
-    BicepEvaluationError,
-    BicepSyntaxError,
-    Scope,
-    allow_list_mismatches,
-    allow_list_wiring_problems,
-    app_settings,
-    environment_readers,
-    function_app_setting,
-    missing_settings,
-    object_entries,
-    parameters,
-    role_loops,
-    setting_inputs,
-    settings_read,
-)
+from app_code import CONFIG_MODULE, Place, environment_readers, settings_read
+from bicep import BicepFile, text_of
+from deployment import ALLOW_LISTS, FUNCTION_APP_MODULE, REPO_ROOT, app_settings
 
 # Settings the code reads that Azure must NOT set, each with the reason.
 LOCAL_ONLY = {
@@ -59,6 +41,13 @@ OPTIONAL_WHEN_ENABLED = {
 }
 
 ALLOWED_UNSET = set(LOCAL_ONLY) | set(PLATFORM_PROVIDED)
+
+
+def missing_settings(root: Path, allowed_unset: set[str]) -> dict[str, list[Place]]:
+    """Settings the code under `root` reads that the Function App module does not set."""
+    settings = app_settings(root / FUNCTION_APP_MODULE)
+    return {name: places for name, places in sorted(settings_read(root).items())
+            if name not in settings.names and name not in allowed_unset}
 
 
 def _report(missing: dict) -> str:
@@ -133,24 +122,24 @@ def test_tuning_defaults_in_the_bicep_equal_the_app_defaults():
         if isinstance(field.default, int | float) and not isinstance(field.default, bool)
     }
     bicep = REPO_ROOT / FUNCTION_APP_MODULE
-    param_defaults = parameters(bicep.read_text(encoding="utf-8"))
+    params = BicepFile.read(bicep).params
     compared = 0
     for name, value in app_settings(bicep).always.items():
-        match = re.fullmatch(r"(?:string\()?(\w+)\)?", value)
-        if name not in app_defaults or not match or match.group(1) not in param_defaults:
+        match = re.fullmatch(r"(?:string\()?(\w+)\)?", text_of(value))
+        if name not in app_defaults or not match or match.group(1) not in params:
             continue
-        default = param_defaults[match.group(1)]
+        default = params[match.group(1)].default
         assert default is not None, f"{name}: parameter {match.group(1)} has no default"
-        assert float(default.strip("'")) == float(app_defaults[name]), (
-            f"{name}: Bicep default {default} != app default {app_defaults[name]}")
+        assert float(text_of(default).strip("'")) == float(app_defaults[name]), (
+            f"{name}: Bicep default {text_of(default)} != app default {app_defaults[name]}")
         compared += 1
     assert compared >= 9, f"only {compared} tuning settings compared"
 
 
 def test_the_website_token_is_read_from_the_vault_by_the_app():
     settings = app_settings(REPO_ROOT / FUNCTION_APP_MODULE)
-    assert settings.always["DDD_KEY_VAULT_URL"] == "keyVaultUri"
-    assert settings.always["DDD_WEBSITE_TOKEN_SECRET"] == "websiteTokenSecretName"
+    assert text_of(settings.always["DDD_KEY_VAULT_URL"]) == "keyVaultUri"
+    assert text_of(settings.always["DDD_WEBSITE_TOKEN_SECRET"]) == "websiteTokenSecretName"
     assert "DDD_WEBSITE_TOKEN" not in settings.names
 
 
@@ -185,12 +174,6 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
         bicep.parent.mkdir(parents=True, exist_ok=True)
         bicep.write_text(FUNCTION_APP_BICEP)
     return tmp_path
-
-
-def test_the_bicep_reader_reads_keys_not_values_or_comments(tmp_path):
-    settings = app_settings(_tree(tmp_path, {}) / FUNCTION_APP_MODULE)
-    assert set(settings.always) == {"DDD_PRESENT", "DDD_QUOTED", "DDD_NESTED"}
-    assert set(settings.conditional) == {"DDD_OPTIONAL"}
 
 
 def test_a_setting_read_but_not_set_fails_the_check(tmp_path):
@@ -237,57 +220,6 @@ def test_a_module_other_than_config_reading_the_environment_fails(tmp_path):
     ]
 
 
-def test_unreadable_bicep_fails_loudly(tmp_path):
-    bicep = tmp_path / "functionapp.bicep"
-    bicep.write_text("resource site 'Microsoft.Web/sites@2024-04-01' = {\n  name: 'x'\n}\n")
-    with pytest.raises(BicepSyntaxError):
-        app_settings(bicep)  # no app settings at all
-    with pytest.raises(BicepSyntaxError):
-        object_entries("{ a: 'unterminated }", 0)
-
-
-# ---------------------------------------------------------------- allow-lists follow the roles
-#
-# DDD_SOURCE_ACCOUNTS and DDD_SINK_ACCOUNTS must name exactly the accounts main.bicep grants
-# source and sink roles on. Shown twice: by following the Bicep text from each app setting back
-# to the lists the role modules loop over, and by computing both on sample resource ids.
-
-
-def _ids(*accounts: str) -> str:
-    return ",".join(f"/subscriptions/x/resourceGroups/rg/providers/Microsoft.Storage/"
-                    f"storageAccounts/{account}" for account in accounts)
-
-
-def test_allow_lists_are_built_from_the_lists_the_role_modules_loop_over():
-    assert allow_list_wiring_problems(REPO_ROOT) == []
-    loops = {loop.module: (loop.side, set(loop.collection))
-             for loop in role_loops((REPO_ROOT / MAIN_BICEP).read_text(encoding="utf-8"))}
-    assert loops == {
-        "sourceRoles": ("source", {"sourceIds"}),
-        "sinkRoles": ("sink", {"sinkIds"}),
-    }
-    stop = {"sourceIds", "sinkIds"}
-    assert setting_inputs(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", stop) == {"sourceIds"}
-    assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", stop) == {"sinkIds"}
-    # Followed one step further, they are the deployment parameters of the README.
-    assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", set()) == {"sinkStorageAccountIds"}
-
-
-@pytest.mark.parametrize(("given", "sources", "sinks"), [
-    pytest.param({"sourceStorageAccountIds": _ids("sequencingcore"),
-                  "sinkStorageAccountIds": _ids("labsmith")},
-                 "sequencingcore", "labsmith", id="one-each"),
-    pytest.param({"sourceStorageAccountIds": _ids("sequencingcore") + " , " + _ids("archive2"),
-                  "sinkStorageAccountIds": _ids("labsmith", "OtherLab")},
-                 "sequencingcore,archive2", "labsmith,otherlab",
-                 id="spaces-and-capitals"),
-])
-def test_allow_lists_evaluate_to_exactly_the_accounts_with_roles(given, sources, sinks):
-    assert function_app_setting(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", given) == sources
-    assert function_app_setting(REPO_ROOT, "DDD_SINK_ACCOUNTS", given) == sinks
-    assert allow_list_mismatches(REPO_ROOT, given) == []
-
-
 def test_allow_lists_are_required_settings_the_bicep_always_sets(tmp_path):
     """Once shared/core/config.py reads them as required Field aliases, the cross-check finds them
     set (simulated here on a tree with the real functionapp.bicep, whatever config.py says
@@ -308,183 +240,3 @@ def test_allow_lists_are_required_settings_the_bicep_always_sets(tmp_path):
     assert missing_settings(real, allowed_unset=set()) == {}
     without = _tree(tmp_path / "without", {"shared/core/config.py": config})
     assert set(missing_settings(without, allowed_unset=set())) == set(ALLOW_LISTS.values())
-
-
-def test_the_evaluator_refuses_what_it_does_not_know():
-    scope = Scope("param p string\nvar token = uniqueString('a')\nvar plus = 1 + 2\n", {})
-    for name in ("token", "plus", "p"):
-        with pytest.raises(BicepEvaluationError):
-            scope.lookup(name)
-
-
-# A small main.bicep and functionapp.bicep with the same wiring as infra/; each @NAME@ is
-# replaced with WIRED[NAME] or with a test's change to it.
-WIRED_MAIN = """\
-param srcIdsText string
-param sinkIdsText string
-param sinkAclIdsText string = ''
-param otherIdsText string = ''
-var srcIds = split(srcIdsText, ',')
-var sinkIds = split(sinkIdsText, ',')
-var sinkAclIds = empty(sinkAclIdsText) ? [] : split(sinkAclIdsText, ',')
-var otherIds = split(otherIdsText, ',')
-var sourceNames = @SOURCE_NAMES@
-var sinkNames = @SINK_NAMES@
-module storage 'modules/storage.bicep' = {
-  name: 'storage'
-}
-module functionApp 'modules/functionapp.bicep' = {
-  name: 'functionapp'
-  params: {
-    workAccount: storage.outputs.name
-    sourceAccounts: sourceNames
-    sinkAccounts: sinkNames
-  }
-}
-module appRoles 'modules/roles.bicep' = {
-  name: 'roles-app'
-  params: {
-    storageRoles: [
-      {
-        account: storage.outputs.name
-        role: 'StorageBlobDataOwner'
-        why: 'host'
-      }
-    ]
-  }
-}
-module srcRoles 'modules/roles.bicep' = [for id in srcIds: {
-  name: 'roles-src'
-  params: {
-    storageRoles: [
-      {
-        account: split(id, '/')[8]
-        role: 'StorageBlobDataReader'
-        why: 'read'
-      }
-    ]
-  }
-}]
-module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
-  name: 'roles-sink-${i}'
-  params: {
-    storageRoles: [
-      {
-        account: @SINK_ROLE_ACCOUNT@
-        role: 'StorageBlobDataContributor'
-        why: 'write'
-      }
-    ]
-  }
-}]
-module sinkAclRoles 'modules/roles.bicep' = [for (id, i) in sinkAclIds: {
-  name: 'roles-sink-acl-${i}'
-  params: {
-    storageRoles: [
-      {
-        account: split(id, '/')[8]
-        role: 'StorageBlobDataOwner'
-        why: 'acl'
-      }
-    ]
-  }
-}]
-"""
-WIRED_FUNCTION_APP = """\
-param workAccount string
-param sourceAccounts string
-param sinkAccounts string
-param fixedAccounts string = 'labsmith'
-var appSettings = {
-  DDD_WORK_ACCOUNT: workAccount
-  DDD_SOURCE_ACCOUNTS: @APP_SOURCE@
-  DDD_SINK_ACCOUNTS: sinkAccounts
-}
-resource siteSettings 'Microsoft.Web/sites/config@2024-04-01' = {
-  name: 'appsettings'
-  properties: appSettings
-}
-"""
-WIRED = {
-    "SOURCE_NAMES": "join(map(srcIds, id => toLower(split(id, '/')[8])), ',')",
-    "SINK_NAMES": "join(map(union(sinkIds, sinkAclIds), id => toLower(split(id, '/')[8])), ',')",
-    "SINK_ROLE_ACCOUNT": "split(id, '/')[8]",
-    "APP_SOURCE": "sourceAccounts",
-}
-WIRED_GIVEN: dict[str, object] = {
-    "srcIdsText": _ids("sequencingcore"),
-    "sinkIdsText": _ids("labsmith", "otherlab"),
-    "sinkAclIdsText": _ids("acllab"),
-    "otherIdsText": _ids("stranger"),
-}
-
-
-def _wired_tree(tmp_path: Path, **changes: str) -> Path:
-    values = {**WIRED, **changes}
-    files = {}
-    for path, template in ((MAIN_BICEP, WIRED_MAIN), (FUNCTION_APP_MODULE, WIRED_FUNCTION_APP)):
-        for name, value in values.items():
-            template = template.replace(f"@{name}@", value)
-        files[path.as_posix()] = template
-    return _tree(tmp_path, files)
-
-
-def test_the_wired_tree_passes_both_checks(tmp_path):
-    root = _wired_tree(tmp_path)
-    assert allow_list_wiring_problems(root) == []
-    assert allow_list_mismatches(root, WIRED_GIVEN) == []
-    assert function_app_setting(root, "DDD_SINK_ACCOUNTS", WIRED_GIVEN) == \
-        "labsmith,otherlab,acllab"
-
-
-@pytest.mark.parametrize(("change", "wiring_problem", "mismatch"), [
-    pytest.param(
-        {"SOURCE_NAMES": "join(map(otherIds, id => toLower(split(id, '/')[8])), ',')"},
-        "DDD_SOURCE_ACCOUNTS is built from ['otherIdsText'], but the source role assignments "
-        "from ['srcIds']",
-        "allowed without source roles: ['stranger']; with source roles but not allowed: "
-        "['sequencingcore']",
-        id="source-list-from-another-parameter"),
-    pytest.param(
-        {"SINK_NAMES": "join(map(sinkIds, id => toLower(split(id, '/')[8])), ',')"},
-        "DDD_SINK_ACCOUNTS is built from ['sinkIds'], but the sink role assignments from "
-        "['sinkAclIds', 'sinkIds']",
-        "with sink roles but not allowed: ['acllab']",
-        id="sink-list-without-the-acl-sinks"),
-    pytest.param(
-        {"SOURCE_NAMES": "join(map(split(srcIdsText, ','), id => split(id, '/')[8]), ',')"},
-        "DDD_SOURCE_ACCOUNTS is built from ['srcIdsText'], but the source role assignments "
-        "from ['srcIds']",
-        None,  # the same accounts today; the next change to srcIds would part them
-        id="source-list-from-the-raw-parameter-not-the-role-loop-list"),
-    pytest.param(
-        {"APP_SOURCE": "fixedAccounts"},
-        "DDD_SOURCE_ACCOUNTS is built from ['functionapp.bicep:fixedAccounts']",
-        "allowed without source roles: ['labsmith']",
-        id="app-setting-from-a-module-default"),
-    pytest.param(
-        {"SINK_ROLE_ACCOUNT": "split(otherIds[0], '/')[8]"},
-        "sinkRoles: its accounts are not built from its loop item alone (also from "
-        "['otherIds'])",
-        "with sink roles but not allowed: ['stranger']",
-        id="role-on-an-account-not-from-the-loop-item"),
-    pytest.param(
-        {"SOURCE_NAMES": "join(map(srcIds, id => split(id, '/')[4]), ',')"},
-        None,  # built from the right list, but the wrong segment: only evaluation sees it
-        "allowed without source roles: ['rg']; with source roles but not allowed: "
-        "['sequencingcore']",
-        id="resource-group-segment-instead-of-the-account-name"),
-])
-def test_allow_lists_apart_from_the_roles_fail_the_checks(tmp_path, change, wiring_problem,
-                                                         mismatch):
-    root = _wired_tree(tmp_path, **change)
-    problems = allow_list_wiring_problems(root)
-    mismatches = allow_list_mismatches(root, WIRED_GIVEN)
-    if wiring_problem is None:
-        assert problems == []
-    else:
-        assert len(problems) == 1 and wiring_problem in problems[0], problems
-    if mismatch is None:
-        assert mismatches == []
-    else:
-        assert len(mismatches) == 1 and mismatch in mismatches[0], mismatches
