@@ -16,6 +16,7 @@ from activities import (
     discard_partial_delivery,
     grant_access,
     measure_progress,
+    move_source,
     notify_operators,
     plan_delivery,
     plan_dry_run,
@@ -32,11 +33,13 @@ from endpoints import (
     delivery_status,
     dry_run_status,
     openapi_document,
+    operator_rules,
     project_summary,
     revoke_share,
     share_status,
     start_delivery,
     start_dry_run,
+    start_operator_delivery,
 )
 from orchestrators import cancel_delivery, delivery, dry_run, resend_callback
 from shared.copy.native_heap import limit_malloc_arenas
@@ -48,6 +51,8 @@ limit_malloc_arenas()
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(start_delivery.bp)
+app.register_functions(start_operator_delivery.bp)
+app.register_functions(operator_rules.bp)
 app.register_functions(delivery_status.bp)
 app.register_functions(delivery.bp)
 app.register_functions(plan_delivery.bp)
@@ -59,6 +64,7 @@ app.register_functions(create_folders.bp)
 app.register_functions(write_manifest.bp)
 app.register_functions(grant_access.bp)
 app.register_functions(seal_delivery.bp)
+app.register_functions(move_source.bp)
 app.register_functions(report_to_website.bp)
 # dry runs, the website's project summary, pull-mode shares
 app.register_functions(start_dry_run.bp)

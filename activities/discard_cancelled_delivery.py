@@ -17,4 +17,5 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="cancel_input")
 @logged_activity("cancelling")
 def discard_cancelled_delivery(cancel_input: CancelInput) -> CleanupOutcome:
-    return discard(cancel_input.request, cancel_input.run_id, load_settings(), keep_claim=True)
+    return discard(cancel_input.request, cancel_input.run_id, load_settings(), keep_claim=True,
+                   policy=cancel_input.options.conflict_policy)

@@ -16,4 +16,5 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="discard_input")
 @logged_activity("discarding")
 def discard_partial_delivery(discard_input: PlanInput) -> CleanupOutcome:
-    return discard(discard_input.request, discard_input.run_id, load_settings())
+    return discard(discard_input.request, discard_input.run_id, load_settings(),
+                   policy=discard_input.options.conflict_policy)

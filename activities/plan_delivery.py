@@ -17,4 +17,5 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="plan_input")
 @logged_activity("planning")
 def plan_delivery(plan_input: PlanInput) -> Plan:
-    return build_plan(plan_input.request, plan_input.run_id, load_settings())
+    return build_plan(plan_input.request, plan_input.run_id, load_settings(),
+                      policy=plan_input.options.conflict_policy)

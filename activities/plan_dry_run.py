@@ -17,4 +17,5 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="dry_run_input")
 @logged_activity("dry-run")
 def plan_dry_run(dry_run_input: DryRunInput) -> DryRunReport:
-    return dry_run(dry_run_input.request, dry_run_input.run_id, load_settings())
+    return dry_run(dry_run_input.request, dry_run_input.run_id, load_settings(),
+                   options=dry_run_input.options)

@@ -7,7 +7,7 @@ from shared.core.config import load_settings
 from shared.core.messages import ReportInput
 from shared.core.models import ReportOutcome
 from shared.operations.telemetry import logged_activity
-from shared.website.callback import report_result
+from shared.website.report import report_result
 
 NAME = Activity.REPORT_TO_WEBSITE.value
 bp = df.Blueprint()
@@ -18,4 +18,4 @@ bp = df.Blueprint()
 @logged_activity("reporting")
 def report_to_website(report_input: ReportInput) -> ReportOutcome:
     return report_result(report_input.request, report_input.run_id, report_input.error_message,
-                         load_settings())
+                         load_settings(), receiver=report_input.receiver)

@@ -19,4 +19,6 @@ bp = df.Blueprint()
 def write_manifest(manifest_input: ManifestInput) -> ManifestOutcome:
     return write_delivery_manifest(manifest_input.request, manifest_input.run_id,
                                    manifest_input.chunk_count, load_settings(),
-                                   sealed=manifest_input.sealed)
+                                   sealed=manifest_input.sealed,
+                                   options=manifest_input.options,
+                                   holds_claim=manifest_input.holds_claim)

@@ -24,8 +24,8 @@ class ApiError(RuntimeError):
                 text += f"\n  {problem.get('field')}: {problem.get('message')}"
         else:
             text = str(answer or "")
-        hint = {401: " (wrong or missing key: --key, or --admin-key for list, resend and "
-                     "cancel)"}.get(status_code, "")
+        hint = {401: " (wrong or missing key: --key, or --admin-key for list, resend, "
+                     "cancel, rules and an operator's start)"}.get(status_code, "")
         super().__init__(f"HTTP {status_code}{hint}: {text}".rstrip(": "))
 
 
@@ -56,6 +56,22 @@ class Api:
 
     def start(self, payload: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self._call("POST", "deliveries", json=payload)
+        return answer
+
+    def start_operator(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """An operator's start: the payload may carry Conflict_Policy, Move_Source, Report_To
+        and Report_Token_Secret (the master key)."""
+        answer: dict[str, Any] = self._call("POST", "operator/deliveries", admin=True,
+                                            json=payload)
+        return answer
+
+    def rules(self) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("GET", "operator/rules", admin=True)
+        return answer
+
+    def test_rule(self, account: str, container: str, path: str) -> dict[str, Any]:
+        answer: dict[str, Any] = self._call("GET", "operator/rules/test", admin=True, params={
+            "account": account, "container": container, "path": path})
         return answer
 
     def status(self, instance_id: str) -> dict[str, Any]:

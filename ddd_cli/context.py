@@ -113,10 +113,47 @@ def payload_options(command: Command) -> Command:
     return command
 
 
+OPERATOR_FLAGS = {  # option name -> the operators' key
+    "conflict": "Conflict_Policy", "move": "Move_Source", "report_to": "Report_To",
+    "report_token_secret": "Report_Token_Secret",
+}
+
+
+def operator_options(command: Command) -> Command:
+    """An operator's choices over the website's payload (`POST /api/operator/deliveries`)."""
+    flags = [
+        click.option("--conflict", type=click.Choice(["fail", "merge", "replace-different"]),
+                     help="A destination folder that holds files: refuse it (fail, as the "
+                          "website's calls), add to it keeping what verifies and never "
+                          "replacing what the service did not write (merge), or replace files "
+                          "whose MD5 differs (replace-different)."),
+        click.option("--move/--no-move", default=None,
+                     help="Delete the source folder's delivered files once the receiver "
+                          "acknowledged the result (only where DDD_MOVE_SOURCES allows it; "
+                          "default: as DDD_MOVE_ALWAYS says for the source container)."),
+        click.option("--report-to", metavar="website|operators|URL",
+                     help="Who hears the result: the website (default), the operators only "
+                          "(status and e-mail), or a webhook's https URL that takes the "
+                          "website's callback body."),
+        click.option("--report-token-secret", metavar="NAME",
+                     help="The Key Vault secret holding the webhook's token."),
+    ]
+    for flag in reversed(flags):
+        command = flag(command)
+    return command
+
+
+def operator_choices(flags: dict[str, Any]) -> dict[str, Any]:
+    """The operators' keys the flags give (empty: the website's call is enough)."""
+    return {key: flags.pop(name) for name, key in OPERATOR_FLAGS.items()
+            if flags.get(name) is not None}
+
+
 def payload_of(json_payload: dict[str, Any] | None, flags: dict[str, Any]) -> dict[str, Any]:
     """The payload from --json and the flags (see `payload_options`), with a transfer UUID: the
     flag's, else the file's, else a new one."""
     payload: dict[str, Any] = dict(json_payload or {})
+    payload.update(operator_choices(flags))
     for name, key in PAYLOAD_FLAGS.items():
         if flags.get(name) is not None:
             value: Any = flags[name]

@@ -7,6 +7,8 @@
     ddd-transfer resend <id>
     ddd-transfer cancel <id> --reason "wrong lab"
     ddd-transfer dry-run --json payload.json --wait   # the plan, nothing delivered
+    ddd-transfer start --json payload.json --conflict merge --move   # an operator's start
+    ddd-transfer rules list / rules test <account> <container> <flag path>
     ddd-transfer summary --source-account ... --source-container ... --source-folder ...
     ddd-transfer share create --source-account ... --expires-in 3600 --download-to DIR
     ddd-transfer share status <id> / share revoke <id>
@@ -29,9 +31,19 @@ import click
 
 from ddd_cli import sharing
 from ddd_cli.api import ENDED, Api, ApiError
-from ddd_cli.context import POLL_SECONDS, api_of, fail, payload_of, payload_options, show
+from ddd_cli.context import (
+    OPERATOR_FLAGS,
+    POLL_SECONDS,
+    api_of,
+    fail,
+    operator_options,
+    payload_of,
+    payload_options,
+    show,
+)
 from ddd_cli.local_stack import DEFAULT_STATE_DIR, LocalPorts, StackError, down, up
 from ddd_cli.progress import Sample, bytes_done, format_bytes, progress_line
+from ddd_cli.rules import rules
 
 PRINT_SECONDS = 10  # off a terminal: a progress line at most this often, but for phase changes
 
@@ -40,7 +52,8 @@ PRINT_SECONDS = 10  # off a terminal: a progress line at most this often, but fo
 @click.option("--url", envvar="DDD_URL", help="The app's base URL (default: the local stack).")
 @click.option("--key", envvar="DDD_KEY",
               help="A function key (every command but list, resend and cancel).")
-@click.option("--admin-key", envvar="DDD_ADMIN_KEY", help="The master key (list, resend, cancel).")
+@click.option("--admin-key", envvar="DDD_ADMIN_KEY",
+              help="The master key (list, resend, cancel, rules, an operator's start).")
 @click.option("--state-dir", envvar="DDD_LOCAL_DIR", type=click.Path(path_type=Path),
               default=DEFAULT_STATE_DIR, show_default=True,
               help="Where `local up` keeps its state.")
@@ -55,14 +68,18 @@ def cli(ctx: click.Context, url: str | None, key: str | None, admin_key: str | N
 # ----- deliveries --------------------------------------------------------------------------
 @cli.command()
 @payload_options
+@operator_options
 @click.option("--wait/--no-wait", default=False, help="Then show its progress until it ends.")
 @click.pass_context
 def start(ctx: click.Context, json_payload: dict[str, Any] | None, wait: bool,
-          **flags: str | None) -> None:
-    """Start a delivery, as the website does."""
+          **flags: Any) -> None:
+    """Start a delivery, as the website does; with an operator's choices (--conflict, --move,
+    --report-to, or their keys in --json) as an operator (the master key)."""
     payload = payload_of(json_payload, flags)
+    api = api_of(ctx)
     try:
-        answer = api_of(ctx).start(payload)
+        as_operator = any(key in payload for key in OPERATOR_FLAGS.values())
+        answer = api.start_operator(payload) if as_operator else api.start(payload)
     except ApiError as error:
         fail(error)
     click.echo(f"started {answer['id']}")
@@ -226,7 +243,8 @@ def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
     click.echo(f"e-mail:          {urls['email']}  (mail kept in {state['mailDir']})")
     click.echo(f"storage:         {urls['blob']}")
     click.echo(f"function key:    {keys['functionKey']}")
-    click.echo(f"master key:      {keys['masterKey']}  (list, resend, cancel)")
+    click.echo(f"master key:      {keys['masterKey']}  (list, resend, cancel, rules, "
+               "operator starts)")
     click.echo(f"system key:      {keys['systemKey']}  (Durable HTTP API)")
     click.echo(f"logs and state:  {state['logs']}")
     click.echo("stop everything: ddd-transfer local down")
@@ -246,6 +264,7 @@ def local_down(ctx: click.Context) -> None:
 
 for command in sharing.COMMANDS:
     cli.add_command(command)
+cli.add_command(rules)
 
 
 if __name__ == "__main__":

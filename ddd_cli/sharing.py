@@ -29,7 +29,15 @@ import click
 import requests
 
 from ddd_cli.api import ENDED, TIMEOUT_SECONDS, Api, ApiError
-from ddd_cli.context import POLL_SECONDS, api_of, fail, payload_of, payload_options, show
+from ddd_cli.context import (
+    POLL_SECONDS,
+    api_of,
+    fail,
+    operator_options,
+    payload_of,
+    payload_options,
+    show,
+)
 
 SCRIPT_FLAGS = ("dry_run", "skip_existing", "check_size_only", "print_summary")
 
@@ -55,12 +63,13 @@ def _place(location: dict[str, str]) -> str:
 # ----- dry runs ----------------------------------------------------------------------------
 @click.command(name="dry-run")
 @payload_options
+@operator_options
 @click.option("--wait/--no-wait", default=False,
               help="When the folder is planned in the background, wait for its result.")
 @output_option
 @click.pass_context
 def dry_run(ctx: click.Context, json_payload: dict[str, Any] | None, wait: bool,
-            output: str, **flags: str | None) -> None:
+            output: str, **flags: Any) -> None:
     """Plan a delivery without delivering it (nothing is written to the destination).
 
     Exits 1 when the delivery would not copy (refused, or the destination is taken).
@@ -132,7 +141,22 @@ def _echo_report(run_id: str, result: dict[str, Any]) -> None:
         largest = result["largest_file"]
         click.echo(f"largest:   {largest['path']} ({largest['size']:,} bytes)")
     click.echo(f"work:      {result['work_units']:,} work units in {result['chunks']:,} chunks")
-    if outlook["free"]:
+    options = result.get("options") or {}
+    if options.get("conflict_policy", "fail") != "fail":
+        click.echo(f"policy:    {options['conflict_policy']}")
+    policy = result.get("policy_outlook")
+    if outlook["free"] and outlook.get("adds_to") and policy:
+        click.echo(f"destination: adds to the folder: {policy['verified_there']:,} already "
+                   f"there and verified (kept), {policy['missing']:,} to copy, "
+                   f"{policy['differing']:,} differing, {policy['compared_when_copied']:,} "
+                   f"compared when copied, {policy['present_not_delivered']:,} other files "
+                   "(listed as present, not delivered)")
+        if policy["differing"]:
+            click.echo("  differing files: " + (
+                "replaced (the manifest records what they were)"
+                if options["conflict_policy"] == "replace-different" else
+                "replaced where this service wrote them, else kept and named"))
+    elif outlook["free"]:
         adopted, delivered = outlook.get("adopts_from"), outlook.get("delivered")
         if delivered:
             click.echo(f"destination: delivered before by {delivered['run_id']}: the delivery "
@@ -146,6 +170,16 @@ def _echo_report(run_id: str, result: dict[str, Any]) -> None:
         click.echo(f"the delivery would be refused: {result['refusal']}")
     if result["file_list"]:
         click.echo(f"file list: {_place(result['file_list'])}")
+    move = result.get("move")
+    if move:
+        click.echo(f"move:      then deletes {move['files']:,} files ({move['bytes']:,} bytes) "
+                   f"from {_place(move['folder'])}, each only if unchanged, once the "
+                   "receiver acknowledged the result")
+    receiver = options.get("receiver") or {}
+    if receiver.get("kind", "website") != "website":
+        told = (receiver["webhook"]["url"] if receiver["kind"] == "webhook"
+                else "the operators only (status and e-mail)")
+        click.echo(f"told:      {told}")
 
 
 # ----- the project summary -----------------------------------------------------------------

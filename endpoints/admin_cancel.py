@@ -8,7 +8,14 @@ action's id and the delivery's status URL, where the action shows under
 import azure.durable_functions as df
 import azure.functions as func
 
-from endpoints.admin_common import RUNNING, accepted, find_delivery, refused, request_in
+from endpoints.admin_common import (
+    RUNNING,
+    accepted,
+    find_delivery,
+    options_in,
+    refused,
+    request_in,
+)
 from orchestrators import cancel_delivery
 from shared.core.messages import CancelInput
 from shared.operations.admin import CANCELLABLE_PHASES, action_instance_id
@@ -43,6 +50,7 @@ async def cancel_delivery_request(req: func.HttpRequest,
     await client.terminate(instance_id, f"cancelled by an operator{said}")
     action_id = action_instance_id("cancel", instance_id)
     await client.start_new(cancel_delivery.NAME, action_id, CancelInput(
-        request=request, run_id=instance_id, progress=progress, reason=reason).to_json())
+        request=request, run_id=instance_id, progress=progress, reason=reason,
+        options=options_in(status)).to_json())
     log_event("admin.cancel", instance_id=instance_id, action_id=action_id)
     return accepted(instance_id, action_id)

@@ -23,8 +23,9 @@ from endpoints import delivery_status
 from endpoints.answers import bad_id, json_answer
 from endpoints.instances import STILL_RUNNING
 from shared.core.config import load_settings
+from shared.core.options import DeliveryOptions
 from shared.core.request import DeliveryRequest
-from shared.operations.admin import DELIVERY_PREFIX, request_of
+from shared.operations.admin import DELIVERY_PREFIX, options_of, request_of
 from shared.storage.clients import shared_clients
 from shared.storage.work import WorkStore, callback_name
 
@@ -62,10 +63,19 @@ def callback_stored(run_id: str) -> bool:
 
 def request_in(status: DurableOrchestrationStatus) -> DeliveryRequest | None:
     """The website's request in a delivery's orchestration input."""
+    return request_of(_input_of(status))
+
+
+def options_in(status: DurableOrchestrationStatus) -> DeliveryOptions:
+    """The delivery's options in its orchestration input (the defaults when it has none)."""
+    return options_of(_input_of(status))
+
+
+def _input_of(status: DurableOrchestrationStatus) -> Any:
     value: Any = status.input_
     if isinstance(value, str):
         try:
-            value = json.loads(value)
+            return json.loads(value)
         except ValueError:
             return None
-    return request_of(value)
+    return value

@@ -16,6 +16,7 @@ from endpoints.admin_common import (
     accepted,
     callback_stored,
     find_delivery,
+    options_in,
     refused,
     request_in,
 )
@@ -48,6 +49,7 @@ async def resend_delivery(req: func.HttpRequest,
     if earlier and earlier.runtime_status and earlier.runtime_status.value in RUNNING:
         return refused(409, f"A resend of '{instance_id}' is still running.")
     await client.start_new(resend_callback.NAME, action_id,
-                           ResendInput(request=request, run_id=instance_id).to_json())
+                           ResendInput(request=request, run_id=instance_id,
+                                       options=options_in(status)).to_json())
     log_event("admin.resend", instance_id=instance_id, action_id=action_id)
     return accepted(instance_id, action_id)

@@ -1,12 +1,14 @@
 """POST /api/dry-runs: the website's payload, planned but not delivered.
 
-The same door as `POST /api/deliveries` (`shared.api.start_request`: 4xx naming the field, nothing
-started), then the delivery's own planner without the delivery (`shared.plan.dry_run`): nothing is
-written to the destination. A folder of at most `DDD_DRY_RUN_INSTANT_FILES` files is answered
-at once (200, the result); a larger one is planned by the `dry_run` orchestration (202, with
-`dryRunStatusUri`: `GET /api/dry-runs/{id}` carries the result once it is done). One dry run
-per (delivery id, transfer UUID): while one runs, asking again answers its status URL; a
-later answer at once forgets an earlier background one (its status is not kept).
+The same door as `POST /api/operator/deliveries` (`shared.api.operator_request`: 4xx naming the
+field, nothing started; the operator's choices are accepted, since a dry run writes nothing and
+shows what they would do), then the delivery's own planner without the delivery
+(`shared.plan.dry_run`): nothing is written to the destination. A folder of at most
+`DDD_DRY_RUN_INSTANT_FILES` files is answered at once (200, the result); a larger one is planned by
+the `dry_run` orchestration (202, with `dryRunStatusUri`: `GET /api/dry-runs/{id}` carries the
+result once it is done). One dry run per (delivery id, transfer UUID): while one runs, asking again
+answers its status URL; a later answer at once forgets an earlier background one (its status is not
+kept).
 """
 
 import asyncio
@@ -19,7 +21,7 @@ from endpoints import dry_run_status
 from endpoints.answers import json_answer, read_request, storage_failure
 from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import dry_run as dry_run_orchestrator
-from shared.api.start_request import parse_start_request
+from shared.api.operator_request import parse_operator_request
 from shared.core.messages import DryRunInput
 from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
 
@@ -34,13 +36,13 @@ bp = df.Blueprint()
 @bp.durable_client_input(client_name="client")
 async def start_dry_run(req: func.HttpRequest,
                         client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    read = read_request(lambda settings: parse_start_request(
-        req.headers.get("content-type"), req.get_body(), settings.access))
+    read = read_request(lambda settings: parse_operator_request(
+        req.headers.get("content-type"), req.get_body(), settings))
     if isinstance(read, func.HttpResponse):
         return read
-    settings, request = read
+    settings, (request, options) = read
 
-    run_id = dry_run_id_for(request)
+    run_id = dry_run_id_for(request, options)
     status_url = dry_run_status.status_url(settings, run_id)
     accepted = ({"id": run_id, "dryRunStatusUri": status_url}, 202,
                 {"Location": status_url, "Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -49,10 +51,12 @@ async def start_dry_run(req: func.HttpRequest,
         return json_answer(*accepted)
     try:
         report = await asyncio.to_thread(dry_run, request, run_id, settings,
-                                         max_files=settings.dry_run_instant_files)
+                                         max_files=settings.dry_run_instant_files,
+                                         options=options)
     except ListingTooLong:
         await start_once(client, dry_run_orchestrator.NAME, run_id,
-                         DryRunInput(request=request, run_id=run_id).to_json())
+                         DryRunInput(request=request, run_id=run_id,
+                                     options=options).to_json())
         return json_answer(*accepted)
     except AzureError as error:
         return storage_failure(error)

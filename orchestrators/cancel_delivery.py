@@ -55,7 +55,8 @@ def cancel_delivery(context: df.DurableOrchestrationContext) -> Steps[dict[str, 
     context.set_custom_status(status)
     status["report"] = yield from steps.report_rounds(
         context, ReportInput(request=cancel.request, run_id=cancel.run_id,
-                             error_message=message), REPORT_ROUNDS)
+                             error_message=message, receiver=cancel.options.receiver),
+        REPORT_ROUNDS)
     progress = {**cancel.progress, "phase": "cancelled", "message": message}
     yield from steps.notify(context, NotifyInput(
         request=cancel.request, run_id=cancel.run_id, progress=progress))
@@ -64,7 +65,8 @@ def cancel_delivery(context: df.DurableOrchestrationContext) -> Steps[dict[str, 
     context.set_custom_status(status)
     yield context.create_timer(context.current_utc_datetime + LATE_COPIES_GRACE)
     swept = yield from wait_out(context, Activity.DISCARD_PARTIAL_DELIVERY,
-                                PlanInput(request=cancel.request, run_id=cancel.run_id),
+                                PlanInput(request=cancel.request, run_id=cancel.run_id,
+                                          options=cancel.options),
                                 CleanupOutcome, CLEANUP_RETRY)
     status["removed"] += swept.removed
     status["phase"] = "done"

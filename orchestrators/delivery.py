@@ -24,19 +24,17 @@ view and alerts see it.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import azure.durable_functions as df
 
-from orchestrators import steps
-from orchestrators.steps import Steps, as_model, call, first_line, wait_out
+from orchestrators import ending, steps
+from orchestrators.steps import Outcome, Steps, as_model, first_line, wait_out
 from shared.core.activities import Activity
 from shared.core.copy_window import CopyWindow, Slot
 from shared.core.messages import (
     AccessInput,
     AccessOutcome,
     ChunkInput,
-    CleanupOutcome,
     FailuresInput,
     FailuresRecorded,
     FoldersInput,
@@ -44,11 +42,16 @@ from shared.core.messages import (
     ManifestInput,
     PlanInput,
     ProgressInput,
-    ReportInput,
     SealInput,
     UnitsMoving,
 )
-from shared.core.models import ChunkResult, ManifestOutcome, Plan, ReportOutcome, SealedDelivery
+from shared.core.models import (
+    ACKNOWLEDGED,
+    ChunkResult,
+    ManifestOutcome,
+    Plan,
+    SealedDelivery,
+)
 from shared.core.outage import OutageRetry
 from shared.core.run import DeliveryRun
 from shared.core.status import MESSAGE_CHARS, cut_end
@@ -56,16 +59,9 @@ from shared.core.status import MESSAGE_CHARS, cut_end
 NAME = "delivery"
 bp = df.Blueprint()
 
-# after the report activity's own quick retries: wait 1, 2, 4, ... 60 minutes, ~2 days in all
-REPORT_ROUNDS = 50
-REPORT_FIRST_WAIT = timedelta(minutes=1)
-REPORT_LONGEST_WAIT = timedelta(minutes=60)
 # unit ends, retries and progress ticks in one generation: its history stays bounded
 GENERATION_EVENTS = 64
 
-
-# the orchestration's output: the final progress, where the manifest went, the report
-Outcome = dict[str, Any]
 
 
 class DeliveryEndedBadly(Exception):
@@ -96,10 +92,11 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun) -> Steps
             context.set_custom_status(run.progress())
             run.plan = yield from wait_out(
                 context, Activity.PLAN_DELIVERY,
-                PlanInput(request=run.request, run_id=run.run_id), Plan, retry, run)
+                PlanInput(request=run.request, run_id=run.run_id, options=run.options), Plan,
+                retry, run)
             if run.plan.refusal:
                 run.phase, run.message = "refused", run.plan.refusal
-                yield from _report(context, run, error_message=run.plan.refusal)
+                yield from ending.report(context, run, error_message=run.plan.refusal)
                 return run.outcome()
 
         if not run.copying_done:
@@ -111,7 +108,7 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun) -> Steps
                 return None
 
         if run.plan.sealed is not None:
-            return (yield from _report_sealed(context, run, retry))
+            return (yield from ending.report_sealed(context, run, retry))
 
         failure = run.failure or run.totals.failure_message()
         if failure:
@@ -119,7 +116,7 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun) -> Steps
                 yield from wait_out(context, Activity.RECORD_FAILURES, FailuresInput(
                     run_id=run.run_id, chunk_count=run.plan.chunk_count), FailuresRecorded,
                     retry, run)
-            return (yield from _fail(context, run, failure, retry))
+            return (yield from ending.fail(context, run, failure, retry))
 
         run.phase = "creating-folders"
         context.set_custom_status(run.progress())
@@ -129,8 +126,8 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun) -> Steps
         run.phase = "writing-manifest"
         context.set_custom_status(run.progress())
         run.manifest = yield from wait_out(context, Activity.WRITE_MANIFEST, ManifestInput(
-            request=run.request, run_id=run.run_id, chunk_count=run.plan.chunk_count),
-            ManifestOutcome, retry, run)
+            request=run.request, run_id=run.run_id, chunk_count=run.plan.chunk_count,
+            options=run.options, holds_claim=run.plan.holds_claim), ManifestOutcome, retry, run)
         # read access on the delivered folder, when configured: after every file is verified,
         # before the website is told; each call does a bounded part and says where to go on
         run.phase = "granting-access"
@@ -143,38 +140,28 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun) -> Steps
                 break
             access = AccessInput(request=run.request, continuation=granted.continuation)
         # sealed before the website hears: from now on nothing removes or replaces these files
-        run.phase = "sealing"
-        context.set_custom_status(run.progress())
-        yield from wait_out(context, Activity.SEAL_DELIVERY, SealInput(
-            request=run.request, run_id=run.run_id, files=run.totals.verified_files,
-            bytes=run.totals.verified_bytes), SealedDelivery, retry, run)
+        # (a delivery adding to a folder another delivery holds leaves that one's seal)
+        if run.plan.holds_claim:
+            run.phase = "sealing"
+            context.set_custom_status(run.progress())
+            yield from wait_out(context, Activity.SEAL_DELIVERY, SealInput(
+                request=run.request, run_id=run.run_id, files=run.totals.verified_files,
+                bytes=run.totals.verified_bytes), SealedDelivery, retry, run)
         run.sealed = True
         run.phase = "reporting"
-        yield from _report(context, run, error_message=None)
-        _phase_from_report(run)
+        yield from ending.report(context, run, error_message=None)
+        ending.phase_from_report(run)
+        if run.options.move_source and run.report is not None \
+                and run.report.status in ACKNOWLEDGED:
+            yield from ending.move_source(context, run, retry)
         return run.outcome()
     except Exception as error:  # an activity failed after its outage window
         if run.sealed or run.phase in ("reporting", "refused", "failed", "stale"):
             # the copy is done and sealed (or was never started): only telling the website
             # failed, and the stored callback body can be re-sent; never remove delivered data
             raise
-        return (yield from _fail(
+        return (yield from ending.fail(
             context, run, f"The transfer failed and was stopped: {first_line(error)}.", retry))
-
-
-def _phase_from_report(run: DeliveryRun) -> None:
-    if run.report is None:
-        return
-    if run.report.status == "stale":
-        run.phase = "stale"
-    elif run.report.status == "recorded-after-error":
-        run.phase = "delivered-website-error"
-        run.message = ((run.message + " ") if run.message else "") + (
-            "The website answered an error (HTTP 5xx) when it was told, then said it had "
-            "recorded the result: it may not have e-mailed the recipients. Check the "
-            "delivery on the website and tell the recipients if need be.")
-    elif run.report.status in ("recorded", "already-recorded"):
-        run.phase = "delivered"
 
 
 def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
@@ -242,112 +229,3 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
     return window.failure
 
 
-def _fail(context: df.DurableOrchestrationContext, run: DeliveryRun, failure: str,
-          retry: OutageRetry) -> Steps[Outcome]:
-    """Remove what this attempt wrote (waited out through an outage), then tell the website
-    once: what failed, what is left in the destination, and what a restart will do."""
-    run.phase = "removing-partial-copy"
-    run.message = failure
-    context.set_custom_status(run.progress())
-    try:
-        cleanup = yield from wait_out(
-            context, Activity.DISCARD_PARTIAL_DELIVERY,
-            PlanInput(request=run.request, run_id=run.run_id), CleanupOutcome,
-            retry.for_cleanup(), run)
-        after = _after_cleanup(run, cleanup)
-    except Exception as error:
-        after = (f" What this attempt wrote to {run.request.sink_folder} could not be removed "
-                 f"({first_line(error)}); the website's restart of the delivery takes the "
-                 "folder over, checks what is there and copies the rest.")
-    run.phase = "failed"
-    run.message = failure + after
-    yield from _report(context, run, error_message=run.message)
-    return run.outcome()
-
-
-def _after_cleanup(run: DeliveryRun, cleanup: CleanupOutcome) -> str:
-    folder = run.request.sink_folder
-    if cleanup.untouched is not None:
-        return f" Nothing was removed from {folder}: {cleanup.untouched}."
-    if cleanup.left:
-        return (f" This attempt removed what it wrote; {cleanup.left} file(s) it did not write "
-                f"(an earlier attempt's) are still in {folder}: the website's restart of the "
-                "delivery takes them over, checks them and copies the rest.")
-    return (" Nothing of this attempt is left in the destination; the website's restart of "
-            "the delivery starts it again.")
-
-
-def _report_sealed(context: df.DurableOrchestrationContext, run: DeliveryRun,
-                   retry: OutageRetry) -> Steps[Outcome]:
-    """A folder delivered before: verified against the source now. All there as delivered:
-    report the delivery again (nothing written there); else refuse, naming what changed."""
-    assert run.plan is not None and run.plan.sealed is not None
-    sealed = run.plan.sealed
-    when = sealed.delivered_on()
-    if run.failure is not None:
-        run.phase = "failed"
-        run.message = (f"{run.failure} Nothing was written to the delivered folder "
-                       f"{run.request.sink_folder}.")
-        yield from _report(context, run, error_message=run.message)
-        return run.outcome()
-    changed = run.totals.failure_message()
-    if changed is None and sealed.files is not None and sealed.files != run.plan.files:
-        changed = (f"the source holds {run.plan.files} files, {sealed.files} were delivered "
-                   "(files were added or removed since)")
-    if changed is not None:
-        run.phase = "refused"
-        run.message = (f"Delivery {run.request.delivery_id} was delivered to "
-                       f"{run.request.sink_folder} on {when}, and its source has changed since: "
-                       f"{changed} The delivered folder was left as it is; to deliver the new "
-                       "version, deliver it to another folder.")
-        yield from _report(context, run, error_message=run.message)
-        return run.outcome()
-    run.phase = "writing-manifest"
-    context.set_custom_status(run.progress())
-    run.manifest = yield from wait_out(context, Activity.WRITE_MANIFEST, ManifestInput(
-        request=run.request, run_id=run.run_id, chunk_count=run.plan.chunk_count, sealed=True),
-        ManifestOutcome, retry, run)
-    run.sealed = True
-    run.message = (f"Already delivered on {when}; every file there was verified against the "
-                   "source again and the manifest sent again. Nothing was copied.")
-    run.phase = "reporting"
-    yield from _report(context, run, error_message=None)
-    _phase_from_report(run)
-    return run.outcome()
-
-
-def _report(context: df.DurableOrchestrationContext, run: DeliveryRun,
-            error_message: str | None) -> Steps[None]:
-    """POST the result to the website once; while it is down, wait longer and try again."""
-    context.set_custom_status(run.progress())
-    message_before = run.message
-    wait = REPORT_FIRST_WAIT
-    for attempt in range(1, REPORT_ROUNDS + 1):
-        try:
-            run.report = yield from call(
-                context, Activity.REPORT_TO_WEBSITE,
-                ReportInput(request=run.request, run_id=run.run_id, error_message=error_message),
-                ReportOutcome)
-            run.message = message_before
-            break
-        except Exception as error:  # the website is unavailable: wait and try again
-            if attempt == REPORT_ROUNDS:
-                run.message = (f"{message_before + ' ' if message_before else ''}The website "
-                               f"could not be told: {first_line(error)}")
-                context.set_custom_status(run.progress())
-                raise
-            run.message = f"waiting to report to the website (attempt {attempt}): " \
-                          f"{first_line(error)}"
-            context.set_custom_status(run.progress())
-            yield context.create_timer(context.current_utc_datetime + wait)
-            wait = min(wait * 2, REPORT_LONGEST_WAIT)
-    if run.report is not None and run.report.status == "stale":
-        run.message = (f"{run.message + ' ' if run.message else ''}The website has a newer "
-                       "attempt for this delivery; this result was not recorded.")
-    elif run.report is not None and run.report.status == "refused":
-        # waiting will not change the website's answer: a person must fix a setting, then
-        # re-send the stored result
-        run.phase = "unreported"
-        run.message = (f"{message_before + ' ' if message_before else ''}The website could not "
-                       f"be told: {run.report.website_message}")
-    context.set_custom_status(run.progress())

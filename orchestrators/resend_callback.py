@@ -25,7 +25,8 @@ def resend_callback(context: df.DurableOrchestrationContext) -> Steps[dict[str, 
     status: dict[str, Any] = {"action": "resend", "phase": "reporting", "report": None}
     context.set_custom_status(status)
     status["report"] = yield from steps.report_rounds(
-        context, ReportInput(request=resend.request, run_id=resend.run_id), REPORT_ROUNDS)
+        context, ReportInput(request=resend.request, run_id=resend.run_id,
+                             receiver=resend.options.receiver), REPORT_ROUNDS)
     status["phase"] = "done"
     context.set_custom_status(status)
     return status

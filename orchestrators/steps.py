@@ -30,6 +30,8 @@ Result = TypeVar("Result", bound=DurableModel)
 T = TypeVar("T")
 # what an orchestration step is: it yields Durable tasks and returns a T
 Steps = Generator[Any, Any, T]
+# a delivery orchestration's output: the final progress, where the manifest went, the report
+Outcome = dict[str, Any]
 
 
 def as_model(result_type: type[Result], value: Any) -> Result:

@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from shared.api import schemas as api_schemas
 from shared.core.messages import DryRunReport
+from shared.core.options import OperatorChoices
 from shared.core.request import DeliveryRequest, ShareRequest, SourceFolderRequest
 from shared.operations.admin import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, RUNTIME_STATUSES
 from shared.operations.share import ShareRecord
@@ -38,6 +39,9 @@ SCHEMA_MODELS: dict[str, type[BaseModel]] = {
     "ShareAnswer": api_schemas.ShareAnswer,
     "ShareRecord": ShareRecord,
     "ShareRevoked": api_schemas.ShareRevoked,
+    "OperatorChoices": OperatorChoices,
+    "RuleList": api_schemas.RuleList,
+    "RuleTest": api_schemas.RuleTest,
 }
 FUNCTION_KEY: list[dict[str, list[str]]] = [{"functionKeyHeader": []}, {"functionKeyQuery": []}]
 ADMIN_KEY: list[dict[str, list[str]]] = [{"masterKeyHeader": []}, {"masterKeyQuery": []}]
@@ -82,13 +86,49 @@ def _body(schema_name: str) -> dict[str, Any]:
         "schema": {"$ref": REF.format(model=schema_name)}}}}
 
 
+def _operator_body() -> dict[str, Any]:
+    """The website's payload with the operator's choices."""
+    return {"required": True, "content": {"application/json": {"schema": {"allOf": [
+        {"$ref": REF.format(model="StartPayload")},
+        {"$ref": REF.format(model="OperatorChoices")}]}}}}
+
+
+def _operator_paths() -> dict[str, Any]:
+    """An operator's start and the standing rules (admin key)."""
+    return {
+        "/operator/deliveries": {"post": {
+            "operationId": "startOperatorDelivery", "security": ADMIN_KEY,
+            "summary": "Start a delivery with an operator's choices: conflict policy, moving "
+                       "the source, who is told (admin key).",
+            "requestBody": _operator_body(),
+            "responses": {"202": _json("StartAccepted", "Started, or already started."),
+                          **_errors(400, 401, 409, 413, 415)},
+        }},
+        "/operator/rules": {"get": {
+            "operationId": "listRules", "security": ADMIN_KEY,
+            "summary": "The standing rules and their Event Grid filters (admin key).",
+            "responses": {"200": _json("RuleList", "The rules."), **_errors(401)},
+        }},
+        "/operator/rules/test": {"get": {
+            "operationId": "testRule", "security": ADMIN_KEY,
+            "summary": "What a completion flag at a path would start; starts nothing.",
+            "parameters": [{"name": name, "in": "query", "required": True,
+                            "schema": {"type": "string"}}
+                           for name in ("account", "container", "path")],
+            "responses": {"200": _json("RuleTest", "The delivery it would start, or none."),
+                          **_errors(400, 401)},
+        }},
+    }
+
+
 def _other_paths() -> dict[str, Any]:
     """Dry runs, the project summary and shares."""
     return {
         "/dry-runs": {"post": {
             "operationId": "startDryRun", "security": FUNCTION_KEY,
-            "summary": "Plan the website's payload without delivering it.",
-            "requestBody": _body("StartPayload"),
+            "summary": "Plan the website's payload (with an operator's choices, if any) "
+                       "without delivering it.",
+            "requestBody": _operator_body(),
             "responses": {"200": _json("DryRunAnswer", "Planned at once: the result."),
                           "202": _json("DryRunAnswer", "Planning in the background."),
                           **_errors(400, 401, 413, 415, 503)},
@@ -207,7 +247,7 @@ def _built() -> dict[str, Any]:
                  "Delivers a sequencing core's folder into a customer's storage account "
                  "for the D4S2 delivery website, and reports the result back to it."},
         "servers": [{"url": "/api"}],
-        "paths": {**_paths(), **_other_paths()},
+        "paths": {**_paths(), **_other_paths(), **_operator_paths()},
         "webhooks": {"transferResult": {"post": {
             "summary": "The result the app POSTs to the website's /api/v2/az-transfers/, "
                        "with Authorization: Token <key>.",

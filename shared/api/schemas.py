@@ -61,7 +61,8 @@ class DeliveryStatus(_Schema):
                                                   "Terminated (the Durable runtime status).")
     phase: str | None = Field(description="planning, copying, verifying (a folder delivered "
                                           "before), creating-folders, writing-manifest, "
-                                          "granting-access, sealing, reporting, delivered, "
+                                          "granting-access, sealing, reporting, "
+                                          "moving-source, delivered, delivered-source-kept, "
                                           "delivered-website-error, refused, "
                                           "removing-partial-copy, failed, stale, unreported "
                                           "or cancelled.")
@@ -78,6 +79,12 @@ class DeliveryStatus(_Schema):
     report: dict[str, Any] | None = None
     error: Any = None
     failures_list: dict[str, Any] | None = None
+    options: dict[str, Any] | None = Field(None, description="An operator's or a standing "
+                                           "rule's choices: conflict_policy, move_source, told "
+                                           "(website, webhook, operators), rule.")
+    sourceRemoved: dict[str, Any] | None = Field(None, description="A move: the source files "
+                                                 "removed, their bytes, and the files kept "
+                                                 "(changed since they were delivered).")
     operatorActions: dict[str, OperatorAction] = Field(default_factory=dict)
 
 
@@ -167,3 +174,28 @@ class ShareRevoked(_Schema):
     share: dict[str, Any] = Field(description="A ShareRecord.")
     script_and_manifest: str
     file_links: str
+
+
+class RuleList(_Schema):
+    """GET /api/operator/rules: each standing rule, with the Event Grid filter it needs."""
+
+    rules: list[dict[str, Any]] = Field(description="The rule (name, source, flags, sink, move, "
+                                                    "conflict_policy, notify) and event_filter.")
+
+
+class RuleStart(_Schema):
+    rule: str
+    run_folder: str
+    instance_id: str
+    request: dict[str, Any]
+    options: dict[str, Any]
+    existing: str | None = Field(description="The runtime status of that delivery when it "
+                                             "exists (then a flag landing starts nothing).")
+    message: str
+
+
+class RuleTest(_Schema):
+    """GET /api/operator/rules/test: what a flag blob at a path would start."""
+
+    starts: RuleStart | None
+    message: str | None = None

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from shared.core.access import AccessPolicy
 from shared.core.naming import check_account_name, check_container_name
+from shared.core.options import OPERATOR_FIELDS
 from shared.core.request import DeliveryRequest, validation_errors
 
 MAX_BODY_BYTES = 16 * 1024
@@ -116,9 +117,10 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def _surrogate_problems(payload: dict[str, Any]) -> list[dict[str, str]]:
+def _surrogate_problems(payload: dict[str, Any], extra_fields: frozenset[str] = frozenset(),
+                        ) -> list[dict[str, str]]:
     return surrogate_problems(payload, {field.alias or name for name, field
-                                        in DeliveryRequest.model_fields.items()})
+                                        in DeliveryRequest.model_fields.items()} | extra_fields)
 
 
 def surrogate_problems(payload: dict[str, Any], fields: set[str]) -> list[dict[str, str]]:
@@ -156,22 +158,42 @@ def _names_refused(payload: dict[str, Any], problems: list[dict[str, str]],
     )
 
 
-def parse_start_request(content_type: str | None, body: bytes,
-                        policy: AccessPolicy) -> DeliveryRequest:
-    """The website's start request, or RequestRefused with the status to answer."""
+def read_start_payload(content_type: str | None, body: bytes,
+                       extra_fields: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """A start body's JSON object, checked as a whole (content type, size, JSON, Unicode), or
+    RequestRefused. `extra_fields`: keys besides the website's that a refusal may name."""
     check_content_type(content_type)
     if len(body) > MAX_BODY_BYTES:
         raise _refuse(413, "body", f"must be at most {MAX_BODY_BYTES} bytes")
     payload = parse_json_object(body)
-    problems = _surrogate_problems(payload)
+    problems = _surrogate_problems(payload, extra_fields)
     if problems:
         raise RequestRefused(400, problems)
+    return payload
+
+
+def request_problems(payload: dict[str, Any],
+                     policy: AccessPolicy) -> tuple[DeliveryRequest | None, list[dict[str, str]]]:
+    """The request in a start body and the problems of its fields (the allow-lists included);
+    the request is None when a field is invalid."""
     try:
         request = DeliveryRequest.model_validate(payload)
     except ValidationError as error:
         problems = validation_errors(error)
-        raise RequestRefused(400, problems + _names_refused(payload, problems, policy)) from None
-    problems = policy.refusals(request)
-    if problems:
-        raise RequestRefused(400, problems)
+        return None, problems + _names_refused(payload, problems, policy)
+    return request, policy.refusals(request)
+
+
+def parse_start_request(content_type: str | None, body: bytes,
+                        policy: AccessPolicy) -> DeliveryRequest:
+    """The website's start request, or RequestRefused with the status to answer. The
+    operators' choices (`OPERATOR_FIELDS`) are refused here: the website's calls keep its
+    contract (conflict policy fail, the website told)."""
+    payload = read_start_payload(content_type, body)
+    operator_fields = [{"field": key, "message": "is an operator's choice: send it to POST "
+                        "/api/operator/deliveries (admin key), not the website's start"}
+                       for key in payload if key in OPERATOR_FIELDS]
+    request, problems = request_problems(payload, policy)
+    if operator_fields or problems or request is None:
+        raise RequestRefused(400, problems + operator_fields)
     return request

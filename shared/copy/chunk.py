@@ -184,6 +184,7 @@ def _file_copier(clients: StorageClients, work: WorkStore, request: DeliveryRequ
             breaker=Breaker(),
             progress=UnitProgress(work, chunk_ref, every_seconds=settings.progress_seconds / 3),
             written=written,
+            policy=chunk_ref.policy,
         )
 
 

@@ -64,15 +64,24 @@ from shared.copy.progress import UnitProgress
 from shared.copy.ranged_read import RANGE_BYTES, Span, read_in_order, spans_of
 from shared.copy.resume import (
     block_id,
+    committed_block_ids,
     copied_in_one_block,
     verification_for,
     verified_existing,
     written_by,
+    written_by_this_service,
 )
 from shared.core.config import Settings
-from shared.core.models import FileEntry, FileResult, OwnedBlob
+from shared.core.models import (
+    BlobKind,
+    ConflictPolicy,
+    FileEntry,
+    FileResult,
+    OwnedBlob,
+    ReplacedFile,
+)
 from shared.core.request import DeliveryRequest
-from shared.storage.clients import md5_hex_of
+from shared.storage.clients import md5_hex_of, quoted_etag
 from shared.storage.errors import (
     StorageFault,
     has_code,
@@ -83,6 +92,10 @@ T = TypeVar("T")
 
 SOURCE_CHANGED = "the source changed after planning (its ETag differs); deliver again"
 SOURCE_DELETED = "the source was deleted after planning; deliver again"
+KEPT_BY_MERGE = (
+    "the destination holds a different file of this name that this service did not write; "
+    "merge keeps it (replace-different would replace it)"
+)
 DESTINATION_TAKEN = (
     "the destination already holds a file of this name that is not this version of the source "
     "and was not written by this attempt; it was left as it is"
@@ -104,6 +117,8 @@ class FileCopier:
     file_pool: ThreadPoolExecutor
     breaker: Breaker
     progress: UnitProgress  # bytes moved, for the status while the unit runs
+    # what to do with a destination file of the same name (`shared.core.options`)
+    policy: ConflictPolicy = "fail"
     # what this unit wrote into the destination, as it commits each file
     # (`shared.storage.work`)
     written: list[OwnedBlob] = field(default_factory=list)
@@ -208,19 +223,22 @@ class FileCopier:
                            f"Content-MD5 is {entry.content_md5}")
         destination_path = self.request.sink_path(entry.path)
         destination = self.sink.get_blob_client(destination_path)
-        md5_digest = bytes.fromhex(md5_hex)
+        blocks = [BlobBlock(block_id(index, entry.etag, self.run_id))
+                  for index in range(layout.block_count)]
+        headers = self.headers(entry, bytes.fromhex(md5_hex))
         try:
             # created, never replaced: a blob there is not this attempt's to overwrite
             committed = destination.commit_block_list(
-                [BlobBlock(block_id(index, entry.etag, self.run_id))
-                 for index in range(layout.block_count)],
-                content_settings=self.headers(entry, md5_digest),
-                metadata=entry.metadata or None,
-                match_condition=MatchConditions.IfMissing,
-            )
+                blocks, content_settings=headers, metadata=entry.metadata or None,
+                match_condition=MatchConditions.IfMissing)
         except ResourceExistsError:
-            return self.found_at_destination(entry, destination_path)
+            return self.found_at_destination(entry, destination_path, blocks, headers)
         self.wrote(destination_path, str(committed["etag"]))
+        return self.read_back(entry, destination, md5_hex)
+
+    def read_back(self, entry: FileEntry, destination: BlobClient, md5_hex: str,
+                  replaced: ReplacedFile | None = None) -> FileResult:
+        """The committed file's result, once its size and Content-MD5 read back as copied."""
         properties = destination.get_blob_properties()
         if properties.size != entry.size or md5_hex_of(properties.content_settings) != md5_hex:
             properties = destination.get_blob_properties()  # one re-read before it is final
@@ -231,13 +249,14 @@ class FileCopier:
             raise FileFailed("the destination's Content-MD5 is not the MD5 of the source's bytes")
         return FileResult(
             path=entry.path,
-            destination_path=destination_path,
+            destination_path=destination.blob_name,
             size=entry.size,
             content_md5=md5_hex,
             content_type=properties.content_settings.content_type,
             last_modified=properties.last_modified,
             etag=properties.etag,
             verification=verification_for(entry, self.settings),
+            replaced=replaced,
         )
 
     def check_unchanged(self, entry: FileEntry) -> None:
@@ -271,23 +290,39 @@ class FileCopier:
         except HttpResponseError as error:
             raise self.source_failure(error, entry) from None
 
-    def wrote(self, destination_path: str, etag: str) -> None:
-        """Note a blob this attempt created (list appends are atomic: threads and the event
-        loop share the list)."""
-        self.written.append(OwnedBlob(path=destination_path, etag=etag))
+    def wrote(self, destination_path: str, etag: str, kind: BlobKind = "file") -> None:
+        """Note a blob this attempt created (or replaced); list appends are atomic: threads and
+        the event loop share the list."""
+        self.written.append(OwnedBlob(path=destination_path, etag=etag, kind=kind))
 
-    def found_at_destination(self, entry: FileEntry, destination_path: str) -> FileResult:
+    def found_at_destination(self, entry: FileEntry, destination_path: str,
+                             blocks: list[BlobBlock], headers: ContentSettings) -> FileResult:
         """After a commit refused because the destination exists (If-None-Match): the file
         there when it is this version of the source (this attempt's own commit whose answer
-        was lost, or an earlier attempt's), else FileFailed naming it. Nothing is replaced."""
+        was lost, or an earlier attempt's). Another file is kept and named (policy `fail`, or
+        `merge` when this service did not write it), or replaced by `blocks` only if it is
+        still the one looked at (`merge` when this service wrote it, `replace-different`)."""
         blob = self.sink.get_blob_client(destination_path)
         result = verified_existing(blob, entry, self.settings)
-        if result is None:
+        block_ids = committed_block_ids(blob)
+        if result is not None:
+            if written_by(block_ids, self.run_id) and result.etag:
+                self.wrote(destination_path, result.etag)
+            return result
+        if self.policy == "fail":
             raise FileFailed(DESTINATION_TAKEN)
-        committed, _uncommitted = blob.get_block_list("committed")
-        if written_by([block.id for block in committed], self.run_id) and result.etag:
-            self.wrote(destination_path, result.etag)
-        return result
+        if self.policy == "merge" and not written_by_this_service(block_ids):
+            raise FileFailed(KEPT_BY_MERGE)
+        there = blob.get_blob_properties()
+        replaced = ReplacedFile(size=there.size, content_md5=md5_hex_of(there.content_settings),
+                                etag=quoted_etag(there.etag))
+        committed = blob.commit_block_list(
+            blocks, content_settings=headers, metadata=entry.metadata or None,
+            etag=replaced.etag, match_condition=MatchConditions.IfNotModified)
+        self.wrote(destination_path, str(committed["etag"]), kind="replaced")
+        md5 = headers.content_md5
+        assert md5 is not None
+        return self.read_back(entry, blob, bytes(md5).hex(), replaced)
 
     @staticmethod
     def headers(entry: FileEntry, md5_digest: bytes) -> ContentSettings:

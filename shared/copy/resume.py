@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -54,6 +55,15 @@ def _names_block(block: str, index: int, source_etag: str) -> bool:
     """The block is block `index` of that source version, whoever wrote it (ids written before
     they named their attempt stop after the version)."""
     return block[:23] == f"{index:06d}-{_digest(source_etag, 16)}"
+
+
+SERVICE_BLOCK_ID = re.compile(r"\d{6}-[0-9a-f]{16}(?:-[0-9a-f]{12})?")
+
+
+def written_by_this_service(block_ids: list[str]) -> bool:
+    """The committed block ids are this service's (any attempt of any delivery, ids written
+    before they named their attempt included): the blob is a copy it made."""
+    return bool(block_ids) and all(SERVICE_BLOCK_ID.fullmatch(block) for block in block_ids)
 
 
 def written_by(block_ids: list[str], run_id: str) -> bool:

@@ -101,7 +101,8 @@ async def _copy_once(copier: FileCopier, sink: ContainerClient, entry: FileEntry
             match_condition=MatchConditions.IfMissing,
         )
     except ResourceExistsError:
-        return await asyncio.to_thread(copier.found_at_destination, entry, destination_path)
+        return await asyncio.to_thread(copier.found_at_destination, entry, destination_path,
+                                       blocks, copier.headers(entry, md5_digest))
     total = copier.progress.count(entry.size)
     if total is not None:
         await asyncio.to_thread(copier.progress.write, total)

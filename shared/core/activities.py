@@ -22,5 +22,6 @@ class Activity(StrEnum):
     REPORT_TO_WEBSITE = "report_to_website"
     DISCARD_PARTIAL_DELIVERY = "discard_partial_delivery"
     DISCARD_CANCELLED_DELIVERY = "discard_cancelled_delivery"
+    MOVE_SOURCE = "move_source"
     NOTIFY_OPERATORS = "notify_operators"
     PLAN_DRY_RUN = "plan_dry_run"

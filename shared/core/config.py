@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import ipaddress
+import json
 import os
 from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -23,9 +22,10 @@ from pydantic import (
 )
 
 from shared.core.access import AccessList, AccessPolicy
-from shared.core.naming import check_account_name, check_container_name
+from shared.core.naming import check_account_name, check_container_name, is_loopback_url
 from shared.core.operator_settings import operator_problems
 from shared.core.readers import FolderReaders
+from shared.core.rules import StandingRule, rule_problems
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -47,17 +47,6 @@ DEFAULT_PARALLEL_CHUNKS = 8
 DEFAULT_OUTAGE_WAIT_MINUTES = 30
 
 PositiveInt = Annotated[int, Field(ge=1)]
-
-
-def is_loopback_url(url: str) -> bool:
-    """The URL names this machine (localhost or a loopback address)."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class SettingsError(ValueError):
@@ -109,6 +98,12 @@ class Settings(BaseModel):
     delivered_folder_readers: FolderReaders = Field(
         default_factory=FolderReaders, alias="DDD_DELIVERED_FOLDER_READERS"
     )
+    # where a delivery may delete its source folder once delivered and acknowledged: when it
+    # asks (an operator's call, a standing rule), or always (the website's calls too)
+    move_sources: AccessList | None = Field(None, alias="DDD_MOVE_SOURCES")
+    move_always: AccessList | None = Field(None, alias="DDD_MOVE_ALWAYS")
+    # deliveries that start by themselves when a run's completion flag lands (JSON list)
+    standing_rules: list[StandingRule] = Field(default_factory=list, alias="DDD_STANDING_RULES")
     work_container: str = Field("ddd-transfer-work", alias="DDD_WORK_CONTAINER")
     website_url: str = Field(alias="DDD_WEBSITE_URL")
     # local runs; with DDD_KEY_VAULT_URL set the token is read from the vault instead
@@ -199,10 +194,50 @@ class Settings(BaseModel):
     def _check_work_account(cls, account: str) -> str:
         return check_account_name(account)
 
-    @field_validator("source_accounts", "sink_accounts", mode="before")
+    @field_validator("source_accounts", "sink_accounts", "move_sources", "move_always",
+                     mode="before")
     @classmethod
     def _parse_access_list(cls, value: Any) -> Any:
         return AccessList.parse(value) if isinstance(value, str) else value
+
+    @field_validator("standing_rules", mode="before")
+    @classmethod
+    def _parse_rules(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError as error:
+            raise ValueError(f"must be a JSON list of rules ({error})") from None
+
+    @model_validator(mode="after")
+    def _check_moves_and_rules(self) -> Settings:
+        """Moving is allowed only from allowed sources; every rule only between allowed places
+        (and moving only where moving is allowed): a rule that could not run refuses the app."""
+        problems = []
+        for name, moves in (("DDD_MOVE_SOURCES", self.move_sources),
+                            ("DDD_MOVE_ALWAYS", self.move_always)):
+            for account, containers in (moves.entries.items() if moves else ()):
+                for container in containers or [None]:
+                    allowed = (self.source_accounts.allows(account, container) if container
+                               else self.source_accounts.allows_account(account))
+                    if not allowed:
+                        where = f"{account}/{container}" if container else account
+                        problems.append(f"{name}: '{where}' is not an allowed source "
+                                        "(DDD_SOURCE_ACCOUNTS)")
+        problems += rule_problems(self.standing_rules, self.access, self.moves_allowed)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def moves_allowed(self, account: str, container: str) -> bool:
+        """A delivery from this container may delete its source when it asks to."""
+        return any(moves is not None and moves.allows(account, container)
+                   for moves in (self.move_sources, self.move_always))
+
+    def moves_always(self, account: str, container: str) -> bool:
+        """Every delivery from this container deletes its source (the website's too)."""
+        return self.move_always is not None and self.move_always.allows(account, container)
 
     @field_validator("delivered_folder_readers", mode="before")
     @classmethod

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.core.options import DeliveryOptions
 from shared.core.request import TRANSFER_UUID, DeliveryRequest
+
+# the operators' key of each option, for a refusal that names it
+OPTION_FIELDS = {"conflict_policy": "Conflict_Policy", "move_source": "Move_Source",
+                 "receiver": "Report_To", "rule": "rule"}
 
 
 def attempts_prefix(request: DeliveryRequest) -> str:
@@ -57,6 +62,18 @@ def differing_fields(request: DeliveryRequest, earlier_input: Any) -> list[str]:
         if not same:
             differing.append(field.alias or name)
     return differing
+
+
+def differing_options(options: DeliveryOptions, earlier_input: Any) -> list[str]:
+    """The operators' names of the options in which `options` differ from those the instance
+    was started with (an input written before options existed had the defaults)."""
+    if not isinstance(earlier_input, dict) or not isinstance(earlier_input.get("request"), dict):
+        return []
+    earlier = earlier_input.get("options")
+    before = DeliveryOptions.model_validate(earlier) if isinstance(earlier, dict) \
+        else DeliveryOptions()
+    return [OPTION_FIELDS[name] for name in DeliveryOptions.model_fields
+            if getattr(before, name) != getattr(options, name)]
 
 
 def instance_id_for(request: DeliveryRequest) -> str:

@@ -10,19 +10,23 @@ from typing import Any, Literal
 from pydantic import Field
 
 from shared.core.models import (
+    FAILURES_KEPT,
     AccountKind,
     BlobLocation,
     ChunkRef,
     DurableModel,
+    FileFailure,
     RunId,
     SealedDelivery,
 )
+from shared.core.options import DeliveryOptions, Receiver
 from shared.core.request import DeliveryRequest
 
 
 class PlanInput(DurableModel):
     request: DeliveryRequest
     run_id: str
+    options: DeliveryOptions = Field(default_factory=DeliveryOptions)
 
 
 class ChunkInput(DurableModel):
@@ -35,6 +39,10 @@ class ManifestInput(DurableModel):
     run_id: str
     chunk_count: int
     sealed: bool = False  # a sealed folder: the callback only, nothing written there
+    options: DeliveryOptions = Field(default_factory=DeliveryOptions)
+    # False: added to a folder another delivery holds (a policy's), whose manifest stays;
+    # this delivery's is written beside it under its own name
+    holds_claim: bool = True
 
 
 class FailuresInput(DurableModel):
@@ -54,6 +62,7 @@ class ReportInput(DurableModel):
     request: DeliveryRequest
     run_id: str
     error_message: str | None = None
+    receiver: Receiver = Field(default_factory=Receiver)
 
 
 def unit_key(chunk: ChunkRef) -> str:
@@ -133,16 +142,19 @@ class CancelInput(DurableModel):
     run_id: str
     progress: dict[str, Any]  # the delivery's last custom status (counts, phase)
     reason: str
+    options: DeliveryOptions = Field(default_factory=DeliveryOptions)
 
 
 class ResendInput(DurableModel):
     request: DeliveryRequest
     run_id: str
+    options: DeliveryOptions = Field(default_factory=DeliveryOptions)
 
 
 class DryRunInput(DurableModel):
     request: DeliveryRequest
     run_id: RunId
+    options: DeliveryOptions = Field(default_factory=DeliveryOptions)
 
 
 class LargestFile(DurableModel):
@@ -163,6 +175,35 @@ class DestinationOutlook(DurableModel):
     delivered: SealedDelivery | None = None
     # why the delivery would be refused there, in the website's words
     conflict: str | None = None
+    # the conflict policy adds to a folder that holds files (or was delivered before)
+    adds_to: bool = False
+
+
+class PolicyOutlook(DurableModel):
+    """What a conflict policy other than `fail` would do with the files the destination folder
+    holds now, counted against the plan (the manifest names each after the delivery)."""
+
+    # there with the source's size and MD5: kept, not copied
+    verified_there: int = 0
+    # not there: copied
+    missing: int = 0
+    # there, with another size or MD5: replace-different replaces them; merge replaces those
+    # this service wrote and keeps (and names) the others
+    differing: int = 0
+    # there, with a source that has no MD5: read and compared when the delivery runs
+    compared_when_copied: int = 0
+    # there and not part of the delivery: listed in the manifest as present, not delivered
+    present_not_delivered: int = 0
+
+
+class MoveOutlook(DurableModel):
+    """What moving the delivery would delete from the source, once the receiver acknowledged
+    the result: the planned files (each only if unchanged since), then the folders left
+    empty."""
+
+    folder: BlobLocation
+    files: int
+    bytes: int
 
 
 class DryRunReport(DurableModel):
@@ -185,6 +226,9 @@ class DryRunReport(DurableModel):
     refusal: str | None = None
     # the plan's pages: one JSON line per file the delivery would copy
     file_list: BlobLocation | None = None
+    options: DeliveryOptions = Field(default_factory=DeliveryOptions)
+    policy_outlook: PolicyOutlook | None = None  # a policy other than fail
+    move: MoveOutlook | None = None  # a delivery that moves its source
 
 
 def cancel_message(reason: str) -> str:
@@ -192,3 +236,33 @@ def cancel_message(reason: str) -> str:
     said = f": {reason}" if reason else ""
     return (f"The transfer was cancelled by an operator{said}. Nothing was left in the "
             "destination; the delivery can be retried.")
+
+
+class MoveInput(DurableModel):
+    """Delete the source files of plan pages from `first_page` on (`shared.source.move`)."""
+
+    request: DeliveryRequest
+    run_id: str
+    chunk_count: int
+    first_page: int = 0
+
+
+class SourceMoved(DurableModel):
+    """What a move deleted from the source, and kept; `next_page` None once all is done."""
+
+    files_removed: int = 0
+    bytes_removed: int = 0
+    files_kept: int = 0  # changed since they were delivered
+    kept: list[FileFailure] = Field(default_factory=list)  # the first of them
+    folders_removed: int = 0
+    next_page: int | None = None
+    refusal: str | None = None  # moving is not allowed there (nothing was deleted)
+
+    def add(self, more: SourceMoved) -> SourceMoved:
+        return SourceMoved(
+            files_removed=self.files_removed + more.files_removed,
+            bytes_removed=self.bytes_removed + more.bytes_removed,
+            files_kept=self.files_kept + more.files_kept,
+            kept=(self.kept + more.kept)[:FAILURES_KEPT],
+            folders_removed=self.folders_removed + more.folders_removed,
+            next_page=more.next_page, refusal=more.refusal or self.refusal)

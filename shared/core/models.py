@@ -23,6 +23,8 @@ from shared.core.naming import (
 )
 
 RunId = Annotated[str, AfterValidator(check_run_id)]
+# what to do with destination files of the same names (`shared.core.options`)
+ConflictPolicy = Literal["fail", "merge", "replace-different"]
 
 
 class DurableModel(BaseModel):
@@ -97,14 +99,20 @@ class Plan(DurableModel):
     # Set when this delivery's folder was already delivered (its claim is sealed): the run only
     # verifies what is there against the source and reports it again; it writes nothing there.
     sealed: SealedDelivery | None = None
+    # what to do with destination files of the same names (`shared.core.options`)
+    conflict_policy: ConflictPolicy = "fail"
+    # this run holds the folder's claim (it seals it once delivered); False when it adds to a
+    # folder another delivery holds (merge, replace-different)
+    holds_claim: bool = True
 
     @property
     def refusal(self) -> str | None:
         return self.destination_conflict or self.storage_problem
 
     def chunk_ref(self, index: int) -> ChunkRef:
-        return ChunkRef(run_id=self.run_id, index=index, adopted=self.adopted_from is not None,
-                        verify_only=self.sealed is not None)
+        return ChunkRef(run_id=self.run_id, index=index,
+                        adopted=self.adopted_from is not None or self.conflict_policy != "fail",
+                        verify_only=self.sealed is not None, policy=self.conflict_policy)
 
     def chunk_refs(self) -> list[ChunkRef]:
         return [self.chunk_ref(index) for index in range(self.chunk_count)]
@@ -123,6 +131,8 @@ class ChunkRef(DurableModel):
     # the folder is sealed (delivered before): the page's files are verified where they are,
     # nothing is copied
     verify_only: bool = False
+    # what to do with a destination file of the same name that is not this version
+    policy: ConflictPolicy = "fail"
 
 
 # ----- copy results ----------------------------------------------------------------------------
@@ -142,6 +152,14 @@ Verification = Literal[
 ]
 
 
+class ReplacedFile(DurableModel):
+    """What a destination file was before a policy replaced it (the manifest records it)."""
+
+    size: int
+    content_md5: str | None
+    etag: str
+
+
 class FileResult(DurableModel):
     """How one file ended (one line of a results page)."""
 
@@ -154,6 +172,7 @@ class FileResult(DurableModel):
     etag: str | None = None  # of the destination blob
     verification: Verification | None = None
     error: str | None = None  # why the file is not delivered and verified
+    replaced: ReplacedFile | None = None  # the file it replaced (merge, replace-different)
 
     @property
     def verified(self) -> bool:
@@ -261,7 +280,13 @@ ReportStatus = Literal[
     # a success report the website answered 5xx, then 400 "not in TRANSFERRING state": it saved
     # the manifest and failed after (its e-mails to the recipients, as its code does it)
     "recorded-after-error",
+    # the delivery tells the operators only (an operator's call, a standing rule without a
+    # webhook): nothing was POSTed
+    "operators-only",
 ]
+# what acknowledges a result: after these, a delivery may delete its source
+ACKNOWLEDGED: tuple[ReportStatus, ...] = ("recorded", "already-recorded", "recorded-after-error",
+                                          "operators-only")
 
 
 class ReportOutcome(DurableModel):
@@ -277,7 +302,9 @@ class AccountKind(enum.Enum):
     HIERARCHICAL = "hierarchical"
 
 
-BlobKind = Literal["file", "folder", "service-file"]
+# what an attempt wrote: a file it created, one it replaced (merge, replace-different: never
+# removed by its clean-up), a folder, its manifest or checksum file
+BlobKind = Literal["file", "replaced", "folder", "service-file"]
 
 
 class OwnedBlob(DurableModel):

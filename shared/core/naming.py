@@ -1,11 +1,14 @@
-"""Rules for the names the website sends: storage accounts, containers and folder paths.
+"""Rules for names: storage accounts, containers and folder paths the website sends, run ids,
+and URLs that name this machine.
 
 Each check returns the (normalised) value or raises ValueError with a message a person can act on.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+from urllib.parse import urlsplit
 
 ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 # 3-63 characters; lowercase letters, digits and hyphens; starts and ends with a letter or digit;
@@ -95,3 +98,14 @@ def normalize_folder(path: str) -> str:
 def folder_contains(outer: str, inner: str) -> bool:
     """True when `inner` is `outer` or lies inside it (both normalised folder paths)."""
     return inner == outer or inner.startswith(outer + "/")
+
+
+def is_loopback_url(url: str) -> bool:
+    """The URL names this machine (localhost or a loopback address)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ConfigDict, Field
 
 from shared.core.config import DEFAULT_OUTAGE_WAIT_MINUTES, DEFAULT_PARALLEL_CHUNKS
-from shared.core.messages import unit_key
+from shared.core.messages import SourceMoved, unit_key
 from shared.core.models import (
     ChunkRef,
     ChunkResult,
@@ -22,6 +22,7 @@ from shared.core.models import (
     Plan,
     ReportOutcome,
 )
+from shared.core.options import DeliveryOptions
 from shared.core.request import DeliveryRequest
 from shared.core.status import (
     ENDED_BADLY,
@@ -70,6 +71,10 @@ class DeliveryRun(DurableModel):
     sealed: bool = False
     manifest: ManifestOutcome | None = None
     report: ReportOutcome | None = None
+    # beyond the website's contract: a conflict policy, moving the source, another receiver
+    options: DeliveryOptions = Field(default_factory=DeliveryOptions)
+    # what a move deleted from the source (and kept), once it ran
+    moved: SourceMoved | None = None
 
     def take_next(self) -> ChunkRef | None:
         """The next work unit to start: a carried segment first, then the next chunk."""
@@ -135,6 +140,15 @@ class DeliveryRun(DurableModel):
                 for failure in self.totals.failures[:FAILURES_SHOWN]
             ],
             "message": cut_end(self.message, MESSAGE_CHARS) if self.message else None,
+            # an operator's or a standing rule's choices (none: the website's defaults)
+            **({"options": {
+                "conflict_policy": self.options.conflict_policy,
+                "move_source": self.options.move_source,
+                "told": self.options.receiver.kind, "rule": self.options.rule}}
+               if self.options != DeliveryOptions() else {}),
+            **({"source_removed": {
+                "files": self.moved.files_removed, "bytes": self.moved.bytes_removed,
+                "files_kept": self.moved.files_kept}} if self.moved else {}),
         })
 
     def outcome(self) -> dict[str, Any]:

@@ -17,6 +17,9 @@ Phase = Literal[
     # the website answered 5xx, then "not in TRANSFERRING state": it recorded the manifest but
     # may not have e-mailed the recipients
     "delivered-website-error",
+    "moving-source",  # delivered and acknowledged: the source folder's files are deleted
+    # delivered, but the source could not all be removed (files changed since, or a failure)
+    "delivered-source-kept",
 ]
 
 
@@ -114,6 +117,10 @@ def status_view(status: dict[str, Any]) -> dict[str, Any]:
         "failures": progress.get("failures") or [],
         "message": progress.get("message"),
     }
+    if progress.get("options"):
+        view["options"] = progress["options"]
+    if progress.get("source_removed"):
+        view["sourceRemoved"] = progress["source_removed"]
     if runtime == "Completed":
         view["manifest"] = progress.get("manifest")
         view["report"] = progress.get("report")

@@ -28,7 +28,7 @@ from azure.storage.blob import BlobProperties, ContainerClient
 from shared.copy.resume import committed_block_ids, written_by
 from shared.core.config import Settings
 from shared.core.messages import CleanupOutcome
-from shared.core.models import OwnedBlob
+from shared.core.models import ConflictPolicy, OwnedBlob
 from shared.core.request import DeliveryRequest
 from shared.destination.claim import claim_path, read_claim
 from shared.storage.clients import is_directory_marker, quoted_etag, shared_clients
@@ -61,12 +61,15 @@ def _parents_within(name: str, folder: str) -> Iterable[str]:
 
 
 def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Settings, *,
-                             keep_claim: bool = False) -> CleanupOutcome:
+                             keep_claim: bool = False,
+                             policy: ConflictPolicy = "fail") -> CleanupOutcome:
     """Delete what `run_id` wrote under the request's sink folder (see the module doc).
 
     `keep_claim`: leave the claim (and so the folder) in place, for a cancelled attempt whose
     copy activities may still be finishing: a later clean-up still finds the folder its own, and
-    the website's retry of the delivery adopts it meanwhile."""
+    the website's retry of the delivery adopts it meanwhile. `policy`: an attempt that could
+    replace files (merge, replace-different) removes only what its records say it created: a
+    file it replaced stays (the one before is gone), and block ids alone prove nothing then."""
     clients = shared_clients(settings)
     sink = clients.sink(request.sink_account, request.sink_container)
     claim = read_claim(sink, request)
@@ -81,6 +84,7 @@ def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Se
     own_claim = claim_path(request)
     recorded = {path: blob for path, blob in owned_blobs(WorkStore(clients), run_id).items()
                 if path.startswith(folder + "/")}
+    by_records_only = policy != "fail"
     removed = left = 0
     folders: set[str] = {path for path, blob in recorded.items() if blob.kind == "folder"}
     listed: list[BlobProperties] = []
@@ -90,7 +94,7 @@ def discard_partial_delivery(request: DeliveryRequest, run_id: str, settings: Se
         if is_directory_marker(blob):
             listed.append(blob)
             continue
-        if _written_here(sink, blob, recorded.get(blob.name), run_id) \
+        if _written_here(sink, blob, recorded.get(blob.name), run_id, by_records_only) \
                 and _delete(sink, blob.name, blob.etag):
             removed += 1
             folders.update(_parents_within(blob.name, folder))
@@ -122,9 +126,11 @@ def _is_folder(sink: ContainerClient, name: str) -> bool:
 
 
 def _written_here(sink: ContainerClient, blob: BlobProperties, record: OwnedBlob | None,
-                  run_id: str) -> bool:
-    """This attempt wrote the blob as it is now: recorded with this ETag, or (its record lost)
-    committed with block ids that name the attempt."""
+                  run_id: str, by_records_only: bool) -> bool:
+    """This attempt created the blob as it is now: recorded with this ETag (a file it replaced
+    is not its to remove), or (its record lost) committed with block ids that name the
+    attempt."""
     if record is not None:
-        return quoted_etag(record.etag) == quoted_etag(blob.etag)
-    return written_by(committed_block_ids(sink.get_blob_client(blob.name)), run_id)
+        return record.kind != "replaced" and quoted_etag(record.etag) == quoted_etag(blob.etag)
+    return not by_records_only and written_by(
+        committed_block_ids(sink.get_blob_client(blob.name)), run_id)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from shared.core.options import DeliveryOptions
 from shared.core.request import DeliveryRequest
 from shared.core.status import status_view
 
@@ -128,5 +129,14 @@ def request_of(orchestration_input: Any) -> DeliveryRequest | None:
         return None
     request = orchestration_input.get("request")
     return DeliveryRequest.from_json(request) if isinstance(request, dict) else None
+
+
+def options_of(orchestration_input: Any) -> DeliveryOptions:
+    """The delivery's options (conflict policy, move, receiver) in its orchestration input;
+    the defaults for an input written before options existed."""
+    options = orchestration_input.get("options") if isinstance(orchestration_input,
+                                                                 dict) else None
+    return DeliveryOptions.model_validate(options) if isinstance(options, dict) \
+        else DeliveryOptions()
 
 

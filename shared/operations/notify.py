@@ -41,7 +41,7 @@ SEND_TIMEOUT_SECONDS = 60
 POLL_SECONDS = 2
 NOTIFICATIONS_PREFIX = "notifications"
 ALWAYS_MAILED = ("failed", "refused", "stale", "unreported", "cancelled",
-                 "delivered-website-error")
+                 "delivered-website-error", "delivered-source-kept")
 DELIVERED_TEXT = "every file was copied and verified, and the website recorded the manifest."
 WHAT_HAPPENED = {
     "delivered": "was delivered",
@@ -52,6 +52,7 @@ WHAT_HAPPENED = {
     "cancelled": "was cancelled by an operator",
     "delivered-website-error": ("was delivered, but the website may not have e-mailed the "
                                 "recipients"),
+    "delivered-source-kept": "was delivered, but its source folder could not all be removed",
 }
 
 

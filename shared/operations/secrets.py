@@ -30,7 +30,8 @@ from azure.core.exceptions import (
 )
 from azure.keyvault.secrets import SecretClient
 
-from shared.core.config import Settings, is_loopback_url
+from shared.core.config import Settings
+from shared.core.naming import is_loopback_url
 from shared.storage import identity
 from shared.storage.transport import RETRIES, bounded_transport
 
@@ -82,6 +83,13 @@ def reread_website_token(settings: Settings, refused: str) -> str | None:
     logger.info("website token re-read from Key Vault after a refusal: %s",
                 "changed" if fresh != refused else "unchanged")
     return fresh if fresh != refused else None
+
+
+def named_secret(settings: Settings, name: str) -> str:
+    """Another secret of the vault (a standing rule's webhook token), cached as the website's."""
+    if settings.key_vault_url is None:
+        raise SecretRefusedError(f"the secret '{name}' needs DDD_KEY_VAULT_URL (a Key Vault)")
+    return _vault_value(settings, name, refresh=False)
 
 
 def website_token_source(settings: Settings) -> str:

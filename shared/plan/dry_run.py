@@ -16,13 +16,25 @@ answers small folders at once and hands larger ones to the `dry_run` orchestrati
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from shared.core.config import Settings
 from shared.core.instances import instance_id_for
-from shared.core.messages import DestinationOutlook, DryRunReport, LargestFile
+from shared.core.messages import (
+    DestinationOutlook,
+    DryRunReport,
+    LargestFile,
+    MoveOutlook,
+    PolicyOutlook,
+)
 from shared.core.models import BlobLocation, FileEntry
+from shared.core.naming import RESERVED_FOLDER
+from shared.core.options import DeliveryOptions
 from shared.core.request import DeliveryRequest
 from shared.plan.planner import build_plan
-from shared.storage.work import plan_pages_prefix
+from shared.storage.clients import list_folder_files, md5_hex_of, shared_clients
+from shared.storage.work import WorkStore, plan_page_name, plan_pages_prefix
 
 DRY_RUN_PREFIX = "dryrun-"
 
@@ -31,10 +43,14 @@ class ListingTooLong(Exception):
     """The folder holds more files than a dry run answers while the caller waits."""
 
 
-def dry_run_id_for(request: DeliveryRequest) -> str:
-    """One dry run id per (delivery id, transfer UUID), apart from the delivery's own ids (a
-    new attempt of a delivery stops only `delivery-...` instances)."""
-    return DRY_RUN_PREFIX + instance_id_for(request).removeprefix("delivery-")
+def dry_run_id_for(request: DeliveryRequest, options: DeliveryOptions | None = None) -> str:
+    """One dry run id per (delivery id, transfer UUID) and options, apart from the delivery's
+    own ids (a new attempt of a delivery stops only `delivery-...` instances)."""
+    run_id = DRY_RUN_PREFIX + instance_id_for(request).removeprefix("delivery-")
+    if options is None or options == DeliveryOptions():
+        return run_id
+    chosen = json.dumps(options.to_json(), sort_keys=True).encode()
+    return f"{run_id}-{hashlib.sha256(chosen).hexdigest()[:8]}"
 
 
 class _Tally:
@@ -54,12 +70,17 @@ class _Tally:
 
 
 def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
-            max_files: int | None = None) -> DryRunReport:
+            max_files: int | None = None,
+            options: DeliveryOptions | None = None) -> DryRunReport:
     """The delivery's plan without the delivery (see module doc). Raises ListingTooLong past
-    `max_files`, and transient storage errors as the planner does."""
+    `max_files`, and transient storage errors as the planner does. With `options`: what its
+    conflict policy would do with the files there, and what a move would delete."""
+    options = options or DeliveryOptions()
     tally = _Tally(max_files)
-    plan = build_plan(request, run_id, settings, dry_run=True, observe=tally)
+    plan = build_plan(request, run_id, settings, policy=options.conflict_policy, dry_run=True,
+                      observe=tally)
     conflict = plan.destination_conflict
+    adds_to = options.looks_first and conflict is None and not plan.storage_problem
     return DryRunReport(
         run_id=run_id,
         source=BlobLocation(account=request.source_account, container=request.source_container,
@@ -76,8 +97,44 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
         chunks=plan.chunk_count,
         destination_outlook=DestinationOutlook(
             free=None if plan.storage_problem else conflict is None,
-            adopts_from=plan.adopted_from, delivered=plan.sealed, conflict=conflict),
+            adopts_from=plan.adopted_from, delivered=plan.sealed, conflict=conflict,
+            adds_to=adds_to),
         refusal=plan.refusal,
         file_list=BlobLocation(account=settings.work_account, container=settings.work_container,
                                path=plan_pages_prefix(run_id) + "/") if plan.chunk_count else None,
+        options=options,
+        policy_outlook=(policy_outlook(request, run_id, plan.chunk_count, settings)
+                        if adds_to else None),
+        move=MoveOutlook(folder=BlobLocation(account=request.source_account,
+                                             container=request.source_container,
+                                             path=request.source_folder),
+                         files=plan.files, bytes=plan.bytes)
+        if options.move_source and plan.refusal is None else None,
     )
+
+
+def policy_outlook(request: DeliveryRequest, run_id: str, chunk_count: int,
+                   settings: Settings) -> PolicyOutlook:
+    """The destination folder's files now against the plan's pages: which the delivery would
+    keep, copy, compare or replace, and which it would list as present, not delivered."""
+    clients = shared_clients(settings)
+    sink = clients.sink(request.sink_account, request.sink_container)
+    folder = request.sink_folder + "/"
+    present = {blob.name[len(folder):]: (blob.size, md5_hex_of(blob.content_settings))
+               for blob in list_folder_files(sink, request.sink_folder)
+               if not blob.name.startswith(folder + RESERVED_FOLDER + "/")}
+    counts = {"verified_there": 0, "missing": 0, "differing": 0, "compared_when_copied": 0}
+    work = WorkStore(clients)
+    for page in range(chunk_count):
+        for record in work.read_lines(plan_page_name(run_id, page)):
+            entry = FileEntry.model_validate(record)
+            there = present.pop(entry.path, None)
+            if there is None:
+                counts["missing"] += 1
+            elif entry.content_md5 is None:
+                counts["compared_when_copied"] += 1
+            elif there == (entry.size, entry.content_md5):
+                counts["verified_there"] += 1
+            else:
+                counts["differing"] += 1
+    return PolicyOutlook(**counts, present_not_delivered=len(present))

@@ -19,7 +19,7 @@ from azure.storage.blob import BlobProperties, ContainerClient
 from shared.copy.segments import segment_count
 from shared.core.access import AccessRefused
 from shared.core.config import Settings
-from shared.core.models import FileEntry, Plan, SealedDelivery
+from shared.core.models import ConflictPolicy, FileEntry, Plan, SealedDelivery
 from shared.core.naming import BLOB_NAME_MAX_CHARS, RESERVED_FOLDER, folder_contains
 from shared.core.request import DeliveryRequest
 from shared.destination.claim import (
@@ -103,12 +103,17 @@ class DestinationOutlook:
     adopted_from: str | None = None  # an earlier attempt of the delivery, to take over
     sealed: SealedDelivery | None = None  # delivered before: verify and report again only
     claim: Claim | None = None
+    # merge or replace-different into a folder that holds files: added to, not refused
+    merging: bool = False
 
 
-def destination_outlook(sink: ContainerClient, request: DeliveryRequest,
-                        run_id: str) -> DestinationOutlook:
+def destination_outlook(sink: ContainerClient, request: DeliveryRequest, run_id: str,
+                        policy: ConflictPolicy = "fail") -> DestinationOutlook:
     """Look at the destination folder, writing nothing: free (empty, and in no other
-    delivery's folder), this delivery's to take over or to verify again, or refused."""
+    delivery's folder), this delivery's to take over or to verify again, one to add to (a
+    policy other than `fail`), or refused."""
+    if policy != "fail":
+        return _merging_outlook(sink, request, run_id)
     claim = read_claim(sink, request)
     nested = nesting_conflict(sink, request, look_inside=claim is not None)
     if nested is not None:
@@ -132,13 +137,38 @@ def destination_outlook(sink: ContainerClient, request: DeliveryRequest,
     return DestinationOutlook(adopted_from=claim.run_id, claim=claim)
 
 
-def take_destination(sink: ContainerClient, request: DeliveryRequest,
+def _merging_outlook(sink: ContainerClient, request: DeliveryRequest,
                      run_id: str) -> DestinationOutlook:
+    """Merge or replace-different: a folder that holds files, or another delivery's delivered
+    one, is added to; a folder another delivery is still copying into, or a nested one, is
+    refused."""
+    claim = read_claim(sink, request)
+    nested = nesting_conflict(sink, request, look_inside=True)
+    if nested is not None:
+        return DestinationOutlook(conflict=destination_conflict_message(
+            request.sink_folder, f"It lies in, or holds, the folder of another delivery, "
+            f"'{nested}'; deliveries are never nested."), claim=claim)
+    if claim is None or claim.run_id == run_id:
+        return DestinationOutlook(claim=claim, merging=True)
+    if claim.sealed is None and not claim.is_same_delivery(request):
+        return DestinationOutlook(conflict=destination_conflict_message(
+            request.sink_folder, f"Another delivery ({claim.delivery_id}) is copying into it, "
+            "or failed there; it cannot be added to now."), claim=claim)
+    if claim.sealed is None:  # an earlier attempt of this delivery: taken over as ever
+        return DestinationOutlook(adopted_from=claim.run_id, claim=claim, merging=True)
+    return DestinationOutlook(claim=claim, merging=True)
+
+
+def take_destination(sink: ContainerClient, request: DeliveryRequest, run_id: str,
+                     policy: ConflictPolicy = "fail") -> DestinationOutlook:
     """Under the sink container's lock: look again, then claim a free folder or adopt an
-    earlier attempt's. A sealed folder is not written to."""
-    outlook = destination_outlook(sink, request, run_id)
+    earlier attempt's. A sealed folder is not written to (unless a policy adds to it; its
+    claim stays then)."""
+    outlook = destination_outlook(sink, request, run_id, policy)
     if outlook.conflict is not None or outlook.sealed is not None:
         return outlook
+    if outlook.merging and outlook.claim is not None and outlook.adopted_from is None:
+        return outlook  # adds to a folder delivered before: its claim stays as it is
     if outlook.claim is None:
         taken = claim_destination(sink, request, run_id)
     elif outlook.adopted_from is not None:
@@ -209,22 +239,25 @@ class _ChunkWriter:
 
 
 def build_plan(request: DeliveryRequest, run_id: str, settings: Settings, *,
-               dry_run: bool = False, observe: Callable[[FileEntry], None] | None = None) -> Plan:
+               policy: ConflictPolicy = "fail", dry_run: bool = False,
+               observe: Callable[[FileEntry], None] | None = None) -> Plan:
     """List the source folder into chunk pages; refuse (a Plan with a reason) when the delivery
     cannot start: destination already holds anything, a container is missing, the source folder
     holds no files, a name cannot be delivered, or storage refuses the app in a way no retry
     can change (no permission, no such account). Transient storage errors are raised.
 
-    `dry_run`: the same plan, but the destination is only looked at, never claimed or adopted
-    (a conflict is reported with the counts); `observe` sees every planned file in order."""
+    `policy`: what to do with a destination that holds files (`shared.core.options`); `dry_run`:
+    the same plan, but the destination is only looked at, never claimed or adopted (a conflict
+    is reported with the counts); `observe` sees every planned file in order."""
     try:
-        return _build_plan(shared_clients(settings), request, run_id, settings, dry_run, observe)
+        return _build_plan(shared_clients(settings), request, run_id, settings, policy,
+                           dry_run, observe)
     except (StorageRefusal, AccessRefused) as refusal:
         return Plan(run_id=run_id, storage_problem=str(refusal))
 
 
 def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
-                settings: Settings, dry_run: bool = False,
+                settings: Settings, policy: ConflictPolicy, dry_run: bool = False,
                 observe: Callable[[FileEntry], None] | None = None) -> Plan:
     source = clients.source(request.source_account, request.source_container)
     sink = clients.sink(request.sink_account, request.sink_container)
@@ -249,7 +282,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
             )
         # looked at before the listing, so a taken folder is refused at once; taken (claimed,
         # adopted) only after it, under the sink container's lock, looked at again there
-        outlook = destination_outlook(sink, request, run_id)
+        outlook = destination_outlook(sink, request, run_id, policy)
         if outlook.conflict is not None and not dry_run:
             return Plan(run_id=run_id, destination_conflict=outlook.conflict)
         grants_impossible = grant_refusal(sink, request, settings)
@@ -295,7 +328,7 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
         folders, folder_pages = write_folder_pages(work, run_id, listing.folders(), refuse_folder)
     if not dry_run:
         with on_sink(), sink_lock(work, request):
-            outlook = take_destination(sink, request, run_id)
+            outlook = take_destination(sink, request, run_id, policy)
         if outlook.conflict is not None:
             return Plan(run_id=run_id, destination_conflict=outlook.conflict)
     plan = Plan(
@@ -310,6 +343,9 @@ def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,
         folder_pages=folder_pages,
         adopted_from=outlook.adopted_from,
         sealed=outlook.sealed,
+        conflict_policy=policy,
+        holds_claim=not (outlook.merging and outlook.claim is not None
+                         and outlook.adopted_from is None and outlook.claim.run_id != run_id),
         destination_conflict=outlook.conflict,
     )
     work.write_json(plan_summary_name(run_id), {"request": request.to_json(), **plan.to_json()})

@@ -139,6 +139,16 @@ class DeliveryApp:
         delivery.instance_id = delivery.answer.json()["id"]
         return delivery
 
+    def start_as_operator(self, delivery: Delivery, **choices) -> Delivery:
+        """An operator's start (the master key) with choices such as Conflict_Policy."""
+        delivery.payload = {**delivery.payload, **choices}
+        delivery.answer = requests.post(f"{self.host.base_url}/api/operator/deliveries",
+                                        params={"code": self.host.master_key},
+                                        json=delivery.payload, timeout=60)
+        assert delivery.answer.status_code == 202, delivery.answer.text
+        delivery.instance_id = delivery.answer.json()["id"]
+        return delivery
+
     def wait(self, delivery: Delivery, timeout: float = 180) -> Delivery:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -250,6 +260,18 @@ def small_callback_app(azurite, tmp_path_factory):
 
 
 ONE_FILE_CHUNKS = {"DDD_CHUNK_MAX_FILES": "1", "DDD_PARALLEL_CHUNKS": "1"}
+# moves allowed from sequencingcore/deliveries; chunks of 2 files, so a move of 40 files takes
+# several calls (4 plan pages each)
+CHOICES_SETTINGS = {"DDD_MOVE_SOURCES": "sequencingcore/deliveries", "DDD_CHUNK_MAX_FILES": "2"}
+
+
+@pytest.fixture(scope="session")
+def choices_app(azurite, tmp_path_factory):
+    """The app where operators' choices run: moving the source, conflict policies."""
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-choices"), CHOICES_SETTINGS)
+    yield app
+    app.host.stop()
+    app.website.stop()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,8 @@ from devhost.standin_http import TlsFiles, issue_token
 from devhost.website_standin import WebsiteStandIn
 from shared.core.config import Settings, load_settings
 from shared.operations.secrets import TOKEN_CACHE_LIFETIME, website_token
-from shared.website.callback import WebsiteUnavailableError, post_transfer_result, report_result
+from shared.website.callback import WebsiteUnavailableError, post_transfer_result
+from shared.website.report import report_result
 from tests.shared.website.test_callback import MANIFEST_BODY, REQUEST
 
 SECRET = "d4s2-api-token"

@@ -17,9 +17,9 @@ from shared.website.callback import (
     WebsiteUnavailableError,
     encode_body,
     post_transfer_result,
-    report_result,
     transfer_result_body,
 )
+from shared.website.report import report_result
 from tests.shared.scripted_website import ScriptedWebsite
 
 REQUEST = DeliveryRequest.model_validate(

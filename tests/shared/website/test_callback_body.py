@@ -14,14 +14,13 @@ import pytest
 from shared.core.config import load_settings
 from shared.core.request import DeliveryRequest
 from shared.website.callback import encode_body, read_callback_body, transfer_result_body
-from shared.website.manifest import (
+from shared.website.entries import (
     CallbackEntries,
     ManifestError,
-    manifest_path,
     manifest_pointer_entry,
     shrunk_entry,
-    write_manifest,
 )
+from shared.website.manifest import manifest_path, write_manifest
 from tests.shared.api.test_request_validation import website_payload
 from tests.shared.delivery_setup import Delivery
 from tests.shared.website.test_manifest import deliver

@@ -16,14 +16,10 @@ from shared.core.config import Settings, load_settings
 from shared.core.models import Plan
 from shared.plan.planner import build_plan
 from shared.storage.verified_write import WriteNotVerifiedError
-from shared.website.callback import encode_body, read_callback_body, report_result
-from shared.website.manifest import (
-    ManifestError,
-    checksum_path,
-    manifest_path,
-    md5sum_line,
-    write_manifest,
-)
+from shared.website.callback import encode_body, read_callback_body
+from shared.website.entries import ManifestError, md5sum_line
+from shared.website.manifest import checksum_path, manifest_path, write_manifest
+from shared.website.report import report_result
 from tests.fault_proxy import Exchange, FaultProxy
 from tests.shared.delivery_setup import Delivery
 from tests.shared.scripted_website import ScriptedWebsite
