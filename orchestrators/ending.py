@@ -75,7 +75,7 @@ def phase_from_report(run: DeliveryRun) -> None:
             "The website answered an error (HTTP 5xx) when it was told, then said it had "
             "recorded the result: it may not have e-mailed the recipients. Check the "
             "delivery on the website and tell the recipients if need be.")
-    elif run.report.status in ("recorded", "already-recorded"):
+    elif run.report.status in ("recorded", "already-recorded", "operators-only"):
         run.phase = "delivered"
 
 
