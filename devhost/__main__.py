@@ -15,6 +15,7 @@ from aiohttp import web
 
 from .config import apply_settings, build_options, read_local_settings
 from .engine import DurableEngine
+from .event_source import SUBSCRIPTIONS_SETTING, EventSource, SubscriptionError, parse_subscriptions
 from .functions import InvalidAppError, index_functions, load_app_object
 from .identity_standin import IdentityStandIn
 from .limits import TimeoutConfigError, format_timespan
@@ -57,15 +58,18 @@ async def serve(args: argparse.Namespace) -> None:
         identity = IdentityStandIn().start()
         os.environ.update(identity.environ())
     os.environ.setdefault("WEBSITE_HOSTNAME", f"{options.host}:{options.port}")
+    subscriptions = parse_subscriptions(os.environ.get(SUBSCRIPTIONS_SETTING))
     index = index_functions(load_app_object(app_path))
     store = Store(options.state_path)
     engine = DurableEngine(index, store, options.max_activities, options.replace_running,
                            options.function_timeout)
     host = DevHost(options, index, engine)
     keys_file = options.state_path.parent / "keys.json"
-    keys_file.write_text(json.dumps({"functionKey": options.function_key,
-                                     "masterKey": options.master_key,
-                                     "systemKey": options.system_key}))
+    keys_file.write_text(json.dumps({
+        "functionKey": options.function_key, "masterKey": options.master_key,
+        "systemKey": options.system_key,
+        "systemKeys": {"durabletask_extension": options.system_key,
+                       "eventgrid_extension": options.eventgrid_key}}))
     keys_file.chmod(0o600)
 
     runner = web.AppRunner(host.web_app(), access_log=None)
@@ -85,6 +89,15 @@ async def serve(args: argparse.Namespace) -> None:
         log.info("  %s: orchestrationTrigger", name)
     for name in index.activities:
         log.info("  %s: activityTrigger", name)
+    for name in index.event_grid:
+        log.info("  %s: eventGridTrigger %s/runtime/webhooks/eventgrid?functionName=%s",
+                 name, options.base_url, name)
+
+    events = None
+    if subscriptions:
+        events = EventSource(subscriptions, f"{options.base_url}/runtime/webhooks/eventgrid",
+                             options.eventgrid_key)
+        await asyncio.to_thread(events.start)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -92,6 +105,8 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     await stop.wait()
     log.info("devhost stopping")
+    if events is not None:
+        events.stop()
     engine.stop()
     await runner.cleanup()
     store.close()
@@ -105,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(parse_args(argv)))
-    except (InvalidAppError, TimeoutConfigError) as exc:
+    except (InvalidAppError, TimeoutConfigError, SubscriptionError) as exc:
         # what the Functions host would refuse: say so, name the function, do not start
         print(f"devhost cannot start the app:\n{exc}", file=sys.stderr)
         return 1

@@ -31,6 +31,8 @@ class HostOptions:
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     master_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     system_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # the system key the host creates for the Event Grid extension's webhook
+    eventgrid_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @property
     def base_url(self) -> str:
@@ -89,6 +91,7 @@ def build_options(
         "function_key": os.environ.get("DEVHOST_FUNCTION_KEY"),
         "master_key": os.environ.get("DEVHOST_MASTER_KEY"),
         "system_key": os.environ.get("DEVHOST_SYSTEM_KEY"),
+        "eventgrid_key": os.environ.get("DEVHOST_EVENTGRID_KEY"),
     }
     return HostOptions(
         app_path=app_path,

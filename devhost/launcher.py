@@ -25,19 +25,22 @@ class DevHostProcess:
     def __init__(self, app_path: Path, state_dir: Path, env: dict[str, str] | None = None,
                  port: int | None = None, max_activities: int | None = None,
                  function_key: str = "local-function-key", system_key: str = "local-system-key",
-                 function_timeout: str | None = None, master_key: str = "local-master-key"):
+                 function_timeout: str | None = None, master_key: str = "local-master-key",
+                 eventgrid_key: str = "local-eventgrid-key"):
         self.app_path = app_path
         self.state_dir = state_dir
         self.port = port or free_port()
         self.function_key = function_key
         self.system_key = system_key
         self.master_key = master_key
+        # the eventgrid_extension system key: what Event Grid's webhook URL carries as code=
+        self.eventgrid_key = eventgrid_key
         self.max_activities = max_activities
         self.function_timeout = function_timeout
         self.log_path = state_dir / "devhost.log"
         self.env = {**os.environ, **(env or {}),
                     "DEVHOST_FUNCTION_KEY": function_key, "DEVHOST_SYSTEM_KEY": system_key,
-                    "DEVHOST_MASTER_KEY": master_key,
+                    "DEVHOST_MASTER_KEY": master_key, "DEVHOST_EVENTGRID_KEY": eventgrid_key,
                     "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen | None = None
 
@@ -94,6 +97,11 @@ class DevHostProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def eventgrid_webhook(self, function_name: str) -> str:
+        """The URL an Event Grid subscription delivers to, with its key, as on Azure."""
+        return (f"{self.base_url}/runtime/webhooks/eventgrid?functionName={function_name}"
+                f"&code={self.eventgrid_key}")
 
     # the Durable HTTP API, as a client of the public webhook URLs ----------------------------
     def webhook(self, path: str) -> str:
