@@ -148,18 +148,21 @@ class EventSource:
         return f"{self.webhook}?functionName={subscription.function}&code={self.key}"
 
     def start(self) -> EventSource:
-        created = [s for s in self.subscriptions if self._create(s)]
+        """Snapshot each account, then create (handshake) its subscriptions and watch it."""
         by_account: dict[tuple[str, str, str], list[Subscription]] = {}
-        for subscription in created:
+        for subscription in self.subscriptions:
             by_account.setdefault((subscription.account, subscription.subscription_id,
                                    subscription.resource_group), []).append(subscription)
         for (account, subscription_id, group), subscriptions in by_account.items():
             watcher = BlobWatcher(account, subscription_id, group)
             existing = watcher.snapshot()
+            created = [s for s in subscriptions if self._create(s)]
+            if not created:
+                continue
             log.info("event grid: watching account %s every %.2fs for %s (%d blobs there "
                      "already raise nothing)", account, self.poll_seconds,
-                     ", ".join(s.name for s in subscriptions), existing)
-            self._spawn(f"eventgrid-{account}", self._watch, watcher, subscriptions)
+                     ", ".join(s.name for s in created), existing)
+            self._spawn(f"eventgrid-{account}", self._watch, watcher, created)
         self._spawn("eventgrid-deliveries", self._schedule)
         return self
 

@@ -85,7 +85,7 @@ def test_a_blob_written_after_start_raises_one_event_that_matches_the_filter(
                              "values": ["/RUN.JSON"]}]}}
     host, log = start_host(azurite, tmp_path, [subscription])
     try:
-        wait_for_log(host, "event grid: subscription runs created")
+        wait_for_log(host, "event grid: watching account")
         container.upload_blob("runs/r1/other.json", b"{}")  # the advanced filter drops it
         container.upload_blob("elsewhere/run.json", b"{}")  # subjectBeginsWith drops it
         container.upload_blob("runs/r1/run.json", b'{"ok": true}',
@@ -130,7 +130,7 @@ def test_a_failing_function_makes_the_source_retry_until_it_succeeds(
                                                     f"{container.container_name}/"}}
     host, log = start_host(azurite, tmp_path, [subscription])
     try:
-        wait_for_log(host, "event grid: subscription flaky created")
+        wait_for_log(host, "event grid: watching account")
         container.upload_blob("one.txt", b"1")
         attempts = wait_for_entries(host, log, lambda e: True, 3)
         assert len({e["id"] for e in attempts}) == 1  # the same event, three deliveries
