@@ -26,7 +26,8 @@ class DevHostProcess:
                  port: int | None = None, max_activities: int | None = None,
                  function_key: str = "local-function-key", system_key: str = "local-system-key",
                  function_timeout: str | None = None, master_key: str = "local-master-key",
-                 eventgrid_key: str = "local-eventgrid-key"):
+                 eventgrid_key: str = "local-eventgrid-key", split_instances: bool = False,
+                 queue_polling: bool = False):
         self.app_path = app_path
         self.state_dir = state_dir
         self.port = port or free_port()
@@ -37,6 +38,10 @@ class DevHostProcess:
         self.eventgrid_key = eventgrid_key
         self.max_activities = max_activities
         self.function_timeout = function_timeout
+        # HTTP triggers and Durable functions in two processes (devhost --split-instances)
+        self.split_instances = split_instances
+        # orchestration work found as the Azure Storage queues are polled (--queue-polling)
+        self.queue_polling = queue_polling
         self.log_path = state_dir / "devhost.log"
         self.env = {**os.environ, **(env or {}),
                     "DEVHOST_FUNCTION_KEY": function_key, "DEVHOST_SYSTEM_KEY": system_key,
@@ -56,6 +61,10 @@ class DevHostProcess:
             command += ["--max-activities", str(self.max_activities)]
         if self.function_timeout:
             command += ["--function-timeout", self.function_timeout]
+        if self.split_instances:
+            command.append("--split-instances")
+        if self.queue_polling:
+            command.append("--queue-polling")
         repo_root = Path(__file__).resolve().parent.parent
         env = {**self.env, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(repo_root), self.env.get("PYTHONPATH")]))}

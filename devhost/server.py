@@ -24,6 +24,7 @@ from azure.functions.eventgrid import EventGridEventInConverter
 from .config import HostOptions
 from .engine import Conflict, DurableEngine, Gone, NotFound
 from .eventgrid import EventGridWebhook, FunctionFailed, presented_key
+from .front_end import front_end
 from .functions import EventGridFunction, FunctionIndex, HttpFunction
 from .history import for_display
 from .invocation import arguments, call
@@ -91,7 +92,8 @@ class DevHost:
 
     # app ----------------------------------------------------------------------------------
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=100 * 1024 * 1024)
+        app = web.Application(client_max_size=100 * 1024 * 1024,
+                              middlewares=[front_end(self.options.front_end_seconds)])
         app.router.add_get("/", self.home)
         # [\s\S]: a decoded path may hold any character, a newline (%0A) too; ".*" would stop
         # there and aiohttp would answer 404 before the function saw the request
@@ -102,8 +104,15 @@ class DevHost:
         self.event_grid.add_routes(app)
         return app
 
+    def status_app(self) -> web.Application:
+        """What a durable instance serves: its state only (it receives no HTTP traffic)."""
+        app = web.Application()
+        app.router.add_get("/", self.home)
+        return app
+
     async def home(self, request: web.Request) -> web.Response:
-        return web.json_response({"state": "Running", "functions": self.index.names})
+        return web.json_response({"state": "Running", "role": self.options.role,
+                                  "functions": self.index.names})
 
     def _presented_key(self, request: web.Request) -> str | None:
         return presented_key(request)
