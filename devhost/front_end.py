@@ -11,8 +11,9 @@ https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhoo
 Users have also reported a 500 in that case (MicrosoftDocs/azure-docs issues #94418 and
 #112130); devhost answers the documented 502.
 
-devhost applies it to every request it serves (triggers, the Durable HTTP API, webhooks): past
-the limit the client gets 502 and the invocation runs on, its response discarded. The limit is
+devhost applies it to every request from outside (triggers, the Durable HTTP API, webhooks;
+not the Durable client's local RPC endpoint, which does not pass the front end): past the
+limit the client gets 502 and the invocation runs on, its response discarded. The limit is
 ``DEVHOST_HTTP_FRONT_END_SECONDS`` (default 230; 0 turns it off), so a test can use 2.
 """
 
@@ -30,6 +31,7 @@ log = logging.getLogger("devhost")
 FRONT_END_SETTING = "DEVHOST_HTTP_FRONT_END_SECONDS"
 AZURE_FRONT_END_SECONDS = 230.0
 TIMED_OUT_STATUS = 502
+LOCAL_RPC_PREFIX = "/durabletask/"  # the Durable client binding's rpcBaseUrl, host-local
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -48,7 +50,7 @@ def front_end(seconds: float | None):
 
     @web.middleware
     async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if seconds is None:
+        if seconds is None or request.path.startswith(LOCAL_RPC_PREFIX):
             return await handler(request)
         answering = asyncio.ensure_future(handler(request))
         try:

@@ -20,7 +20,14 @@ def free_port() -> int:
 
 
 class DevHostProcess:
-    """A devhost child process with its own port, state file and log file."""
+    """A devhost child process with its own port, state file and log file.
+
+    Its keys are attributes: ``function_key``, ``master_key``, ``system_key`` (the Durable
+    extension's ``durabletask_extension``) and ``eventgrid_key`` (the Event Grid extension's
+    ``eventgrid_extension``; ``eventgrid_webhook(name)`` is the URL Event Grid delivers to).
+    ``split_instances`` runs the Durable functions in a second process; ``queue_polling`` finds
+    orchestration work as the Azure Storage queues are polled.
+    """
 
     def __init__(self, app_path: Path, state_dir: Path, env: dict[str, str] | None = None,
                  port: int | None = None, max_activities: int | None = None,

@@ -18,10 +18,11 @@ the threads are the worker's. Coroutine functions do not take a thread; devhost 
 activities on one event loop of the "worker", and async HTTP and Event Grid functions on its
 server's loop.
 
-A worker restart (after a timed-out invocation) replaces the pool: the queued invocations the
-host would send again (episodes, HTTP) move to the new pool, queued activities are dropped
-(they fail at their own timeout, as their results never arrive), and the threads still running
-in the old pool run on outside it (a thread cannot be killed).
+A worker restart (after a timed-out invocation) replaces the pool: queued activities are
+dropped (they fail at their own timeout, as their results never arrive), queued episodes and
+HTTP invocations move to the new pool and run (on Azure they are lost with the process: a
+difference devhost/README.md lists), and the threads still running in the old pool run on
+outside it (a thread cannot be killed).
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def worker_pool_size(setting: str | None, cpu_count: int | None = None) -> int:
 class _Job:
     run: Callable[[], Any]
     future: Future
-    sent_again: bool  # the host sends it again to a new worker after a restart
+    sent_again: bool  # moves to the new pool at a worker restart (else dropped)
 
 
 class WorkerPool(Executor):
@@ -109,7 +110,7 @@ class WorkerPool(Executor):
             return self._busy
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """Queue an invocation the host would send again after a worker restart."""
+        """Queue an invocation that moves to the new pool at a worker restart."""
         return self.submit_invocation(lambda: fn(*args, **kwargs), sent_again=True)
 
     def submit_invocation(self, run: Callable[[], Any], sent_again: bool) -> Future:
@@ -131,7 +132,7 @@ class WorkerPool(Executor):
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
     def restart(self) -> None:
-        """A new worker process: a new pool; queued invocations the host sends again move to
+        """A new worker process: a new pool; queued invocations marked ``sent_again`` move to
         it, the others are dropped; running threads finish outside it."""
         with self._lock:
             old = self._queue

@@ -36,7 +36,7 @@ def test_the_pool_size_is_the_workers():
     assert worker_pool_size("many", cpu_count=1) == 5  # not an integer: likewise
 
 
-def test_invocations_wait_their_turn_and_a_restart_keeps_what_the_host_sends_again():
+def test_invocations_wait_their_turn_and_a_restart_drops_queued_activities():
     pool = WorkerPool(1)
     gate = threading.Event()
     order: list[str] = []
@@ -45,7 +45,7 @@ def test_invocations_wait_their_turn_and_a_restart_keeps_what_the_host_sends_aga
     activity = pool.submit_invocation(lambda: order.append("activity"), sent_again=False)
     time.sleep(0.2)
     assert order == [] and pool.busy == 1  # both wait behind the one busy thread
-    pool.restart()  # the host sends the episode again; the activity's result never comes
+    pool.restart()  # the queued episode moves to the new pool; the activity is dropped
     assert episode.result(timeout=5) is None and order == ["episode"]
     assert activity.cancelled()
     gate.set()
