@@ -60,8 +60,8 @@ def move_source(context: df.DurableOrchestrationContext, run: DeliveryRun,
             f"Removed {moved.files_removed} of {run.plan.files} source files; {said}.")
     else:
         run.message = ((run.message + " ") if run.message else "") + (
-            f"The source folder was removed ({moved.files_removed} files, "
-            f"{moved.folders_removed} folders).")
+            f"The source folder was removed ({moved.files_removed} files"
+            + (f", {moved.folders_removed} folder(s)" if moved.folders_removed else "") + ").")
 
 
 def phase_from_report(run: DeliveryRun) -> None:

@@ -36,7 +36,7 @@ def test_the_source_is_moved_after_the_acknowledged_report_in_bounded_calls() ->
     assert [given.first_page for given in run.called(Activity.MOVE_SOURCE)] == [0, 4, 8]
     assert run.output["phase"] == "delivered"
     assert run.output["source_removed"] == {"files": 18, "bytes": 180, "files_kept": 0}
-    assert "The source folder was removed (18 files, 1 folders)" in run.output["message"]
+    assert "The source folder was removed (18 files, 1 folder(s))" in run.output["message"]
 
 
 def test_nothing_is_moved_without_the_option_or_an_acknowledgement() -> None:
