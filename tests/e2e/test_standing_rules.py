@@ -18,7 +18,7 @@ import requests
 
 from devhost.launcher import DevHostProcess
 from shared.core.config import load_settings
-from shared.core.rules import event_filter
+from shared.core.rules import event_subscriptions
 from tests.e2e.conftest import REPO, SINK_ACCOUNT, SOURCE_ACCOUNT, DeliveryApp, start_app, upload
 from tests.e2e.test_receivers import Webhook
 
@@ -51,9 +51,7 @@ def rules_app(azurite, webhook: Webhook, tmp_path_factory) -> Iterator[DeliveryA
                             "DDD_WEBSITE_TOKEN": "x", "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT,
                             "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
                             "DDD_STANDING_RULES": json.dumps(rules)}).standing_rules
-    subscriptions = [{"name": loaded_rule.name, "function": "run_completed",
-                      "account": loaded_rule.source.account, "filter": event_filter(loaded_rule)}
-                     for loaded_rule in loaded]
+    subscriptions = event_subscriptions(loaded, "run_completed")
     app = start_app(azurite, tmp_path_factory.mktemp("e2e-rules"), {
         "DDD_STANDING_RULES": json.dumps(rules),
         "DEVHOST_EVENT_SUBSCRIPTIONS": json.dumps(subscriptions),
