@@ -16,18 +16,27 @@ failure (`SourceMoved`).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import ContainerClient
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import ContainerClient, StorageErrorCode
 
 from shared.core.config import Settings
 from shared.core.messages import MoveInput, SourceMoved
 from shared.core.models import FAILURES_KEPT, FileEntry, FileFailure
-from shared.storage.clients import shared_clients
+from shared.storage.clients import list_folder_files, shared_clients
+from shared.storage.errors import error_code_of
 from shared.storage.work import WorkStore, plan_page_name, planned_folders
 
 PAGES_PER_CALL = 4
+LEFT_COUNTED = 10_000
+# a Data Lake directory that is not empty: the Blob endpoint's code, and the Data Lake one's
+FOLDER_NOT_EMPTY = ("DirectoryIsNotEmpty", StorageErrorCode.DIRECTORY_NOT_EMPTY.value)
 CHANGED_SINCE = "changed since it was delivered (its ETag differs): kept"
 
 
@@ -63,8 +72,17 @@ def move_source(move_input: MoveInput, settings: Settings) -> SourceMoved:
                    in planned_folders(work, move_input.run_id)] + [request.source_folder]
         removed = sum(_delete_empty_folder(source, folder)
                       for folder in sorted(folders, key=lambda name: (-name.count("/"), name)))
-        moved = moved.model_copy(update={"folders_removed": removed})
+        left = _files_left(source, request.source_folder)
+        moved = moved.model_copy(update={"folders_removed": removed, "files_left": len(left),
+                                         "left": left[:FAILURES_KEPT]})
     return moved
+
+
+def _files_left(source: ContainerClient, folder: str) -> list[str]:
+    """The files still in the source folder (changed or added since it was planned), by their
+    path in it; at most `LEFT_COUNTED` are counted."""
+    return [blob.name.removeprefix(folder + "/")
+            for blob in islice(list_folder_files(source, folder), LEFT_COUNTED)]
 
 
 def _delete_file(source: ContainerClient, name: str, etag: str) -> bool:
@@ -86,4 +104,8 @@ def _delete_empty_folder(source: ContainerClient, folder: str) -> bool:
         source.delete_blob(folder)
     except ResourceNotFoundError:
         return False
+    except HttpResponseError as error:
+        if error_code_of(error) in FOLDER_NOT_EMPTY:  # something landed in it since the listing
+            return False
+        raise
     return True

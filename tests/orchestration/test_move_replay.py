@@ -35,7 +35,8 @@ def test_the_source_is_moved_after_the_acknowledged_report_in_bounded_calls() ->
     assert order(run)[-3:] == ["report_to_website", "move_source", "notify_operators"]
     assert [given.first_page for given in run.called(Activity.MOVE_SOURCE)] == [0, 4, 8]
     assert run.output["phase"] == "delivered"
-    assert run.output["source_removed"] == {"files": 18, "bytes": 180, "files_kept": 0}
+    assert run.output["source_removed"] == {"files": 18, "bytes": 180, "files_kept": 0,
+                                           "files_left": 0}
     assert "The source folder was removed (18 files, 1 folder(s))" in run.output["message"]
 
 
@@ -63,6 +64,13 @@ def test_a_kept_file_or_a_failing_move_leaves_the_delivery_delivered() -> None:
     assert kept.status == "Completed"
     assert kept.output["phase"] == "delivered-source-kept"
     assert "a.txt" in kept.output["message"]
+
+    added = replay(DELIVERY, start(options=MOVING), fakes(
+        nine_pages(), move_source=lambda given: moved_pages(given).model_copy(
+            update={"files_left": 1, "left": ["late.txt"]}
+            if given.first_page == 8 else {})))
+    assert added.output["phase"] == "delivered-source-kept"
+    assert "still holds 1 file(s): late.txt" in added.output["message"]
 
     failing = replay(DELIVERY, start(options=MOVING, outage_wait_seconds=60), fakes(
         nine_pages(), move_source=lambda given: RuntimeError("HTTP 403 AuthorizationFailure")))
