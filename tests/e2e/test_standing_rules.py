@@ -114,6 +114,9 @@ def test_a_flag_landing_starts_one_delivery_that_arrives_verified(rules_app: Del
     posts = [post for post in webhook.posts
              if str(post["body"].get("delivery_id")) == f"smith-miseq.{run}"]
     assert len(posts) == 1 and "manifest" in posts[0]["body"]
+    manifest = json.loads(sink.download_blob(f"miseq/{run}/_ddd_transfer/manifest.json")
+                          .readall())
+    assert manifest["standing_rule"] == "smith-miseq"
     assert len([d for d in deliveries_of(rules_app, "smith-miseq")
                 if d["instanceId"].startswith(f"delivery-smith-miseq.{run}-")]) == 1
 
