@@ -57,7 +57,7 @@ def move_source(move_input: MoveInput, settings: Settings) -> SourceMoved:
                for record in work.read_lines(plan_page_name(move_input.run_id, page))]
     with ThreadPoolExecutor(max(1, min(settings.copy_threads, len(entries) or 1)),
                             thread_name_prefix="move-source") as pool:
-        outcomes = list(pool.map(lambda entry: _delete_file(source, request.source_path(
+        outcomes = list(pool.map(lambda entry: delete_planned(source, request.source_path(
             entry.path), entry.etag), entries))
     kept = [FileFailure(path=entry.path, reason=CHANGED_SINCE)
             for entry, removed in zip(entries, outcomes, strict=True) if not removed]
@@ -85,14 +85,15 @@ def _files_left(source: ContainerClient, folder: str) -> list[str]:
             for blob in islice(list_folder_files(source, folder), LEFT_COUNTED)]
 
 
-def _delete_file(source: ContainerClient, name: str, etag: str) -> bool:
+def delete_planned(source: ContainerClient, name: str, etag: str) -> bool:
     """Delete the planned version of a source file; False when it changed since."""
     try:
         source.delete_blob(name, etag=etag, match_condition=MatchConditions.IfNotModified)
     except ResourceNotFoundError:
         return True  # gone already: an earlier try of this call removed it
     except ResourceModifiedError:
-        return False
+        # changed since, or gone (a precondition on a missing blob can fail as 412 too)
+        return not source.get_blob_client(name).exists()
     return True
 
 
