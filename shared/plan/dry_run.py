@@ -10,8 +10,10 @@ delivery's do, under the dry run's id.
 
 A tally watches the planned files for what the plan itself does not keep: the folders the
 delivery creates (counted as the manifest counts them) and the largest file. With `max_files`,
-the tally stops the listing once it passes that many files (`ListingTooLong`): the HTTP endpoint
-answers small folders at once and hands larger ones to the `dry_run` orchestration.
+the tally stops the listing once it passes that many files (`ListingTooLong`), and with a
+`Deadline` once that has passed (`DeadlinePassed`, checked at every file listed): the HTTP
+endpoint answers small folders at once and hands larger or slower ones to the `dry_run`
+orchestration.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import json
 
 from shared.core.config import Settings
+from shared.core.deadline import Deadline
 from shared.core.instances import instance_id_for
 from shared.core.messages import (
     DestinationOutlook,
@@ -56,12 +59,14 @@ def dry_run_id_for(request: DeliveryRequest, options: DeliveryOptions | None = N
 class _Tally:
     """The largest of the planned files, as the planner lists them."""
 
-    def __init__(self, max_files: int | None) -> None:
+    def __init__(self, max_files: int | None, deadline: Deadline) -> None:
         self.max_files = max_files
+        self.deadline = deadline
         self.files = 0
         self.largest: FileEntry | None = None
 
     def __call__(self, entry: FileEntry) -> None:
+        self.deadline.check()
         self.files += 1
         if self.max_files is not None and self.files > self.max_files:
             raise ListingTooLong(f"more than {self.max_files} files")
@@ -71,14 +76,18 @@ class _Tally:
 
 def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
             max_files: int | None = None,
-            options: DeliveryOptions | None = None) -> DryRunReport:
+            options: DeliveryOptions | None = None,
+            deadline: Deadline | None = None) -> DryRunReport:
     """The delivery's plan without the delivery (see module doc). Raises ListingTooLong past
-    `max_files`, and transient storage errors as the planner does. With `options`: what its
-    conflict policy would do with the files there, and what a move would delete."""
+    `max_files`, DeadlinePassed past `deadline`, and transient storage errors as the planner
+    does. With `options`: what its conflict policy would do with the files there, and what a
+    move would delete."""
     options = options or DeliveryOptions()
-    tally = _Tally(max_files)
+    deadline = deadline or Deadline.unbounded()
+    tally = _Tally(max_files, deadline)
     plan = build_plan(request, run_id, settings, policy=options.conflict_policy, dry_run=True,
                       observe=tally)
+    deadline.check()
     conflict = plan.destination_conflict
     adds_to = options.looks_first and conflict is None and not plan.storage_problem
     return DryRunReport(
