@@ -172,6 +172,7 @@ def create_share(request: ShareRequest, settings: Settings, *, now: datetime | N
     """Make a share (see module doc). Raises ShareRefused, transient storage errors, and
     DeadlinePassed once `deadline` has passed (nothing of the share is left then)."""
     deadline = deadline or Deadline.unbounded()
+    deadline.check()
     now = now or datetime.now(UTC)
     start, expires = now - SAS_CLOCK_SKEW, now + timedelta(seconds=request.expires_in_seconds)
     share_id = f"share-{uuid.uuid4().hex}"

@@ -224,3 +224,14 @@ def test_a_share_within_its_deadline_is_made(delivery: Delivery, settings: Setti
     created = create_share(share_request(delivery), settings, deadline=Deadline(60))
     assert (created.share.files, created.share.files_hashed) == (1, 1)
     assert read_share(created.share.id, settings) == created.share
+
+
+def test_a_share_started_past_its_deadline_asks_storage_nothing(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    delivery.seed("a.txt", b"alpha\n")
+    stopped = Deadline(60)
+    stopped.stop()  # as when its thread got to run only after the caller had answered
+    proxy.reset_counts()
+    with pytest.raises(DeadlinePassed):
+        create_share(share_request(delivery), proxied, deadline=stopped)
+    assert proxy.app_exchanges() == []
