@@ -84,6 +84,7 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
     move would delete."""
     options = options or DeliveryOptions()
     deadline = deadline or Deadline.unbounded()
+    deadline.check()
     tally = _Tally(max_files, deadline)
     plan = build_plan(request, run_id, settings, policy=options.conflict_policy, dry_run=True,
                       observe=tally)

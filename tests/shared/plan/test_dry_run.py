@@ -158,3 +158,14 @@ def test_a_dry_run_past_its_deadline_stops_at_the_listing_and_writes_no_page(
     assert sink_names(delivery) == []
     report = dry_run(delivery.request, run_id, small_chunks(proxied), deadline=Deadline(60))
     assert report.files == len(FILES)
+
+
+def test_a_dry_run_started_past_its_deadline_asks_storage_nothing(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    seed(delivery)
+    stopped = Deadline(60)
+    stopped.stop()  # as when its thread got to run only after the caller had answered
+    proxy.reset_counts()
+    with pytest.raises(DeadlinePassed):
+        dry_run(delivery.request, dry_run_id_for(delivery.request), proxied, deadline=stopped)
+    assert proxy.app_exchanges() == []
