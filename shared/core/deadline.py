@@ -1,11 +1,10 @@
 """A deadline for work done while an HTTP caller waits, and running that work within it.
 
-Azure's front end cuts an HTTP request after 230 s whatever the function timeout ("Regardless of
-the function app timeout setting, 230 seconds is the maximum amount of time that an HTTP
-triggered function can take to respond to a request": Azure Functions hosting options, function
-app timeout duration). The synchronous endpoints (the project summary, a share, an instant dry
-run) therefore give their work a `Deadline` (`DDD_HTTP_DEADLINE_SECONDS`) and answer past it
-with something other than the result: 202 and a background run, or a 4xx saying what to do.
+Azure's front end gives an HTTP-triggered function at most 230 s to answer, whatever its
+functionTimeout (the load balancer's idle timeout; Azure Functions docs, "Function app timeout
+duration"). The synchronous endpoints (the project summary, a share, an instant dry run)
+therefore give their work a `Deadline` (`DDD_HTTP_DEADLINE_SECONDS`) and answer past it with
+something other than the result: 202 and a background run, or a 4xx saying what to do.
 
 The work is stopped cooperatively: it calls `Deadline.check()` between steps (a listing's
 entries, a hash's pieces), which raises `DeadlinePassed` once the time is up or the waiting

@@ -113,7 +113,7 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
         file_list=BlobLocation(account=settings.work_account, container=settings.work_container,
                                path=plan_pages_prefix(run_id) + "/") if plan.chunk_count else None,
         options=options,
-        policy_outlook=(policy_outlook(request, run_id, plan.chunk_count, settings)
+        policy_outlook=(policy_outlook(request, run_id, plan.chunk_count, settings, deadline)
                         if adds_to else None),
         move=MoveOutlook(folder=BlobLocation(account=request.source_account,
                                              container=request.source_container,
@@ -124,18 +124,23 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
 
 
 def policy_outlook(request: DeliveryRequest, run_id: str, chunk_count: int,
-                   settings: Settings) -> PolicyOutlook:
+                   settings: Settings, deadline: Deadline | None = None) -> PolicyOutlook:
     """The destination folder's files now against the plan's pages: which the delivery would
-    keep, copy, compare or replace, and which it would list as present, not delivered."""
+    keep, copy, compare or replace, and which it would list as present, not delivered (the
+    deadline checked at every file listed and every page read)."""
+    deadline = deadline or Deadline.unbounded()
     clients = shared_clients(settings)
     sink = clients.sink(request.sink_account, request.sink_container)
     folder = request.sink_folder + "/"
-    present = {blob.name[len(folder):]: (blob.size, md5_hex_of(blob.content_settings))
-               for blob in list_folder_files(sink, request.sink_folder)
-               if not blob.name.startswith(folder + RESERVED_FOLDER + "/")}
+    present: dict[str, tuple[int, str | None]] = {}
+    for blob in list_folder_files(sink, request.sink_folder):
+        deadline.check()
+        if not blob.name.startswith(folder + RESERVED_FOLDER + "/"):
+            present[blob.name[len(folder):]] = (blob.size, md5_hex_of(blob.content_settings))
     counts = {"verified_there": 0, "missing": 0, "differing": 0, "compared_when_copied": 0}
     work = WorkStore(clients)
     for page in range(chunk_count):
+        deadline.check()
         for record in work.read_lines(plan_page_name(run_id, page)):
             entry = FileEntry.model_validate(record)
             there = present.pop(entry.path, None)

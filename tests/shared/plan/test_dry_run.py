@@ -8,6 +8,7 @@ import pytest
 
 from shared.core.config import MIB, Settings
 from shared.core.deadline import Deadline, DeadlinePassed
+from shared.core.options import DeliveryOptions
 from shared.destination.claim import claim_destination, claim_path
 from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
 from shared.plan.planner import build_plan, destination_conflict_message
@@ -169,3 +170,28 @@ def test_a_dry_run_started_past_its_deadline_asks_storage_nothing(
     with pytest.raises(DeadlinePassed):
         dry_run(delivery.request, dry_run_id_for(delivery.request), proxied, deadline=stopped)
     assert proxy.app_exchanges() == []
+
+
+def test_the_outlook_of_a_merge_stops_at_the_deadline_between_pages(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    seed(delivery)  # 8 files: 3 pages of the plan at 3 files a page
+    run_id = dry_run_id_for(delivery.request)
+    deadline = Deadline(60)
+    merge = DeliveryOptions(conflict_policy="merge")
+
+    def reads_a_page(exchange: Exchange) -> bool:
+        return exchange.method == "GET" and exchange.blob_name.startswith(
+            plan_pages_prefix(run_id) + "/chunk-")
+
+    # the deadline passes while the outlook reads the plan's first page back
+    proxy.before_forward.append(
+        lambda exchange: deadline.stop() if reads_a_page(exchange) else None)
+
+    with pytest.raises(DeadlinePassed):
+        dry_run(delivery.request, run_id, small_chunks(proxied), options=merge,
+                deadline=deadline)
+
+    assert len([exchange for exchange in proxy.exchanges if reads_a_page(exchange)]) == 1
+    outlook = dry_run(delivery.request, run_id, small_chunks(proxied), options=merge,
+                      deadline=Deadline(60)).policy_outlook
+    assert outlook is not None and outlook.missing == len(FILES)
