@@ -102,6 +102,15 @@ param sinkAccounts string
 @description('Who gets read access (r-x, recursive, default ACL) on each delivered folder: <sink account>[/<container>]=user:<object id>,group:<object id>;... Empty: no grant.')
 param deliveredFolderReaders string = ''
 
+@description('Comma-separated account or account/container entries from which a delivery may delete its source folder when it asks; empty: none. main.bicep derives them from the ids that get the move role.')
+param moveSources string = ''
+
+@description('Comma-separated account or account/container entries from which every delivery deletes its source folder; empty: none. main.bicep derives them from the ids that get the move role.')
+param moveAlways string = ''
+
+@description('The standing rules, a JSON list (shared/core/rules.py); \'[]\': none.')
+param standingRules string = '[]'
+
 @description('Communication Services endpoint, or empty when notifications are off.')
 param notifyEndpoint string = ''
 
@@ -220,6 +229,13 @@ var appSettings = {
   DDD_SINK_ACCOUNTS: sinkAccounts
   // Read access granted on delivered folders (ADLS Gen2 sinks only); empty: none.
   DDD_DELIVERED_FOLDER_READERS: deliveredFolderReaders
+  // Where a delivery may delete its source once delivered: when it asks, or always; the places
+  // main.bicep grants the move role on. Empty: nowhere.
+  DDD_MOVE_SOURCES: moveSources
+  DDD_MOVE_ALWAYS: moveAlways
+  // Deliveries that start when a run's completion flag lands (the Event Grid trigger
+  // run_completed); main.bicep checks each rule as the app does.
+  DDD_STANDING_RULES: standingRules
   // The delivery website; the app reads its token from the vault itself (cached for minutes,
   // read again when the website refuses it), so a rotated secret needs no restart.
   DDD_WEBSITE_URL: websiteUrl
