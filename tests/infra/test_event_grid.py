@@ -118,11 +118,15 @@ def test_no_rules_no_event_grid(given):
 
 def test_each_rule_gets_one_subscription_whose_filter_is_the_apps(rules_given):
     made: dict[str, dict[str, object]] = {}
+    where: list[tuple[str, str]] = []
     for entry in _hook_deployments(rules_given):
         for body in _subscriptions(entry):
             made[str(body["name"])] = body
+            where.append((entry["parameters"]["accountName"], str(body["name"])))
     prefix = f"ddd-{main_scope(REPO_ROOT, rules_given).lookup('resourceToken')}-"
-    assert sorted(made) == sorted(prefix + rule["name"] for rule in RULES)
+    # each rule once, on its own account's topic
+    assert sorted(where) == sorted((rule["source"]["account"], prefix + rule["name"])
+                                   for rule in RULES)
     for rule in RULES:
         properties = made[prefix + rule["name"]]["properties"]
         assert isinstance(properties, dict)
