@@ -187,6 +187,14 @@ param shareMaxFiles int = 10000
 @minValue(0)
 param shareHashMaxBytes int = 1073741824
 
+// Azure's front end cuts an HTTP answer at 230 s whatever functionTimeout says: the synchronous
+// endpoints (a summary, a share, an instant dry run) stop their work by this deadline, plus up
+// to 5 s, and answer 422 or go to the background instead (shared/core/deadline.py).
+@description('Longest a summary, a share or an instant dry run works while the caller waits, in seconds (45 fits the command line\'s and common proxies\' 60 s wait; at most 180, under the 230 s front end).')
+@minValue(1)
+@maxValue(180)
+param httpDeadlineSeconds int = 45
+
 var notificationsEnabled = !empty(notifyTo)
 
 // A zone-redundant plan keeps at least 2 always-ready instances per group, one in each of two
@@ -261,6 +269,8 @@ var appSettings = {
   DDD_SHARE_MAX_HOURS: string(shareMaxHours)
   DDD_SHARE_MAX_FILES: string(shareMaxFiles)
   DDD_SHARE_HASH_MAX_BYTES: string(shareHashMaxBytes)
+  // The synchronous endpoints' deadline (see httpDeadlineSeconds).
+  DDD_HTTP_DEADLINE_SECONDS: string(httpDeadlineSeconds)
 }
 
 // Set only when notifications are enabled (main.bicep deploys notifications.bicep then).
