@@ -29,7 +29,7 @@ from bicep_eval import BicepEvaluationError, Deployment, Scope, Unknown
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MAIN_BICEP = Path("infra/main.bicep")
 FUNCTION_APP_MODULE = Path("infra/modules/functionapp.bicep")
-ROLE_MODULE = "modules/roles.bicep"  # as main.bicep names it
+ROLE_MODULE = "modules/roles.bicep"  # its path from main.bicep's folder
 
 # What a storage role lets the app do where it is granted: read, or write. Storage Blob
 # Delegator lets it sign a SAS only, for what its read role allows: it names no side.
@@ -156,13 +156,104 @@ class Grant:
         return f"{self.account}/{self.container}"
 
 
+# ---------------------------------------------------------------- the role modules
+#
+# roles.bicep may be deployed by main.bicep itself or by a module main.bicep deploys (and so
+# on down). Either way a role module is known by its symbol, which must then be unique in the
+# whole tree, and what it loops over is followed up to the names main.bicep passes down.
+
+
+@dataclass(frozen=True)
+class Passed:
+    """One step down the tree: `module`, declared in `parent`, deploys the file `child`."""
+
+    parent: BicepFile
+    module: Declared
+    child: BicepFile
+
+
+@dataclass(frozen=True)
+class RoleModule:
+    """A module declaration of roles.bicep, in main.bicep or in a module below it."""
+
+    declared: Declared
+    file: BicepFile  # the file that declares it
+    via: tuple[Passed, ...]  # the modules from main.bicep down to `file` (none: main.bicep)
+
+    @property
+    def symbol(self) -> str:
+        return self.declared.symbol
+
+    def names_in_main(self, names: set[str]) -> set[str]:
+        """What `names` of `file` are built from in main.bicep: followed through each file's
+        vars to its params, and to the expressions its parent passes them. A name that leads
+        nowhere in its parent (a default, a resource) comes back as '<file name>:<name>'."""
+        for step in reversed(self.via):
+            names = _passed_names(step, names, frozenset())
+        return names
+
+
+def _passed_names(step: Passed, names: set[str], seen: frozenset[str]) -> set[str]:
+    if loop_of(step.module.value) is not None:
+        raise BicepSyntaxError(f"{step.parent.path.name}: {step.module.symbol} deploys role "
+                               "modules in a loop: not followed")
+    found: set[str] = set()
+    for name in names:
+        if name in step.child.variables and name not in seen:
+            found |= _passed_names(step, free_names(step.child.variables[name]), seen | {name})
+        elif name in step.child.params and name in step.module.params:
+            found |= free_names(step.module.params[name])
+        else:
+            found.add(f"{step.child.path.name}:{name}")
+    return found
+
+
+def _target(file: BicepFile, module: Declared) -> Path:
+    return (file.path.parent / module.target).resolve()
+
+
+def role_modules(main: BicepFile) -> list[RoleModule]:
+    """Every module declaration of roles.bicep in main.bicep and the modules it deploys."""
+    roles = (main.path.parent / ROLE_MODULE).resolve()
+    found: list[RoleModule] = []
+
+    def visit(file: BicepFile, via: tuple[Passed, ...]) -> None:
+        for module in file.modules:
+            target = _target(file, module)
+            if target == roles:
+                found.append(RoleModule(module, file, via))
+            elif target.is_file():
+                child = BicepFile.read(target)
+                visit(child, (*via, Passed(file, module, child)))
+
+    visit(main, ())
+    symbols = [module.symbol for module in found]
+    twice = sorted({symbol for symbol in symbols if symbols.count(symbol) > 1})
+    if twice:
+        raise BicepSyntaxError(f"role modules of the same name in two files: {twice}")
+    return found
+
+
 def role_deployments(root: Path, given: dict[str, object]) -> Iterator[tuple[str, Scope]]:
-    """(module symbol, scope) of each deployment of roles.bicep by main.bicep."""
+    """(module symbol, scope) of each deployment of roles.bicep by main.bicep, directly or
+    through the modules it deploys."""
     main = main_scope(root, given)
-    for module in main.file.modules:
-        if module.target == ROLE_MODULE:
-            for deployed in main.module_deployments(module.symbol):
-                yield module.symbol, deployed.scope
+    modules = role_modules(main.file)
+    roles = (main.file.path.parent / ROLE_MODULE).resolve()
+    leading = {step.child.path.resolve() for module in modules for step in module.via}
+
+    def deployed(scope: Scope) -> Iterator[tuple[str, Scope]]:
+        for module in scope.file.modules:
+            target = _target(scope.file, module)
+            if target != roles and target not in leading:
+                continue
+            for deployment in scope.module_deployments(module.symbol):
+                if target == roles:
+                    yield module.symbol, deployment.scope
+                else:
+                    yield from deployed(deployment.scope)
+
+    yield from deployed(main)
 
 
 def storage_grants(root: Path, given: dict[str, object]) -> list[Grant]:
@@ -230,7 +321,7 @@ class RoleLoop:
 
     module: str
     side: str | None
-    collection: frozenset[str]  # the names its loop collection is built from
+    collection: frozenset[str]  # the names of main.bicep its loop collection is built from
     loop_names: tuple[str, ...]
     places: tuple[Node, ...]  # the `account:` and `container:` of each storage role it grants
 
@@ -248,10 +339,13 @@ def _role_items(node: Node) -> Iterator[dict[str, Node]]:
 
 
 def role_loops(main: BicepFile) -> list[RoleLoop]:
+    """The role modules deployed once per item of a list, wherever in the tree; each one's
+    collection as the names main.bicep builds it from."""
     loops = []
-    for module in main.modules:
+    for found in role_modules(main):
+        module = found.declared
         loop = loop_of(module.value)
-        if module.target != ROLE_MODULE or loop is None:
+        if loop is None:
             continue
         items = [item for param in ("storageRoles", "containerRoles")
                  if param in module.params for item in _role_items(module.params[param])]
@@ -263,7 +357,8 @@ def role_loops(main: BicepFile) -> list[RoleLoop]:
             role_names.add(role)
         loops.append(RoleLoop(
             module=module.symbol, side=_side(role_names, module.symbol),
-            collection=frozenset(free_names(loop.collection)), loop_names=loop.names,
+            collection=frozenset(found.names_in_main(free_names(loop.collection))),
+            loop_names=loop.names,
             places=tuple(item[key] for item in items for key in ("account", "container")
                          if key in item)))
     return loops

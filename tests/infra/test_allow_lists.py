@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from bicep import BicepFile
+from bicep import BicepFile, BicepSyntaxError
 from bicep_eval import Unknown
 from deployment import (
     FUNCTION_APP_MODULE,
@@ -172,11 +172,13 @@ WIRED_GIVEN: dict[str, object] = {
 }
 
 
-def _wired_tree(tmp_path: Path, **changes: str) -> Path:
+def _wired_tree(tmp_path: Path, templates: dict[Path, str] | None = None,
+                **changes: str) -> Path:
     values = {**WIRED, **changes}
     files = {}
-    for path, template in ((MAIN_BICEP, WIRED_MAIN), (FUNCTION_APP_MODULE, WIRED_FUNCTION_APP),
-                           (ROLES, WIRED_ROLES)):
+    templates = templates or {MAIN_BICEP: WIRED_MAIN, FUNCTION_APP_MODULE: WIRED_FUNCTION_APP,
+                              ROLES: WIRED_ROLES}
+    for path, template in templates.items():
         for name, value in values.items():
             template = template.replace(f"@{name}@", value)
         files[path.as_posix()] = template
@@ -295,3 +297,120 @@ def test_a_container_id_gets_its_roles_on_that_container_only(given):
         ("StorageBlobDelegator", "sequencingcore"),
     ]
     assert allow_list_mismatches(REPO_ROOT, given) == []
+
+
+# The same wiring with the role modules one level down, in a module main.bicep deploys (as
+# infra/ does with modules/access.bicep): the checks follow its loops up to main.bicep's lists.
+NESTED_MAIN = """\
+param srcIdsText string
+param sinkIdsText string
+param otherIdsText string = ''
+var srcIds = split(srcIdsText, ',')
+var sinkIds = split(sinkIdsText, ',')
+var otherIds = split(otherIdsText, ',')
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+}
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    workAccount: storage.outputs.name
+    sourceAccounts: join(map(srcIds, id => toLower(split(id, '/')[8])), ',')
+    sinkAccounts: join(map(sinkIds, id => toLower(split(id, '/')[8])), ',')
+  }
+}
+module access 'modules/access.bicep' = {
+  name: 'access'
+  scope: resourceGroup('sub-9', 'rg-app')
+  params: {
+    sourceIds: @PASSED_SOURCES@
+    sinkIds: sinkIds
+  }
+}
+"""
+NESTED_ACCESS = """\
+param sourceIds array
+param sinkIds array
+param spareIds array = []
+var readIds = @READ_IDS@
+module srcRoles 'roles.bicep' = [for id in readIds: {
+  name: 'roles-src'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  params: {
+    storageRoles: [
+      {
+        account: split(id, '/')[8]
+        role: 'StorageBlobDataReader'
+        why: 'read'
+      }
+    ]
+  }
+}]
+module sinkRoles 'roles.bicep' = [for (id, i) in sinkIds: {
+  name: 'roles-sink-${i}'
+  params: {
+    storageRoles: [
+      {
+        account: split(id, '/')[8]
+        role: 'StorageBlobDataContributor'
+        why: 'write'
+      }
+    ]
+  }
+}]
+"""
+NESTED = {
+    MAIN_BICEP: NESTED_MAIN, MAIN_BICEP.parent / "modules/access.bicep": NESTED_ACCESS,
+    FUNCTION_APP_MODULE: WIRED_FUNCTION_APP, ROLES: WIRED_ROLES,
+}
+NESTED_WIRED = {"PASSED_SOURCES": "srcIds", "READ_IDS": "filter(sourceIds, id => !empty(id))"}
+
+
+def test_role_modules_in_a_module_are_followed_to_main_biceps_lists(tmp_path):
+    root = _wired_tree(tmp_path, NESTED, **NESTED_WIRED)
+    assert allow_list_wiring_problems(root) == []
+    loops = {loop.module: set(loop.collection)
+             for loop in role_loops(BicepFile.read(root / MAIN_BICEP))}
+    assert loops == {"srcRoles": {"srcIds"}, "sinkRoles": {"sinkIds"}}
+    given = {name: value for name, value in WIRED_GIVEN.items() if name != "sinkAclIdsText"}
+    assert allow_list_mismatches(root, given) == []
+    # Deployed where each level's scope says: the source's own group, else the module's.
+    where = sorted((symbol, scope.deployment.subscription_id, scope.deployment.resource_group)
+                   for symbol, scope in role_deployments(root, given))
+    assert where == [("sinkRoles", "sub-9", "rg-app"), ("sinkRoles", "sub-9", "rg-app"),
+                     ("srcRoles", "sub-1", "rg")]
+
+
+@pytest.mark.parametrize(("change", "wiring_problem", "mismatch"), [
+    pytest.param(
+        {"PASSED_SOURCES": "otherIds"},
+        "DDD_SOURCE_ACCOUNTS is built from ['srcIdsText'], but the source role assignments "
+        "from ['otherIds']",
+        "allowed without source roles: ['sequencingcore']; with source roles but not allowed: "
+        "['stranger']",
+        id="main-passes-the-module-another-list"),
+    pytest.param(
+        {"READ_IDS": "spareIds"},
+        "DDD_SOURCE_ACCOUNTS is built from ['srcIdsText'], but the source role assignments "
+        "from ['access.bicep:spareIds']",
+        "allowed without source roles: ['sequencingcore']; with source roles but not allowed: []",
+        id="the-module-loops-over-its-own-default"),
+])
+def test_role_modules_in_a_module_apart_from_the_allow_lists_fail_the_checks(
+        tmp_path, change, wiring_problem, mismatch):
+    root = _wired_tree(tmp_path, NESTED, **{**NESTED_WIRED, **change})
+    given = {name: value for name, value in WIRED_GIVEN.items() if name != "sinkAclIdsText"}
+    problems = allow_list_wiring_problems(root)
+    assert len(problems) == 1 and wiring_problem in problems[0], problems
+    mismatches = allow_list_mismatches(root, given)
+    assert len(mismatches) == 1 and mismatch in mismatches[0], mismatches
+
+
+def test_role_modules_of_one_name_in_two_files_are_refused(tmp_path):
+    """The checks tell role modules apart by symbol (the move module by its name): one name
+    used in main.bicep and in a module below it would merge their grants."""
+    twice = NESTED_MAIN + WIRED_MAIN[WIRED_MAIN.index("module sinkRoles"):
+                                     WIRED_MAIN.index("module sinkAclRoles")]
+    root = _wired_tree(tmp_path, {**NESTED, MAIN_BICEP: twice}, **NESTED_WIRED)
+    with pytest.raises(BicepSyntaxError, match=r"same name in two files: \['sinkRoles'\]"):
+        role_loops(BicepFile.read(root / MAIN_BICEP))

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 
 import pytest
-from bicep import BicepFile, plain_string, text_of, walk
+from bicep import BicepFile, Declared, plain_string, text_of, walk
 from bicep_eval import Scope
 from deployment import FUNCTION_APP_MODULE, REPO_ROOT
 
@@ -27,8 +28,10 @@ def test_main_only_wires_modules(main_bicep):
     region, for its Event Grid topic)."""
     assert {resource.target for resource in main_bicep.resources if not resource.existing} == {
         "Microsoft.Resources/resourceGroups"}
-    for module in main_bicep.modules:
-        assert (INFRA / module.target).is_file(), module.target
+    for path in BICEP_FILES:
+        file = BicepFile.read(path)
+        for module in file.modules:
+            assert (path.parent / module.target).is_file(), f"{path.name}: {module.target}"
 
 
 @pytest.mark.parametrize("path", BICEP_FILES, ids=lambda path: path.name)
@@ -68,17 +71,41 @@ def _constraints(file: BicepFile, name: str) -> dict[str, object]:
     return found
 
 
+Chain = tuple[tuple[BicepFile, Declared], ...]  # (file, a module it declares), from main.bicep
+
+
+def _deployed_modules(file: BicepFile, chain: Chain = ()) -> Iterator[tuple[Chain, BicepFile]]:
+    """Each module declaration under main.bicep, however deep: the chain down to it, and the
+    file it deploys."""
+    for module in file.modules:
+        child = BicepFile.read(file.path.parent / module.target)
+        yield (*chain, (file, module)), child
+        yield from _deployed_modules(child, (*chain, (file, module)))
+
+
+def _main_parameter(chain: Chain, name: str) -> str | None:
+    """The parameter of main.bicep that the parameter `name` of the file at the end of `chain`
+    receives unchanged (passed straight through at each level), or None."""
+    for parent, module in reversed(chain):
+        value = module.params.get(name)
+        if value is None or value.type != "identifier" or text_of(value) not in parent.params:
+            return None
+        name = text_of(value)
+    return name
+
+
 def test_a_module_checks_no_more_than_main_bicep_does(main_bicep):
-    """Every bound a module puts on a parameter main.bicep passes straight through is in
-    main.bicep too, with the same value: a module stricter than main.bicep would refuse, deep
-    in a deployment, a value main.bicep accepted."""
+    """Every bound a module (or a module's module) puts on a parameter main.bicep passes
+    straight through is in main.bicep too, with the same value: a module stricter than
+    main.bicep would refuse, deep in a deployment, a value main.bicep accepted."""
     compared = 0
-    for module in main_bicep.modules:
-        child = BicepFile.read(INFRA / module.target)
-        for name, value in module.params.items():
-            if value.type != "identifier" or text_of(value) not in main_bicep.params:
+    for chain, child in _deployed_modules(main_bicep):
+        module = chain[-1][1]
+        for name in module.params:
+            outer_name = _main_parameter(chain, name)
+            if outer_name is None:
                 continue
-            outer = _constraints(main_bicep, text_of(value))
+            outer = _constraints(main_bicep, outer_name)
             inner = _constraints(child, name)
             for decorator, value in inner.items():
                 assert outer.get(decorator) == value, (

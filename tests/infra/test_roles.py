@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from bicep import BicepFile, named_children, object_entries, plain_string, text_of
 from bicep_eval import Deployment, Unknown
-from deployment import REPO_ROOT, ROLE_MODULE, account_id, main_scope, role_deployments
+from deployment import (
+    REPO_ROOT,
+    ROLE_MODULE,
+    account_id,
+    main_scope,
+    role_deployments,
+    role_modules,
+)
 
 INFRA = REPO_ROOT / "infra"
 ROLES = INFRA / ROLE_MODULE
@@ -27,7 +34,8 @@ EXPECTED_ROLES = {
 
 
 def _granted_roles(main: BicepFile, symbol: str | None = None) -> set[str]:
-    """The built-in role names main.bicep's role modules grant (all, or one module's)."""
+    """The built-in role names the role modules grant (all, or one module's), those of
+    main.bicep and of the modules it deploys."""
     names: set[str] = set()
 
     def collect(node) -> None:
@@ -38,9 +46,9 @@ def _granted_roles(main: BicepFile, symbol: str | None = None) -> set[str]:
         for child in named_children(node):
             collect(child)
 
-    for module in main.modules:
-        if module.target == ROLE_MODULE and symbol in (None, module.symbol):
-            for value in module.params.values():
+    for module in role_modules(main):
+        if symbol in (None, module.symbol):
+            for value in module.declared.params.values():
                 collect(value)
     return names
 
