@@ -1,5 +1,5 @@
-// ddd-transfer: everything `azd up` creates. This file only wires the modules in ./modules:
-// one module per concern, and one module (roles.bicep) for every role assignment.
+// ddd-transfer: everything `azd up` creates. This file only wires the modules in ./modules,
+// one module per concern: access.bicep decides every role grant, roles.bicep makes each one.
 // docs/deploy.md says what each resource is for and which roles are granted why.
 targetScope = 'subscription'
 
@@ -104,12 +104,8 @@ var notificationsEnabled = !empty(notificationEmail)
 var sourceIds = filter(split(replace(sourceStorageAccountIds, ' ', ''), ','), id => !empty(id))
 var sinkIds = filter(split(replace(sinkStorageAccountIds, ' ', ''), ','), id => !empty(id))
 
-// The account of each source entry, as an id: Storage Blob Delegator (the user delegation key
-// is an account-wide operation) is granted once per account, by the first entry naming it.
-var sourceAccountIds = [for id in sourceIds: toLower(join(take(split(id, '/'), 9), '/'))]
-
 // What the app may copy from and to (app settings DDD_SOURCE_ACCOUNTS and DDD_SINK_ACCOUNTS):
-// exactly the accounts and containers the role modules below grant read or write roles on,
+// exactly the accounts and containers access.bicep's role modules grant read or write roles on,
 // taken from the lists they loop over with the same segments (`account` for an account id,
 // `account/container` for a container id), so an allowed place always has its roles and a
 // place with roles is always allowed. Storage account and container names are lowercase;
@@ -153,6 +149,7 @@ var checkedRules = [for (rule, i) in standingRules: indexOf(ruleNames, rule.name
 
 // Event Grid: one system topic per source account with rules (an account can have only one),
 // in that account's resource group and region; the account's id is its source entry's.
+var sourceAccountIds = [for id in sourceIds: toLower(join(take(split(id, '/'), 9), '/'))]
 var sourceAccountIdNames = [for id in sourceAccountIds: split(id, '/')[8]]
 var ruleAccounts = [for rule in checkedRules: toLower(rule.source.account)]
 var ruleAccountFirsts = [for (account, i) in ruleAccounts: indexOf(ruleAccounts, account) == i ? account : '']
@@ -275,155 +272,29 @@ module functionApp 'modules/functionapp.bicep' = {
   }
 }
 
-// ---------------------------------------------------------------- role assignments
+// ---------------------------------------------------------------- access
 
-// The app's identity, on the resources in its own resource group.
-module appRoles 'modules/roles.bicep' = {
-  name: 'roles-app'
+// Every role the deployment grants: the app's identity on its own resources and on the source,
+// sink and move entries (each in the entry's own resource group), the deployer on the vault.
+module access 'modules/access.bicep' = {
+  name: 'access'
   scope: rg
   params: {
     principalId: identity.outputs.principalId
-    principalType: 'ServicePrincipal'
-    storageRoles: [
-      {
-        account: storage.outputs.name
-        role: 'StorageBlobDataOwner'
-        why: 'Functions host storage by identity (blob leases, host keys, deployment package) and the work container.'
-      }
-      {
-        account: storage.outputs.name
-        role: 'StorageQueueDataContributor'
-        why: 'Durable Functions task hub control and work-item queues.'
-      }
-      {
-        account: storage.outputs.name
-        role: 'StorageTableDataContributor'
-        why: 'Durable Functions task hub history and instance tables.'
-      }
-    ]
-    keyVaultRoles: [
-      {
-        vault: keyVault.outputs.name
-        role: 'KeyVaultSecretsUser'
-        why: 'Read the website token (Key Vault reference) and per-account secrets.'
-      }
-    ]
-    appInsightsRoles: [
-      {
-        component: monitoring.outputs.appInsightsName
-        role: 'MonitoringMetricsPublisher'
-        why: 'Send telemetry with Entra authentication (local auth is disabled).'
-      }
-    ]
-    communicationRoles: notificationsEnabled ? [
-      {
-        service: notifications.outputs.communicationServiceName
-        role: notifications.outputs.emailSenderRoleId
-        why: 'Send notification e-mail.'
-      }
-    ] : []
+    deployerPrincipalId: deployerPrincipalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+    notificationsEnabled: notificationsEnabled
+    communicationServiceName: notificationsEnabled ? notifications.outputs.communicationServiceName : ''
+    emailSenderRoleId: notificationsEnabled ? notifications.outputs.emailSenderRoleId : ''
+    sourceIds: sourceIds
+    sinkIds: sinkIds
+    moveIds: moveIdList
+    moveKeys: moveList
+    resourceToken: resourceToken
   }
 }
-
-// The person or pipeline that deploys: may write the website token into the vault, nothing else.
-module deployerRoles 'modules/roles.bicep' = if (!empty(deployerPrincipalId)) {
-  name: 'roles-deployer'
-  scope: rg
-  params: {
-    principalId: deployerPrincipalId
-    keyVaultRoles: [
-      {
-        vault: keyVault.outputs.name
-        role: 'KeyVaultSecretsOfficer'
-        why: 'Store the D4S2 API token (az keyvault secret set).'
-      }
-    ]
-  }
-}
-
-// Sources, each in its own account's resource group (and possibly subscription): read where
-// the entry points, the whole account or its one container (least privilege when the
-// containers are known).
-module sourceRoles 'modules/roles.bicep' = [for (id, i) in sourceIds: {
-  name: 'roles-source-${i}-${resourceToken}'
-  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
-  params: {
-    principalId: identity.outputs.principalId
-    principalType: 'ServicePrincipal'
-    storageRoles: concat(length(split(id, '/')) > 12 ? [] : [
-      {
-        account: split(id, '/')[8]
-        role: 'StorageBlobDataReader'
-        why: 'List the delivered folder and read its files and MD5s.'
-      }
-    ], indexOf(sourceAccountIds, sourceAccountIds[i]) == i ? [
-      {
-        account: split(id, '/')[8]
-        role: 'StorageBlobDelegator'
-        why: 'Get a user delegation key to sign the read SAS used for server-side copies (it reads no more than the read role allows).'
-      }
-    ] : [])
-    containerRoles: length(split(id, '/')) > 12 ? [
-      {
-        account: split(id, '/')[8]
-        container: split(id, '/')[12]
-        role: 'StorageBlobDataReader'
-        why: 'List the delivered folder and read its files and MD5s.'
-      }
-    ] : []
-  }
-}]
-
-// Sinks: write the delivered files, in the whole account or its one container.
-module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
-  name: 'roles-sink-${i}-${resourceToken}'
-  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
-  params: {
-    principalId: identity.outputs.principalId
-    principalType: 'ServicePrincipal'
-    storageRoles: length(split(id, '/')) > 12 ? [] : [
-      {
-        account: split(id, '/')[8]
-        role: 'StorageBlobDataContributor'
-        why: 'Create the destination folder and its directories, copy files in, read them back to verify MD5s, grant read ACLs on what it created (an owner may).'
-      }
-    ]
-    containerRoles: length(split(id, '/')) > 12 ? [
-      {
-        account: split(id, '/')[8]
-        container: split(id, '/')[12]
-        role: 'StorageBlobDataContributor'
-        why: 'Create the destination folder and its directories, copy files in, read them back to verify MD5s, grant read ACLs on what it created (an owner may).'
-      }
-    ] : []
-  }
-}]
-
-// Move sources: delete a delivered source folder's files once the result is acknowledged, where
-// the entry points (the whole account or its one container); an entry listed twice is granted once.
-module moveRoles 'modules/roles.bicep' = [for (id, i) in moveIdList: if (indexOf(moveList, moveList[i]) == i) {
-  name: 'roles-move-${i}-${resourceToken}'
-  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
-  params: {
-    principalId: identity.outputs.principalId
-    principalType: 'ServicePrincipal'
-    storageRoles: length(split(id, '/')) > 12 ? [] : [
-      {
-        account: split(id, '/')[8]
-        role: 'StorageBlobDataContributor'
-        why: 'Move: delete the delivered source files (If-Match the copied ETag) and then the empty folders, once the result is acknowledged.'
-      }
-    ]
-    containerRoles: length(split(id, '/')) > 12 ? [
-      {
-        account: split(id, '/')[8]
-        container: split(id, '/')[12]
-        role: 'StorageBlobDataContributor'
-        why: 'Move: delete the delivered source files (If-Match the copied ETag) and then the empty folders, once the result is acknowledged.'
-      }
-    ] : []
-  }
-}]
 
 // ---------------------------------------------------------------- standing rules: Event Grid
 
