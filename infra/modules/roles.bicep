@@ -3,10 +3,10 @@
 // component, the Communication Services resource), never on a resource group or a
 // subscription.
 //
-// main.bicep deploys it once into the app's resource group and once into the resource group
-// of each source and sink storage account (those may live in other resource groups or
-// subscriptions). Names are guid(scope, principal, role), so a re-deployment finds the same
-// assignments instead of adding duplicates.
+// access.bicep, which decides every grant, deploys it into the app's resource group and into
+// the resource group of each source, sink and move entry (those may live in other resource
+// groups or subscriptions). Names are guid(scope, principal, role), so a re-deployment finds
+// the same assignments instead of adding duplicates.
 //
 // Each list item names a resource in this module's resource group and a role: either a key of
 // `builtInRoles` below or the GUID of a custom role definition in the same subscription.
