@@ -38,6 +38,9 @@ class RunResult:
     polls: int = 0
     host_log: dict[str, Any] = field(default_factory=dict)  # sampling.HostLog
     unit_bytes: int = 0  # the largest work unit's bytes (for the activity figure)
+    # several deliveries at once: each one's figures (`bench.watch.Watch.summary`; for a
+    # baseline, its script's seconds)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

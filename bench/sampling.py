@@ -167,6 +167,22 @@ class HostLog:
     failed_activities: int = 0
 
     @classmethod
+    def merged(cls, logs: list[HostLog]) -> HostLog:
+        """Several instances' figures as one: the largest history and the longest activities
+        of any, the counts added up (generations: the most of any one instance)."""
+        found = cls(generations=max((log.generations for log in logs), default=1))
+        for log in logs:
+            found.largest_history = max(found.largest_history, log.largest_history)
+            found.episodes += log.episodes
+            found.orchestrator_cpu_seconds += log.orchestrator_cpu_seconds
+            found.failed_activities += log.failed_activities
+            for name, seconds in log.longest.items():
+                found.longest[name] = max(found.longest.get(name, 0.0), seconds)
+            for name, count in log.activities.items():
+                found.activities[name] = found.activities.get(name, 0) + count
+        return found
+
+    @classmethod
     def read(cls, path: Path, instance_id: str) -> HostLog:
         parsed = cls()
         text = path.read_text(errors="replace") if path.exists() else ""
