@@ -25,6 +25,7 @@ class RunResult:
     peak_rss_at: float = 0.0
     idle_rss: int = 0
     peak_threads: int = 0
+    rss_trace: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes)
     direct_connections: int = 0
     phases: list[tuple[str, float]] = field(default_factory=list)
     copying_seconds: float = 0.0

@@ -91,6 +91,7 @@ class HostSampler:
         self.peak_threads = 0
         self.direct_connections = 0
         self.samples = 0
+        self.trace: list[tuple[float, int]] = []  # (seconds, RSS bytes) every 0.5 s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._started = 0.0
@@ -112,8 +113,11 @@ class HostSampler:
                 rss = kib_field(fields, "VmRSS")
                 for child in child_pids(self.pid):
                     rss += kib_field(status_fields(child), "VmRSS")
+                at = time.perf_counter() - self._started
                 if rss > self.peak_rss:
-                    self.peak_rss, self.peak_rss_at = rss, time.perf_counter() - self._started
+                    self.peak_rss, self.peak_rss_at = rss, at
+                if not self.trace or at - self.trace[-1][0] >= 0.5:
+                    self.trace.append((round(at, 2), rss))
                 self.peak_threads = max(self.peak_threads, int(fields["Threads"]))
                 self.samples += 1
                 if time.monotonic() >= next_socket_check:
