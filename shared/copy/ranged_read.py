@@ -44,7 +44,8 @@ Span = tuple[int, int]  # (offset, length)
 
 class RangeBudget:
     """The ranges alive in the process, shared between the reads at once. A read that holds no
-    range may wait for one; while one waits, the reads that hold ranges take no more; a read
+    range may wait for one, in turn: a range given back goes to the first waiting read before
+    anyone else may take it, and while one waits the reads that hold ranges take no more. A read
     holding ranges takes another only below its even part of the budget (at least one). So a
     file read beside others gets its ranges at once, whatever the others hold."""
 
@@ -52,7 +53,7 @@ class RangeBudget:
         self.total = total
         self._taken = 0
         self._reads = 0
-        self._waiting = 0
+        self._waiting: deque[list[bool]] = deque()  # each waiter's flag: given a range
         self._changed = threading.Condition()
 
     def join(self) -> None:
@@ -62,35 +63,48 @@ class RangeBudget:
     def leave(self) -> None:
         with self._changed:
             self._reads -= 1
-            self._changed.notify_all()
 
     def acquire(self, blocking: bool = True, held: int = 0) -> bool:
-        """One range more for a read that holds `held`; waits (if `blocking`) until it may."""
+        """One range more for a read that holds `held`; waits in turn (if `blocking`) when the
+        budget is used up or others wait."""
         with self._changed:
-            while not self._may_take(held):
-                if not blocking:
-                    return False
-                self._waiting += 1
-                try:
+            if not self._waiting and self._taken < self.total and (
+                    held == 0 or held < -(-self.total // max(1, self._reads))):
+                self._taken += 1
+                return True
+            if not blocking:
+                return False
+            given = [False]
+            self._waiting.append(given)
+            try:
+                while not given[0]:
                     self._changed.wait()
-                finally:
-                    self._waiting -= 1
-            self._taken += 1
+            except BaseException:
+                if given[0]:
+                    self._give_back()
+                else:
+                    self._waiting.remove(given)
+                raise
             return True
 
     def release(self) -> None:
         with self._changed:
             if self._taken <= 0:
                 raise ValueError("a range released more often than taken")
-            self._taken -= 1
-            self._changed.notify_all()
+            self._give_back()
 
-    def _may_take(self, held: int) -> bool:
-        if self._taken >= self.total:
-            return False
-        if held == 0:
-            return True
-        return not self._waiting and held < -(-self.total // max(1, self._reads))
+    def _give_back(self) -> None:
+        """A range given back: to the first waiting read (it stays taken), else to the budget."""
+        if self._waiting:
+            self._waiting.popleft()[0] = True
+            self._changed.notify_all()
+        else:
+            self._taken -= 1
+
+    @property
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._waiting)
 
 
 class _RangePool:

@@ -38,9 +38,33 @@ def test_a_read_holding_none_gets_the_next_range_before_the_others_take_more() -
 
     waiting = threading.Thread(target=second_read)
     waiting.start()
-    while not budget._waiting:  # noqa: SLF001 (the test waits for the read to wait)
+    while not budget.waiting:
         threading.Event().wait(0.001)
-    budget.release()  # the first read hashed a range...
-    assert not budget.acquire(blocking=False, held=1)  # ...and may not take it back
+    budget.release()  # the first read hashed a range: it goes to the waiting read...
     waiting.join(timeout=10)
     assert got.is_set()
+    # ...and the first read, even holding none, cannot take one back before it is given back
+    assert not budget.acquire(blocking=False, held=0)
+
+
+def test_a_waiting_read_is_not_overtaken_by_reads_that_give_back_and_take_again() -> None:
+    """Reads that give a range back and at once ask for one (holding none) do not take it
+    before a read that was waiting already."""
+    budget = RangeBudget(2)
+    for _ in range(3):
+        budget.join()
+    assert budget.acquire(held=0) and budget.acquire(held=0)  # two busy reads
+    served: list[str] = []
+
+    def waiting_read() -> None:
+        budget.acquire(held=0)
+        served.append("waiting")
+
+    thread = threading.Thread(target=waiting_read)
+    thread.start()
+    while not budget.waiting:
+        threading.Event().wait(0.001)
+    budget.release()
+    assert not budget.acquire(blocking=False, held=0)  # the busy read asks again: not yet
+    thread.join(timeout=10)
+    assert served == ["waiting"]
