@@ -24,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from azure.core import MatchConditions
 from azure.storage.blob import BlobClient
 
+from shared.copy.native_heap import give_back_free_memory
 from shared.storage.checksum import FILE_BYTES_READ
 from shared.storage.clients import FIRST_GET_BYTES
 
@@ -181,6 +182,7 @@ def read_in_order(blob: BlobClient, spans: Sequence[Span], *, etag: str | None =
                 # the caller is done with this range (it asks for the next, or stops)
                 del content
                 budget.release()
+                give_back_free_memory()
     finally:
         for future in pending:
             if not future.cancel():
