@@ -36,6 +36,7 @@ from endpoints import (
     operator_rules,
     project_summary,
     revoke_share,
+    run_completed,
     share_status,
     start_delivery,
     start_dry_run,
@@ -52,6 +53,7 @@ app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(start_delivery.bp)
 app.register_functions(start_operator_delivery.bp)
+app.register_functions(run_completed.bp)
 app.register_functions(operator_rules.bp)
 app.register_functions(delivery_status.bp)
 app.register_functions(delivery.bp)

@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from shared.core.rules import StandingRule, event_subscriptions
+
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
 
@@ -40,6 +42,17 @@ STATE_FILE = "stack.json"
 DEFAULT_STATE_DIR = Path(".ddd-local")
 SOURCE_ACCOUNT, SINK_ACCOUNT, WORK_ACCOUNT = "sequencingcore", "labsmith", "devstoreaccount1"
 SINK_CONTAINER = "incoming"
+RULE_CONTAINER = "runs"  # the local standing rule's source container
+RUN_COMPLETED = "run_completed"  # the app's Event Grid function
+RUN_FLAG = "RunCompletionStatus.xml"  # a NextSeq's completion flag
+# a standing rule to try locally: a run folder under runs/NextSeq whose flag lands is delivered
+# to incoming/nextseq/<run>, the source removed once it verified, the operators told
+LOCAL_RULES: list[dict[str, Any]] = [{
+    "name": "local-nextseq",
+    "source": {"account": SOURCE_ACCOUNT, "container": RULE_CONTAINER, "prefix": "NextSeq"},
+    "flags": [RUN_FLAG],
+    "sink": {"account": SINK_ACCOUNT, "container": SINK_CONTAINER, "folder": "nextseq/{run}"},
+    "move": True, "notify": {"kind": "operators"}}]
 WEBSITE_TOKEN_SECRET = "d4s2-api-token"
 MAIL_SENDER = "DoNotReply@ddd-local.azurecomm.net"
 OPERATORS = "ops@example.edu"
@@ -182,6 +195,16 @@ def _take_over_earlier_stack(state_dir: Path, ports: LocalPorts,
 
 
 
+def standing_rule_settings() -> dict[str, str]:
+    """The local standing rule (`LOCAL_RULES`), moves allowed from its container, and devhost's
+    local Event Grid subscription for it."""
+    loaded = [StandingRule.model_validate(rule) for rule in LOCAL_RULES]
+    return {"DDD_STANDING_RULES": json.dumps(LOCAL_RULES),
+            "DDD_MOVE_SOURCES": f"{SOURCE_ACCOUNT}/{RULE_CONTAINER}",
+            "DEVHOST_EVENT_SUBSCRIPTIONS": json.dumps(event_subscriptions(loaded,
+                                                                         RUN_COMPLETED))}
+
+
 def standin_commands(python: str, ports: LocalPorts, tls_dir: Path, state_dir: Path,
                      token: str) -> dict[str, tuple[list[str], int]]:
     """Each stand-in's command line and port. Values go as `--name=value`: a random token may
@@ -236,6 +259,9 @@ def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
         sink = azurite.blob_service(SINK_ACCOUNT).get_container_client(SINK_CONTAINER)
         if not sink.exists():  # an earlier stack's data may hold it already
             sink.create_container()
+        runs = azurite.blob_service(SOURCE_ACCOUNT).get_container_client(RULE_CONTAINER)
+        if not runs.exists():
+            runs.create_container()
         if seed:
             _seed_once(azurite.blob_service(SOURCE_ACCOUNT), say)
 
@@ -259,7 +285,8 @@ def up(state_dir: Path, ports: LocalPorts, *, seed: bool = True,
                     "REQUESTS_CA_BUNDLE": str(tls.cert_path),
                     "DDD_NOTIFY_EMAIL_ENDPOINT": urls["email"], "DDD_NOTIFY_SENDER": MAIL_SENDER,
                     "DDD_NOTIFY_TO": OPERATORS, "DDD_NOTIFY_ON_SUCCESS": "true",
-                    "DDD_BLOCK_SIZE_BYTES": str(8 * 2**20), "DDD_CHUNK_MAX_FILES": "8"}
+                    "DDD_BLOCK_SIZE_BYTES": str(8 * 2**20), "DDD_CHUNK_MAX_FILES": "8",
+                    **standing_rule_settings()}
         host = DevHostProcess(REPO / "function_app.py", state_dir / "devhost", env=settings,
                               port=ports.devhost, function_key=keys["functionKey"],
                               system_key=keys["systemKey"], master_key=keys["masterKey"])
@@ -292,6 +319,32 @@ def _seed_once(source: BlobServiceClient, say: Callable[[str], None]) -> None:
         return
     seeded = seed_run(source)
     say(f"seeded {len(seeded)} files under {place}")
+
+
+def complete_a_run(state_dir: Path, run: str) -> tuple[str, str]:
+    """Seed a NextSeq run into the local rule's source (its completion flag last, as the
+    instrument writes it); the run folder and the id of the delivery the rule will start."""
+    from azure.core.credentials import AzureNamedKeyCredential
+    from azure.storage.blob import BlobServiceClient
+
+    from demo.seed import seed_run
+    from devhost.azurite import DEFAULT_ACCOUNT_KEY
+    from shared.core.instances import instance_id_for
+    from shared.core.rules import match, run_delivery
+
+    state = read_state(state_dir)
+    if state is None:
+        raise StackError("no local stack: run `ddd-transfer local up` first")
+    source = BlobServiceClient(state["urls"]["blob"].format(account=SOURCE_ACCOUNT),
+                               credential=AzureNamedKeyCredential(SOURCE_ACCOUNT,
+                                                                  DEFAULT_ACCOUNT_KEY))
+    rules = [StandingRule.model_validate(rule) for rule in LOCAL_RULES]
+    matched = match(rules, SOURCE_ACCOUNT, RULE_CONTAINER, f"NextSeq/{run}/{RUN_FLAG}")
+    if matched is None:
+        raise StackError(f"'{run}' is not a run folder name (one path segment)")
+    seed_run(source, RULE_CONTAINER, matched[1].run_folder, flags_last=(RUN_FLAG,))
+    request, _ = run_delivery(*matched)
+    return f"{SOURCE_ACCOUNT}/{RULE_CONTAINER}/{matched[1].run_folder}", instance_id_for(request)
 
 
 def _alive(pid: int) -> bool:

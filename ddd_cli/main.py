@@ -41,7 +41,15 @@ from ddd_cli.context import (
     payload_options,
     show,
 )
-from ddd_cli.local_stack import DEFAULT_STATE_DIR, LocalPorts, StackError, down, up
+from ddd_cli.local_stack import (
+    DEFAULT_STATE_DIR,
+    RUN_FLAG,
+    LocalPorts,
+    StackError,
+    complete_a_run,
+    down,
+    up,
+)
 from ddd_cli.progress import Sample, bytes_done, format_bytes, progress_line
 from ddd_cli.rules import rules
 
@@ -246,8 +254,40 @@ def local_up(ctx: click.Context, port_offset: int, seed: bool) -> None:
     click.echo(f"master key:      {keys['masterKey']}  (list, resend, cancel, rules, "
                "operator starts)")
     click.echo(f"system key:      {keys['systemKey']}  (Durable HTTP API)")
+    click.echo("standing rule:   local-nextseq: sequencingcore/runs/NextSeq/<run> -> "
+               "labsmith/incoming/nextseq/<run>, moved (try: ddd-transfer local run-completes)")
     click.echo(f"logs and state:  {state['logs']}")
     click.echo("stop everything: ddd-transfer local down")
+
+
+@local.command(name="run-completes")
+@click.argument("run", default=lambda: time.strftime("%y%m%d_NB551234_%H%M_AHXXXXXXXX"))
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Then show the delivery the standing rule starts until it ends.")
+@click.pass_context
+def local_run_completes(ctx: click.Context, run: str, wait: bool) -> None:
+    """Seed a NextSeq run folder RUN into sequencingcore/runs/NextSeq/, its completion flag
+    last: the local standing rule (local-nextseq) delivers it to labsmith/incoming/nextseq/RUN
+    and then removes the source."""
+    try:
+        folder, instance_id = complete_a_run(ctx.obj["state_dir"], run)
+    except StackError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"seeded {folder}, {RUN_FLAG} last")
+    click.echo(f"the standing rule starts {instance_id}")
+    if not wait:
+        return
+    api = api_of(ctx)
+    deadline = time.monotonic() + 60
+    while True:  # the local Event Grid sees the flag within a second or two
+        try:
+            api.status(instance_id)
+            break
+        except ApiError as error:
+            if error.status_code != 404 or time.monotonic() > deadline:
+                fail(error)
+            time.sleep(POLL_SECONDS)
+    ctx.invoke(status, instance_id=instance_id, watch=True)
 
 
 @local.command(name="down")

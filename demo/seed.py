@@ -56,12 +56,13 @@ def run_files() -> dict[str, bytes]:
 
 
 def seed_run(source: BlobServiceClient, container_name: str = SOURCE_CONTAINER,
-             folder: str = SOURCE_FOLDER) -> dict[str, bytes]:
+             folder: str = SOURCE_FOLDER, *, flags_last: tuple[str, ...] = ()) -> dict[str, bytes]:
     """Upload the run into `folder` (the container is created if missing); returns every
     seeded file's relative path and bytes.
 
     Small files go up with their Content-MD5 set (as azcopy --put-md5 does); the large file is
-    uploaded block by block with no Content-MD5, as many tools leave it.
+    uploaded block by block with no Content-MD5, as many tools leave it. `flags_last`: files
+    uploaded after all the others, as an instrument writes its completion flag.
     """
     container = source.get_container_client(container_name)
     if not container.exists():
@@ -70,6 +71,8 @@ def seed_run(source: BlobServiceClient, container_name: str = SOURCE_CONTAINER,
                           overwrite=True)
     files = run_files()
     for relative, content in files.items():
+        if relative in flags_last:
+            continue
         container.upload_blob(
             f"{folder}/{relative}", content, overwrite=True,
             content_settings=ContentSettings(
@@ -87,6 +90,12 @@ def seed_run(source: BlobServiceClient, container_name: str = SOURCE_CONTAINER,
     large.commit_block_list([BlobBlock(block_id) for block_id in block_ids],
                             content_settings=ContentSettings(content_type="application/gzip"))
     files[LARGE_FILE] = b"".join(pieces)
+    for relative in flags_last:
+        container.upload_blob(
+            f"{folder}/{relative}", files[relative], overwrite=True,
+            content_settings=ContentSettings(
+                content_type=_content_type(relative),
+                content_md5=bytearray(hashlib.md5(files[relative]).digest())))
     return files
 
 

@@ -17,8 +17,12 @@ What the host does, and what devhost does in its place:
 - A Python thread cannot be killed, so devhost plays both parts with bookkeeping: a timed-out
   invocation is failed at its deadline and whatever its thread returns later is discarded; a
   "worker restart" marks every other invocation running at that moment as orphaned, so what
-  they return is discarded too and they fail at their own deadlines. Their threads run on in
-  the background (a real restart would end them).
+  they return is discarded too and they fail at their own deadlines, and gives the worker a
+  new thread pool (``worker_pool.py``). Their threads run on in the background (a real restart
+  would end them).
+- An invocation holds one of ``max_activities`` slots from the moment the host sends it; a
+  sync activity then waits for a thread of the worker's pool, shared with every other sync
+  function (``worker_pool.py``), and ``functionTimeout`` counts that wait too.
 - An activity's exception reaches the orchestrator as the host shapes it: the Python worker
   sends "<ExceptionType>: <message>" (azure-functions-python-worker ``dispatcher.py``,
   ``_serialize_exception``), the host wraps it in an RpcException whose message is
@@ -29,7 +33,7 @@ What the host does, and what devhost does in its place:
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import inspect
 import json
 import logging
@@ -38,7 +42,7 @@ import time
 import traceback
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -47,10 +51,12 @@ from azure.functions.durable_functions import ActivityTriggerConverter
 
 from .functions import FunctionIndex
 from .history import EventType, event
+from .invocation import is_async
 from .jsontypes import JsonObject, JsonValue
 from .limits import TIMEOUT_GRACE_PERIOD, format_timespan, timeout_message
 from .sanitizer import sanitize
 from .store import Store, WorkItem
+from .worker_pool import WorkerPool
 
 log = logging.getLogger("devhost")
 
@@ -107,9 +113,10 @@ class ActivityRunner:
     """Runs activity work items on threads, settles each once, enforces ``functionTimeout``."""
 
     def __init__(self, index: FunctionIndex, store: Store, max_activities: int,
-                 timeout: timedelta | None, wake: Callable[[], None]):
+                 timeout: timedelta | None, wake: Callable[[], None], pool: WorkerPool):
         self.index = index
         self.store = store
+        self.pool = pool
         self.max_activities = max_activities
         self.timeout = timeout
         self._wake = wake
@@ -149,8 +156,14 @@ class ActivityRunner:
                         if self.timeout is not None else None)
             invocation = Invocation(work, self._worker, deadline)
             self._running[work.id] = invocation
-            threading.Thread(target=self._invoke, args=(invocation,), daemon=True,
-                             name=f"activity-{work.name}").start()
+            entry = self.index.activities.get(work.name)
+            if entry is not None and is_async(entry[0]):
+                # a coroutine function takes no thread of the pool: the worker's loop runs it
+                threading.Thread(target=self._invoke, args=(invocation,), daemon=True,
+                                 name=f"activity-{work.name}").start()
+            else:
+                self.pool.submit_invocation(functools.partial(self._invoke, invocation),
+                                            sent_again=False)
         self._lock.notify_all()
 
     def _invoke(self, invocation: Invocation) -> None:
@@ -180,8 +193,8 @@ class ActivityRunner:
                 meta.Datum(type="json", value=work.input if work.input is not None else "null"),
                 trigger_metadata=None)
             result = user_function(**{parameter: argument})
-            if inspect.isawaitable(result):
-                result = asyncio.run(_await(result))
+            if inspect.iscoroutine(result):
+                result = self.pool.run_coroutine(result)
             encoded = ActivityTriggerConverter.encode(result, expected_type=None).value
             return (event(EventType.TaskCompleted, TaskScheduledId=work.task_id,
                           Result=encoded), "completed")
@@ -239,6 +252,7 @@ class ActivityRunner:
                 for orphan in orphans:
                     orphan.orphaned = True
                 self._worker += 1
+                self.pool.restart()
                 restarted.append((invocation, orphans))
         self._restart_checks = pending
         return restarted
@@ -262,7 +276,3 @@ class ActivityRunner:
                         "timeout", orphan.work.name, orphan.work.instance_id,
                         orphan.work.task_id)
         log.warning("Restart of language worker process(es) completed.")
-
-
-async def _await(awaitable: Awaitable[object]) -> object:
-    return await awaitable

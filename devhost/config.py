@@ -10,7 +10,20 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .limits import DEFAULT_FUNCTION_TIMEOUT, function_timeout
+from .front_end import front_end_seconds
+from .limits import DEFAULT_FUNCTION_TIMEOUT, function_timeout, parse_timespan
+from .queue_polling import DEFAULT_MAX_POLLING_INTERVAL, POLLING_SETTING
+from .worker_pool import THREAD_COUNT_SETTING, worker_pool_size
+
+# how the processes of a devhost share the work: "single" runs everything; with
+# --split-instances the "http" process serves HTTP (and Event Grid) triggers and the
+# "durable" one runs orchestrations and activities, as Flex Consumption's per-function scaling
+# puts them on different instances
+ROLES = ("single", "http", "durable")
+
+
+class HostConfigError(ValueError):
+    """A setting the host (or the Durable extension) refuses at start."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +44,24 @@ class HostOptions:
     function_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     master_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     system_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # the system key the host creates for the Event Grid extension's webhook
+    eventgrid_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # the Python worker's thread pool for sync functions (PYTHON_THREADPOOL_THREAD_COUNT)
+    worker_threads: int = 5
+    # look for orchestration work as the Azure Storage provider polls its queues
+    queue_polling: bool = False
+    max_queue_polling_interval: timedelta = DEFAULT_MAX_POLLING_INTERVAL
+    # the front end's limit on an HTTP response (None: no limit)
+    front_end_seconds: float | None = 230.0
+    role: str = "single"
+
+    @property
+    def serves_http(self) -> bool:
+        return self.role in ("single", "http")
+
+    @property
+    def runs_durable(self) -> bool:
+        return self.role in ("single", "durable")
 
     @property
     def base_url(self) -> str:
@@ -73,12 +104,16 @@ def build_options(
     max_activities: int | None = None,
     task_hub: str | None = None,
     timeout: str | None = None,
+    queue_polling: bool = False,
+    role: str = "single",
 ) -> HostOptions:
     """Resolve options: command line first, then host.json, then the settings, then defaults.
 
     ``functionTimeout`` comes from ``timeout`` (``--function-timeout``), else the environment
     variable ``DEVHOST_FUNCTION_TIMEOUT`` (for tests), else host.json; a TimeSpan text either
-    way, checked as the host checks it.
+    way, checked as the host checks it. Queue polling is on with ``queue_polling``
+    (``--queue-polling``) or ``DEVHOST_QUEUE_POLLING``; its ceiling is host.json
+    ``extensions.durableTask.storageProvider.maxQueuePollingInterval``.
     """
     app_dir = app_path.parent
     host_json = read_host_json(app_dir)
@@ -89,6 +124,7 @@ def build_options(
         "function_key": os.environ.get("DEVHOST_FUNCTION_KEY"),
         "master_key": os.environ.get("DEVHOST_MASTER_KEY"),
         "system_key": os.environ.get("DEVHOST_SYSTEM_KEY"),
+        "eventgrid_key": os.environ.get("DEVHOST_EVENTGRID_KEY"),
     }
     return HostOptions(
         app_path=app_path,
@@ -101,5 +137,30 @@ def build_options(
         .lower() != "nonrunningstates",
         function_timeout=function_timeout(
             None if configured_timeout is None else str(configured_timeout)),
+        worker_threads=worker_pool_size(os.environ.get(THREAD_COUNT_SETTING)),
+        queue_polling=queue_polling or _flag(os.environ.get(POLLING_SETTING)),
+        max_queue_polling_interval=max_polling_interval(durable),
+        front_end_seconds=front_end_seconds(),
+        role=role,
         **{name: value for name, value in keys.items() if value},
     )
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def max_polling_interval(durable: dict[str, Any]) -> timedelta:
+    """host.json ``storageProvider.maxQueuePollingInterval``; the extension refuses zero or
+    less at start ("MaxQueuePollingInterval must be non-negative.",
+    ``Options/AzureStorageOptions.cs``)."""
+    configured = (durable.get("storageProvider") or {}).get("maxQueuePollingInterval")
+    if configured is None:
+        return DEFAULT_MAX_POLLING_INTERVAL
+    try:
+        value = parse_timespan(str(configured))
+    except ValueError as exc:
+        raise HostConfigError(f"maxQueuePollingInterval: {exc}") from exc
+    if value <= timedelta(0):
+        raise HostConfigError("MaxQueuePollingInterval must be non-negative.")
+    return value

@@ -4,7 +4,9 @@ It plays the part of the Durable extension and the Durable Task Framework: it ke
 instance's history, hands the whole history to the SDK's own ``Orchestrator`` every episode
 (replaying from the start, as the host does; ``episode.py``), checks the replayed actions
 against the history (``replay.py``), and commits what is new in one transaction. Activities
-run at least once, under ``functionTimeout`` (``activities.py``).
+run at least once, under ``functionTimeout`` (``activities.py``). Episodes and sync
+activities run on the worker's one thread pool (``worker_pool.py``); the dispatcher looks for
+work at once or as the Azure Storage queues are polled (``queue_polling.py``).
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from .episode import Episode, admit, execution_started, run_episode
 from .functions import FunctionIndex
 from .history import EventType, event, timestamp
 from .jsontypes import JsonObject, JsonValue
+from .queue_polling import BackoffPolling, ImmediatePolling
 from .replay import continue_as_new_action
 from .store import Instance, Store, WorkItem
+from .worker_pool import WorkerPool
 
 log = logging.getLogger("devhost")
 
@@ -48,15 +52,19 @@ class Gone(Exception):
 class DurableEngine:
     def __init__(self, index: FunctionIndex, store: Store, max_activities: int = 8,
                  replace_running: bool = True,
-                 function_timeout: timedelta | None = timedelta(minutes=30)):
+                 function_timeout: timedelta | None = timedelta(minutes=30),
+                 pool: WorkerPool | None = None,
+                 polling: ImmediatePolling | BackoffPolling | None = None):
         self.index = index
         self.store = store
         self.max_activities = max_activities
         self.replace_running = replace_running
+        self.pool = pool or WorkerPool(max_activities + 1)
+        self.polling = polling or ImmediatePolling()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self.activities = ActivityRunner(index, store, max_activities, function_timeout,
-                                         self._wake.set)
+                                         self._wake.set, self.pool)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="orchestrations",
                                             daemon=True)
 
@@ -146,7 +154,6 @@ class DurableEngine:
     # orchestrations -------------------------------------------------------------------------
     def _dispatch_loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.clear()
             with self.store.lock:
                 ready = self.store.ready_instances(time.time())
             for instance_id in ready:
@@ -158,11 +165,17 @@ class DurableEngine:
                     log.exception("episode of instance=%s failed inside devhost", instance_id)
                     self._fail_instance(instance_id, f"devhost could not run an episode: {exc}")
             if ready:
+                self.polling.found(self._wake)
                 continue
             with self.store.lock:
                 next_at = self.store.next_visible_at()
-            timeout = 1.0 if next_at is None else min(1.0, max(0.0, next_at - time.time()))
-            self._wake.wait(timeout)
+            self.polling.wait(self._wake, next_at)
+
+    def _episode(self, current: Instance, history: list[JsonObject],
+                 new_events: list[JsonObject]) -> Episode:
+        """One orchestrator invocation, on a thread of the worker's pool (the dispatcher waits
+        for it, as the extension waits for the worker's answer)."""
+        return self.pool.submit(run_episode, self.index, current, history, new_events).result()
 
     def run_work_item(self, instance_id: str) -> None:
         """Run one work item of ``instance_id``: its waiting events, one episode, one commit."""
@@ -186,7 +199,7 @@ class DurableEngine:
                 self.store.delete_inbox(consumed)
             return
 
-        episode = run_episode(self.index, current, history, new_events)
+        episode = self._episode(current, history, new_events)
         executed = current
         generations = 0
         # DTFx runs the next execution of a continued-as-new orchestration in the same work
@@ -196,7 +209,7 @@ class DurableEngine:
         while episode.status == "ContinuedAsNew" and generations < MAX_INLINE_GENERATIONS:
             executed = self._next_generation(executed, episode)
             generations += 1
-            episode = run_episode(self.index, executed, [], [execution_started(executed)])
+            episode = self._episode(executed, [], [execution_started(executed)])
         self._commit(current, executed, consumed, episode)
         log.info("episode %s instance=%s events_in=%d history=%d scheduled=%d status=%s "
                  "generations=%d wall=%.1fms cpu=%.1fms", current.name, instance_id,

@@ -9,7 +9,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from azure.durable_functions import Orchestrator
 from azure.durable_functions.models.actions.NoOpAction import NoOpAction
@@ -33,6 +33,7 @@ from .replay import (
     check_replay,
     continue_as_new_action,
 )
+from .retries import first_attempt_time, retry_fire_at
 from .store import InboxItem, Instance
 
 log = logging.getLogger("devhost")
@@ -176,7 +177,8 @@ def run_episode(index: FunctionIndex, current: Instance, history: list[JsonObjec
     try:
         new_actions = check_replay(history, current.retry_event_ids, state)
         if error is None and not state.get("isDone") and context is not None:
-            schedule(current, history, context, new_actions, changes)
+            now = parse_time(str(episode_events[0]["Timestamp"]))
+            schedule(current, history, context, new_actions, changes, now)
     except NonDeterminismError as exc:
         error = f"Non-Deterministic workflow detected: {exc}"
     except UnsupportedActionError as exc:
@@ -185,15 +187,15 @@ def run_episode(index: FunctionIndex, current: Instance, history: list[JsonObjec
 
 
 def schedule(current: Instance, history: list[JsonObject], context: DurableOrchestrationContext,
-             new_actions: list[JsonObject], changes: EpisodeChanges) -> None:
-    """Turn the new actions (and the SDK's retry steps) into history events and work."""
+             new_actions: list[JsonObject], changes: EpisodeChanges, now: datetime) -> None:
+    """Turn the new actions (and the SDK's retry steps) into history events and work; ``now``
+    is the episode's time (its ``OrchestratorStarted``), the orchestration's current time."""
     known = {past["EventId"] for past in history if past["EventType"] in SCHEDULING}
     fresh = sorted(
         (task for key, task in context.open_tasks.items()
          if isinstance(key, int) and isinstance(task, AtomicTask) and key not in known),
         key=lambda task: task.id)
     actions = iter(new_actions)
-    now = datetime.now(UTC)
     for task in fresh:
         action_repr = task.action_repr
         if isinstance(action_repr, list):
@@ -206,8 +208,17 @@ def schedule(current: Instance, history: list[JsonObject], context: DurableOrche
             if action_repr.metadata == "rescheduled task":
                 schedule_action(current, task.id, retry_json, changes)
             else:
-                delay = retry_json["retryOptions"]["firstRetryIntervalInMilliseconds"]
-                schedule_timer(task.id, timestamp(now + timedelta(milliseconds=delay)), changes)
+                retrying = task.parent
+                first_id = getattr(retrying.children[0], "id", None)
+                fire_at = retry_fire_at(
+                    retry_json["retryOptions"], retrying.num_attempts, now,
+                    first_attempt_time(history, first_id) if isinstance(first_id, int)
+                    else None)
+                if fire_at is None:
+                    log.warning("instance=%s task %d: past its retryTimeout, the extension "
+                                "makes no retry timer", current.instance_id, task.id)
+                    continue
+                schedule_timer(task.id, timestamp(fire_at), changes)
             continue
         action = next(actions, None)
         if action is None or action.get("functionName") != getattr(

@@ -40,10 +40,28 @@ class HttpFunction:
 
 
 @dataclass
+class EventGridFunction:
+    """A function with an ``eventGridTrigger`` binding (``@app.event_grid_trigger``)."""
+
+    name: str
+    trigger_param: str
+    client_params: list[str]
+    user_function: Any
+    wants_context: bool
+
+
+@dataclass
 class FunctionIndex:
     http: list[HttpFunction] = field(default_factory=list)
     orchestrators: dict[str, Any] = field(default_factory=dict)
     activities: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    event_grid: dict[str, EventGridFunction] = field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        """Every function's name, sorted."""
+        return sorted([f.name for f in self.http] + list(self.orchestrators)
+                      + list(self.activities) + list(self.event_grid))
 
     def find_http(self, method: str, path: str) -> tuple[HttpFunction, dict[str, str]] | None:
         """The function whose route and methods match; ``None`` answers 404.
@@ -171,9 +189,10 @@ def index_functions(app: func.FunctionRegister) -> FunctionIndex:
         if trigger is None:
             raise RuntimeError(f"function {name} has no trigger")
         kind = trigger["type"]
+        signature_params = _parameters(user_function)
+        client_params = [b["name"] for b in bindings if b["type"] == "durableClient"]
         if kind == "httpTrigger":
             route = str(trigger.get("route") or name)
-            signature_params = _parameters(user_function)
             index.http.append(
                 HttpFunction(
                     name=name,
@@ -181,7 +200,7 @@ def index_functions(app: func.FunctionRegister) -> FunctionIndex:
                     methods=[str(m).upper() for m in (trigger.get("methods") or [])],
                     auth_level=str(trigger.get("authLevel") or "FUNCTION").upper(),
                     trigger_param=trigger["name"],
-                    client_params=[b["name"] for b in bindings if b["type"] == "durableClient"],
+                    client_params=client_params,
                     user_function=user_function,
                     pattern=route_pattern(route),
                     wants_context="context" in signature_params,
@@ -191,6 +210,10 @@ def index_functions(app: func.FunctionRegister) -> FunctionIndex:
             index.orchestrators[name] = user_function
         elif kind == "activityTrigger":
             index.activities[name] = (user_function, trigger["name"])
+        elif kind == "eventGridTrigger":
+            index.event_grid[name] = EventGridFunction(
+                name=name, trigger_param=trigger["name"], client_params=client_params,
+                user_function=user_function, wants_context="context" in signature_params)
         else:
             raise RuntimeError(f"devhost does not run {kind} functions ({name})")
     # more specific routes (more literal characters) first, as the host's router does

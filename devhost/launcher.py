@@ -20,24 +20,39 @@ def free_port() -> int:
 
 
 class DevHostProcess:
-    """A devhost child process with its own port, state file and log file."""
+    """A devhost child process with its own port, state file and log file.
+
+    Its keys are attributes: ``function_key``, ``master_key``, ``system_key`` (the Durable
+    extension's ``durabletask_extension``) and ``eventgrid_key`` (the Event Grid extension's
+    ``eventgrid_extension``; ``eventgrid_webhook(name)`` is the URL Event Grid delivers to).
+    ``split_instances`` runs the Durable functions in a second process; ``queue_polling`` finds
+    orchestration work as the Azure Storage queues are polled.
+    """
 
     def __init__(self, app_path: Path, state_dir: Path, env: dict[str, str] | None = None,
                  port: int | None = None, max_activities: int | None = None,
                  function_key: str = "local-function-key", system_key: str = "local-system-key",
-                 function_timeout: str | None = None, master_key: str = "local-master-key"):
+                 function_timeout: str | None = None, master_key: str = "local-master-key",
+                 eventgrid_key: str = "local-eventgrid-key", split_instances: bool = False,
+                 queue_polling: bool = False):
         self.app_path = app_path
         self.state_dir = state_dir
         self.port = port or free_port()
         self.function_key = function_key
         self.system_key = system_key
         self.master_key = master_key
+        # the eventgrid_extension system key: what Event Grid's webhook URL carries as code=
+        self.eventgrid_key = eventgrid_key
         self.max_activities = max_activities
         self.function_timeout = function_timeout
+        # HTTP triggers and Durable functions in two processes (devhost --split-instances)
+        self.split_instances = split_instances
+        # orchestration work found as the Azure Storage queues are polled (--queue-polling)
+        self.queue_polling = queue_polling
         self.log_path = state_dir / "devhost.log"
         self.env = {**os.environ, **(env or {}),
                     "DEVHOST_FUNCTION_KEY": function_key, "DEVHOST_SYSTEM_KEY": system_key,
-                    "DEVHOST_MASTER_KEY": master_key,
+                    "DEVHOST_MASTER_KEY": master_key, "DEVHOST_EVENTGRID_KEY": eventgrid_key,
                     "PYTHONUNBUFFERED": "1"}
         self.process: subprocess.Popen | None = None
 
@@ -53,6 +68,10 @@ class DevHostProcess:
             command += ["--max-activities", str(self.max_activities)]
         if self.function_timeout:
             command += ["--function-timeout", self.function_timeout]
+        if self.split_instances:
+            command.append("--split-instances")
+        if self.queue_polling:
+            command.append("--queue-polling")
         repo_root = Path(__file__).resolve().parent.parent
         env = {**self.env, "PYTHONPATH": os.pathsep.join(
             filter(None, [str(repo_root), self.env.get("PYTHONPATH")]))}
@@ -94,6 +113,11 @@ class DevHostProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+    def eventgrid_webhook(self, function_name: str) -> str:
+        """The URL an Event Grid subscription delivers to, with its key, as on Azure."""
+        return (f"{self.base_url}/runtime/webhooks/eventgrid?functionName={function_name}"
+                f"&code={self.eventgrid_key}")
 
     # the Durable HTTP API, as a client of the public webhook URLs ----------------------------
     def webhook(self, path: str) -> str:

@@ -6,6 +6,7 @@
   ``create_check_status_response`` point at), guarded by the system key as on Azure.
 - ``/durabletask/...``: the local RPC endpoint the SDK's ``DurableOrchestrationClient`` calls
   (the ``rpcBaseUrl`` of the client binding), on loopback only.
+- ``/runtime/webhooks/eventgrid``: the Event Grid extension's webhook (``eventgrid.py``).
 """
 
 from __future__ import annotations
@@ -13,16 +14,21 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
-from dataclasses import dataclass
+from concurrent.futures import Executor
 
 import azure.functions as func
 from aiohttp import web
+from azure.functions import meta
+from azure.functions.eventgrid import EventGridEventInConverter
 
 from .config import HostOptions
 from .engine import Conflict, DurableEngine, Gone, NotFound
-from .functions import FunctionIndex, HttpFunction
+from .eventgrid import EventGridWebhook, FunctionFailed, presented_key
+from .front_end import front_end
+from .functions import EventGridFunction, FunctionIndex, HttpFunction
 from .history import for_display
+from .invocation import arguments, call
+from .limits import timeout_message
 
 log = logging.getLogger("devhost")
 INSTANCE_PLACEHOLDER = "INSTANCEID"
@@ -30,22 +36,15 @@ CONTINUATION_HEADER = "x-ms-continuation-token"
 DEFAULT_PAGE_SIZE = 100
 
 
-@dataclass
-class InvocationContext:
-    """The parts of ``azure.functions.Context`` a function may read."""
-
-    invocation_id: str
-    function_name: str
-    function_directory: str
-    trace_context: object = None
-    retry_context: object = None
-
-
 class DevHost:
-    def __init__(self, options: HostOptions, index: FunctionIndex, engine: DurableEngine):
+    def __init__(self, options: HostOptions, index: FunctionIndex, engine: DurableEngine,
+                 executor: Executor | None = None):
         self.options = options
         self.index = index
         self.engine = engine
+        self.executor = executor  # where sync functions run: the worker's thread pool
+        self.event_grid = EventGridWebhook(
+            index, lambda: (options.eventgrid_key, options.master_key), self.invoke_event_grid)
 
     # urls ---------------------------------------------------------------------------------
     @property
@@ -93,7 +92,8 @@ class DevHost:
 
     # app ----------------------------------------------------------------------------------
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=100 * 1024 * 1024)
+        app = web.Application(client_max_size=100 * 1024 * 1024,
+                              middlewares=[front_end(self.options.front_end_seconds)])
         app.router.add_get("/", self.home)
         # [\s\S]: a decoded path may hold any character, a newline (%0A) too; ".*" would stop
         # there and aiohttp would answer 404 before the function saw the request
@@ -101,15 +101,21 @@ class DevHost:
         app.router.add_route("*", r"/runtime/webhooks/durabletask/{tail:[\s\S]*}",
                              self.public_api)
         app.router.add_route("*", r"/durabletask/{tail:[\s\S]*}", self.rpc_api)
+        self.event_grid.add_routes(app)
+        return app
+
+    def status_app(self) -> web.Application:
+        """What a durable instance serves: its state only (it receives no HTTP traffic)."""
+        app = web.Application()
+        app.router.add_get("/", self.home)
         return app
 
     async def home(self, request: web.Request) -> web.Response:
-        return web.json_response({"state": "Running", "functions": sorted(
-            [f.name for f in self.index.http] + list(self.index.orchestrators)
-            + list(self.index.activities))})
+        return web.json_response({"state": "Running", "role": self.options.role,
+                                  "functions": self.index.names})
 
     def _presented_key(self, request: web.Request) -> str | None:
-        return request.headers.get("x-functions-key") or request.query.get("code")
+        return presented_key(request)
 
     async def http_trigger(self, request: web.Request) -> web.StreamResponse:
         path = request.match_info["tail"].strip("/")
@@ -144,16 +150,35 @@ class DevHost:
         return key in (self.options.function_key, self.options.master_key)
 
     async def _invoke(self, function: HttpFunction, http_request: func.HttpRequest):
-        kwargs: dict = {function.trigger_param: http_request}
-        for name in function.client_params:
-            kwargs[name] = self.client_binding()
-        if function.wants_context:
-            kwargs["context"] = InvocationContext(str(uuid.uuid4()), function.name,
-                                                  str(self.options.app_path.parent))
-        outcome = function.user_function(**kwargs)
-        if asyncio.iscoroutine(outcome):
-            return await outcome
-        return outcome
+        kwargs = arguments(function.name, self.options.app_path.parent,
+                           (function.trigger_param, http_request), function.client_params,
+                           self.client_binding(), function.wants_context)
+        return await call(function.user_function, kwargs, self.executor)
+
+    async def invoke_event_grid(self, function: EventGridFunction, event_json: str) -> None:
+        """Run one event through an Event Grid function, as the worker binds it: the event
+        converted by azure.functions' own EventGrid converter (an ``EventGridEvent``, or a
+        ``CloudEvent`` for the CloudEvents schema), under ``functionTimeout``."""
+        event = EventGridEventInConverter.decode(meta.Datum(type="json", value=event_json),
+                                                 trigger_metadata=None)
+        kwargs = arguments(function.name, self.options.app_path.parent,
+                           (function.trigger_param, event), function.client_params,
+                           self.client_binding(), function.wants_context)
+        running = asyncio.ensure_future(call(function.user_function, kwargs, self.executor))
+        timeout = self.options.function_timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(running),
+                                   None if timeout is None else timeout.total_seconds())
+        except TimeoutError as exc:
+            assert timeout is not None
+            message = timeout_message(timeout, function.name)
+            log.error("%s (it keeps running; its outcome is discarded)", message)
+            raise FunctionFailed(message) from exc
+        except Exception as exc:
+            log.exception("function %s raised", function.name)
+            raise FunctionFailed(
+                f"Exception while executing function: Functions.{function.name}") from exc
+        log.info("event grid function %s completed", function.name)
 
     # durable http api ---------------------------------------------------------------------
     async def public_api(self, request: web.Request) -> web.StreamResponse:

@@ -97,12 +97,17 @@ class WorkItem:
 
 
 class Store:
-    """One SQLite file, one connection, serialised by a lock (callers hold ``store.lock``)."""
+    """One SQLite file, one connection, serialised by a lock (callers hold ``store.lock``).
 
-    def __init__(self, path: Path):
+    ``shared``: other processes use the file too (split instances), so no history is cached.
+    """
+
+    def __init__(self, path: Path, shared: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self.shared = shared
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
+                                   timeout=60)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SCHEMA)
@@ -183,13 +188,14 @@ class Store:
 
     # history ------------------------------------------------------------------------------
     def history(self, instance_id: str) -> list[dict]:
-        cached = self._history_cache.get(instance_id)
+        cached = None if self.shared else self._history_cache.get(instance_id)
         if cached is None:
             rows = self._db.execute(
                 "SELECT event FROM history WHERE instance_id = ? ORDER BY seq", (instance_id,)
             ).fetchall()
             cached = [json.loads(row[0]) for row in rows]
-            self._history_cache[instance_id] = cached
+            if not self.shared:
+                self._history_cache[instance_id] = cached
         return cached
 
     def append_history(self, instance_id: str, events: list[dict]) -> None:

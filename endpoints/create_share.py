@@ -5,9 +5,14 @@ and `Share_ExpiresInSeconds` (at most `DDD_SHARE_MAX_HOURS` hours). Answer 201: 
 record, `script_url` (the download script) and `manifest_url` (sizes and MD5s), read-only links
 valid until the share expires (`shared.operations.share`). The links are in this answer only (and
 the file links in the stored script): nothing of a share passes through Durable Functions.
-"""
 
-import asyncio
+The caller waits while the folder is listed and its files without a stored MD5 are hashed, so
+that has `DDD_HTTP_DEADLINE_SECONDS` (Azure's front end cuts a request at 230 s). A share not
+made by then is answered 422 naming `Source_TopLevelFolder` and what to do instead (its
+sub-folders, MD5s stored at upload, a delivery), and nothing of it is kept. It is not made in
+the background: its links would then pass through Durable Functions' state. The listing and the
+hashing stop at the deadline (`shared.core.deadline`).
+"""
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -17,8 +22,9 @@ from endpoints import share_status
 from endpoints.answers import json_answer, read_request, storage_failure
 from shared.api.source_request import check_share_expiry, parse_source_request
 from shared.core.config import Settings
+from shared.core.deadline import Deadline, DeadlinePassed, run_within
 from shared.core.request import ShareRequest
-from shared.operations.share import ShareRefused
+from shared.operations.share import ShareRefused, out_of_time
 from shared.operations.share import create_share as make_share
 
 NAME = "create_share"
@@ -45,8 +51,13 @@ async def create_share(req: func.HttpRequest) -> func.HttpResponse:
     if isinstance(read, func.HttpResponse):
         return read
     settings, request = read
+    deadline = Deadline(settings.http_deadline_seconds)
     try:
-        created = await asyncio.to_thread(make_share, request, settings)
+        created = await run_within(deadline, lambda: make_share(request, settings,
+                                                                deadline=deadline))
+    except DeadlinePassed:
+        refused = out_of_time(request, deadline.seconds)
+        return _answer(refused.body(), refused.status)
     except ShareRefused as refused:
         return _answer(refused.body(), refused.status)
     except AzureError as error:

@@ -6,12 +6,13 @@ shows what they would do), then the delivery's own planner without the delivery
 (`shared.plan.dry_run`): nothing is written to the destination. A folder of at most
 `DDD_DRY_RUN_INSTANT_FILES` files is answered at once (200, the result); a larger one is planned by
 the `dry_run` orchestration (202, with `dryRunStatusUri`: `GET /api/dry-runs/{id}` carries the
-result once it is done). One dry run per (delivery id, transfer UUID): while one runs, asking again
+result once it is done). So is a folder not planned within `DDD_HTTP_DEADLINE_SECONDS` (Azure's
+front end cuts a request at 230 s; slow storage, or a destination to compare): the plan made while
+the caller waits stops at the deadline (`shared.core.deadline`), and the orchestration plans it
+again from the start. One dry run per (delivery id, transfer UUID): while one runs, asking again
 answers its status URL; a later answer at once forgets an earlier background one (its status is not
 kept).
 """
-
-import asyncio
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -22,6 +23,7 @@ from endpoints.answers import json_answer, read_request, storage_failure
 from endpoints.instances import STILL_RUNNING, start_once
 from orchestrators import dry_run as dry_run_orchestrator
 from shared.api.operator_request import parse_operator_request
+from shared.core.deadline import Deadline, DeadlinePassed, run_within
 from shared.core.messages import DryRunInput
 from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
 
@@ -49,11 +51,12 @@ async def start_dry_run(req: func.HttpRequest,
     running = await client.get_status(run_id)
     if running and running.runtime_status in STILL_RUNNING:
         return json_answer(*accepted)
+    deadline = Deadline(settings.http_deadline_seconds)
     try:
-        report = await asyncio.to_thread(dry_run, request, run_id, settings,
-                                         max_files=settings.dry_run_instant_files,
-                                         options=options)
-    except ListingTooLong:
+        report = await run_within(deadline, lambda: dry_run(
+            request, run_id, settings, max_files=settings.dry_run_instant_files,
+            options=options, deadline=deadline))
+    except (ListingTooLong, DeadlinePassed):
         await start_once(client, dry_run_orchestrator.NAME, run_id,
                          DryRunInput(request=request, run_id=run_id,
                                      options=options).to_json())

@@ -30,6 +30,15 @@ param sourceStorageAccountIds string
 @description('Comma-separated resource ids of what deliveries are copied TO: a storage account (all its containers) or one container (<account id>/blobServices/default/containers/<name>). Each gets Storage Blob Data Contributor there.')
 param sinkStorageAccountIds string
 
+@description('Comma-separated resource ids, as in sourceStorageAccountIds, of the sources from which a delivery may delete its source folder once delivered, when it asks (an operator\'s start, a standing rule that moves). Each must be a source or a container of one; each gets Storage Blob Data Contributor there. Empty: only DDD_MOVE_ALWAYS sources move.')
+param moveSourceIds string = ''
+
+@description('Comma-separated resource ids, as in sourceStorageAccountIds, of the sources from which every delivery moves (the website\'s too). Each must be a source or a container of one; each gets Storage Blob Data Contributor there. Empty: none.')
+param moveAlwaysIds string = ''
+
+@description('Standing rules: deliveries that start when a run\'s completion flag lands, in the app\'s own format (DDD_STANDING_RULES, shared/core/rules.py). Each rule\'s source account must be a source. Each account with rules gets one Event Grid system topic, each rule one subscription to the run_completed function (made after the code is deployed: azure.yaml\'s postdeploy hook). Empty: no rules, nothing of Event Grid.')
+param standingRules array = []
+
 @description('Who gets read access (r-x, recursive, default ACL) on each delivered folder, per sink: <sink account>[/<container>]=user:<object id>,group:<object id>;... Only ADLS Gen2 sinks have ACLs. Empty: no grant.')
 param deliveredFolderReaders string = ''
 
@@ -110,6 +119,44 @@ var sourceAccountList = [for id in sourceIds: length(split(id, '/')) > 12 ? toLo
 var sinkAccountList = [for id in sinkIds: length(split(id, '/')) > 12 ? toLower('${split(id, '/')[8]}/${split(id, '/')[12]}') : toLower(split(id, '/')[8])]
 var sourceAccountNames = join(sourceAccountList, ',')
 var sinkAccountNames = join(sinkAccountList, ',')
+
+// A refusal: looking up a property `stop` does not have makes Azure Resource Manager stop the
+// deployment, before anything is deployed, with "The language expression property '<the
+// reason>' doesn't exist". (Bicep's fail() does the same, but checkov's Bicep parser does not
+// know it.)
+var stop = {
+  stopped: true
+}
+
+// Moves (DDD_MOVE_SOURCES, DDD_MOVE_ALWAYS): the same entries and segments as the lists above.
+// A move entry must be a source, or a container of an account-wide source: the app refuses to
+// start otherwise, the deployment before.
+var moveSourceIdList = filter(split(replace(moveSourceIds, ' ', ''), ','), id => !empty(id))
+var moveAlwaysIdList = filter(split(replace(moveAlwaysIds, ' ', ''), ','), id => !empty(id))
+var moveSourceKeys = [for id in moveSourceIdList: length(split(id, '/')) > 12 ? toLower('${split(id, '/')[8]}/${split(id, '/')[12]}') : toLower(split(id, '/')[8])]
+var moveAlwaysKeys = [for id in moveAlwaysIdList: length(split(id, '/')) > 12 ? toLower('${split(id, '/')[8]}/${split(id, '/')[12]}') : toLower(split(id, '/')[8])]
+var moveSourceList = [for key in moveSourceKeys: contains(sourceAccountList, key) || contains(sourceAccountList, split(key, '/')[0]) ? key : stop['moveSourceIds: ${key} is not a source (sourceStorageAccountIds) nor a container of one']]
+var moveAlwaysList = [for key in moveAlwaysKeys: contains(sourceAccountList, key) || contains(sourceAccountList, split(key, '/')[0]) ? key : stop['moveAlwaysIds: ${key} is not a source (sourceStorageAccountIds) nor a container of one']]
+var moveIdList = concat(moveSourceIdList, moveAlwaysIdList)
+var moveList = concat(moveSourceList, moveAlwaysList)
+
+// Standing rules, checked as the app checks them at load (a rule that could not run stops the
+// app): its name its own, its source allowed, its sink allowed, and, when it moves, moving
+// allowed there.
+var ruleNames = [for rule in standingRules: rule.name]
+var ruleSourceKeys = [for rule in standingRules: toLower('${rule.source.account}/${rule.source.container}')]
+var ruleSinkKeys = [for rule in standingRules: toLower('${rule.sink.account}/${rule.sink.container}')]
+var ruleSourceAllowed = [for key in ruleSourceKeys: contains(sourceAccountList, key) || contains(sourceAccountList, split(key, '/')[0])]
+var ruleSinkAllowed = [for key in ruleSinkKeys: contains(sinkAccountList, key) || contains(sinkAccountList, split(key, '/')[0])]
+var ruleMoveAllowed = [for (rule, i) in standingRules: !(rule.?move ?? false) || contains(moveList, ruleSourceKeys[i]) || contains(moveList, split(ruleSourceKeys[i], '/')[0])]
+var checkedRules = [for (rule, i) in standingRules: indexOf(ruleNames, rule.name) != i ? stop['standingRules: two rules are named ${rule.name}'] : !ruleSourceAllowed[i] ? stop['standingRules: rule ${rule.name} reads ${ruleSourceKeys[i]}, not a source (sourceStorageAccountIds)'] : !ruleSinkAllowed[i] ? stop['standingRules: rule ${rule.name} writes ${ruleSinkKeys[i]}, not a sink (sinkStorageAccountIds)'] : !ruleMoveAllowed[i] ? stop['standingRules: rule ${rule.name} moves from ${ruleSourceKeys[i]}, not in moveSourceIds or moveAlwaysIds'] : rule]
+
+// Event Grid: one system topic per source account with rules (an account can have only one),
+// in that account's resource group and region; the account's id is its source entry's.
+var sourceAccountIdNames = [for id in sourceAccountIds: split(id, '/')[8]]
+var ruleAccounts = [for rule in checkedRules: toLower(rule.source.account)]
+var ruleAccountFirsts = [for (account, i) in ruleAccounts: indexOf(ruleAccounts, account) == i ? account : '']
+var eventAccountIds = [for account in filter(ruleAccountFirsts, account => !empty(account)): sourceAccountIds[indexOf(sourceAccountIdNames, account)]]
 
 // ---------------------------------------------------------------- resource group
 
@@ -217,6 +264,9 @@ module functionApp 'modules/functionapp.bicep' = {
     websiteUrl: websiteUrl
     sourceAccounts: sourceAccountNames
     sinkAccounts: sinkAccountNames
+    moveSources: join(moveSourceList, ',')
+    moveAlways: join(moveAlwaysList, ',')
+    standingRules: string(checkedRules)
     deliveredFolderReaders: deliveredFolderReaders
     notifyEndpoint: notificationsEnabled ? notifications.outputs.endpoint : ''
     notifySender: notificationsEnabled ? notifications.outputs.senderAddress : ''
@@ -349,6 +399,57 @@ module sinkRoles 'modules/roles.bicep' = [for (id, i) in sinkIds: {
   }
 }]
 
+// Move sources: delete a delivered source folder's files once the result is acknowledged, where
+// the entry points (the whole account or its one container); an entry listed twice is granted once.
+module moveRoles 'modules/roles.bicep' = [for (id, i) in moveIdList: if (indexOf(moveList, moveList[i]) == i) {
+  name: 'roles-move-${i}-${resourceToken}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  params: {
+    principalId: identity.outputs.principalId
+    principalType: 'ServicePrincipal'
+    storageRoles: length(split(id, '/')) > 12 ? [] : [
+      {
+        account: split(id, '/')[8]
+        role: 'StorageBlobDataContributor'
+        why: 'Move: delete the delivered source files (If-Match the copied ETag) and then the empty folders, once the result is acknowledged.'
+      }
+    ]
+    containerRoles: length(split(id, '/')) > 12 ? [
+      {
+        account: split(id, '/')[8]
+        container: split(id, '/')[12]
+        role: 'StorageBlobDataContributor'
+        why: 'Move: delete the delivered source files (If-Match the copied ETag) and then the empty folders, once the result is acknowledged.'
+      }
+    ] : []
+  }
+}]
+
+// ---------------------------------------------------------------- standing rules: Event Grid
+
+// Each rule account's system topic, in the account's resource group and region, made here. The
+// rules' subscriptions name the run_completed function, which exists only once the code is
+// deployed: azure.yaml's postdeploy hook deploys this same module with EVENT_GRID_DEPLOYMENTS
+// (below), subscriptions on (docs/deploy.md, Event Grid).
+resource eventSourceAccounts 'Microsoft.Storage/storageAccounts@2024-01-01' existing = [for id in eventAccountIds: {
+  name: split(id, '/')[8]
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+}]
+
+module events 'modules/events.bicep' = [for (id, i) in eventAccountIds: {
+  name: 'events-${i}-${resourceToken}'
+  scope: resourceGroup(split(id, '/')[2], split(id, '/')[4])
+  params: {
+    location: eventSourceAccounts[i].location
+    tags: tags
+    accountName: split(id, '/')[8]
+    rules: checkedRules
+    functionAppId: functionApp.outputs.id
+    subscriptionPrefix: 'ddd-${resourceToken}-'
+    subscriptions: false
+  }
+}]
+
 // ---------------------------------------------------------------- outputs (azd stores them in .azure/<env>/.env)
 
 output AZURE_LOCATION string = location
@@ -360,3 +461,20 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_KEY_VAULT_WEBSITE_TOKEN_SECRET string = websiteTokenSecretName
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+
+// What the postdeploy hook (infra/hooks/event_subscriptions.py) deploys: modules/events.bicep once
+// per rule account, with the parameters above and the subscriptions on.
+output EVENT_GRID_DEPLOYMENTS array = [for (id, i) in eventAccountIds: {
+  subscriptionId: split(id, '/')[2]
+  resourceGroup: split(id, '/')[4]
+  name: 'event-subscriptions-${i}-${resourceToken}'
+  parameters: {
+    location: eventSourceAccounts[i].location
+    tags: tags
+    accountName: split(id, '/')[8]
+    rules: checkedRules
+    functionAppId: functionApp.outputs.id
+    subscriptionPrefix: 'ddd-${resourceToken}-'
+    subscriptions: true
+  }
+}]

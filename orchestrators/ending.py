@@ -51,17 +51,28 @@ def move_source(context: df.DurableOrchestrationContext, run: DeliveryRun,
                                                     f"({first_line(error)})"})
         run.moved = moved
     run.phase = delivered_phase
-    kept = [f"{failure.path}" for failure in moved.kept]
-    if moved.refusal is not None or moved.files_kept:
+    if moved.refusal is not None or moved.files_kept or moved.files_left:
         run.phase = "delivered-source-kept"
-        said = moved.refusal or (f"{moved.files_kept} source file(s) changed since they were "
-                                 f"delivered and were kept: {', '.join(kept)}")
         run.message = ((run.message + " ") if run.message else "") + (
-            f"Removed {moved.files_removed} of {run.plan.files} source files; {said}.")
+            f"Removed {moved.files_removed} of {run.plan.files} source files; "
+            f"{_what_stayed(moved)}.")
     else:
         run.message = ((run.message + " ") if run.message else "") + (
-            f"The source folder was removed ({moved.files_removed} files, "
-            f"{moved.folders_removed} folders).")
+            f"The source folder was removed ({moved.files_removed} files"
+            + (f", {moved.folders_removed} folder(s)" if moved.folders_removed else "") + ").")
+
+
+def _what_stayed(moved: SourceMoved) -> str:
+    """Why the source folder is not gone: the move's refusal, the files kept as changed since
+    they were delivered, the files still there (also those added since the plan)."""
+    said = [moved.refusal] if moved.refusal is not None else []
+    if moved.files_kept:
+        said.append(f"{moved.files_kept} changed since they were delivered and were kept: "
+                    f"{', '.join(failure.path for failure in moved.kept)}")
+    if moved.files_left:
+        said.append(f"the source folder still holds {moved.files_left} file(s): "
+                    f"{', '.join(moved.left)}")
+    return "; ".join(said)
 
 
 def phase_from_report(run: DeliveryRun) -> None:
@@ -75,7 +86,7 @@ def phase_from_report(run: DeliveryRun) -> None:
             "The website answered an error (HTTP 5xx) when it was told, then said it had "
             "recorded the result: it may not have e-mailed the recipients. Check the "
             "delivery on the website and tell the recipients if need be.")
-    elif run.report.status in ("recorded", "already-recorded"):
+    elif run.report.status in ("recorded", "already-recorded", "operators-only"):
         run.phase = "delivered"
 
 

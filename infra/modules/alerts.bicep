@@ -1,7 +1,8 @@
 // An alert on failed deliveries, e-mailed to the operators' address.
 // The app logs one line per delivery outcome, `ddd.delivery.outcome {json}` (shared/operations/telemetry.py,
 // shared/operations/notify.py); the rule counts those whose phase is failed, refused, stale, unreported,
-// cancelled or delivered-website-error (the website may not have e-mailed the recipients) in
+// cancelled, delivered-website-error (the website may not have e-mailed the recipients) or
+// delivered-source-kept (a move left source files that changed after they were copied) in
 // Application Insights and fires on one or more. main.bicep deploys this module only when a
 // notification address is given.
 
@@ -59,7 +60,7 @@ resource failedDeliveries 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
   tags: tags
   properties: {
     displayName: 'ddd-transfer: failed deliveries'
-    description: 'A delivery failed, was refused, went stale, could not be reported to the website, or was cancelled. See the e-mail the app sent, or GET /api/deliveries?status=failed,terminated with the admin key.'
+    description: 'A delivery failed, was refused, went stale, could not be reported to the website, was cancelled, or kept source files a move should have deleted. See the e-mail the app sent, or GET /api/deliveries?status=failed,terminated with the admin key.'
     severity: 2
     enabled: true
     scopes: [
@@ -70,7 +71,7 @@ resource failedDeliveries 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = 
     criteria: {
       allOf: [
         {
-          query: 'traces | where ingestion_time() > ago(${evaluationMinutes}m) | where message startswith "ddd.delivery.outcome " | extend outcome = parse_json(substring(message, strlen("ddd.delivery.outcome "))) | where tostring(outcome.phase) in ("failed", "refused", "stale", "unreported", "cancelled", "delivered-website-error") | summarize failed = count()'
+          query: 'traces | where ingestion_time() > ago(${evaluationMinutes}m) | where message startswith "ddd.delivery.outcome " | extend outcome = parse_json(substring(message, strlen("ddd.delivery.outcome "))) | where tostring(outcome.phase) in ("failed", "refused", "stale", "unreported", "cancelled", "delivered-website-error", "delivered-source-kept") | summarize failed = count()'
           timeAggregation: 'Total'
           metricMeasureColumn: 'failed'
           operator: 'GreaterThan'

@@ -102,6 +102,15 @@ param sinkAccounts string
 @description('Who gets read access (r-x, recursive, default ACL) on each delivered folder: <sink account>[/<container>]=user:<object id>,group:<object id>;... Empty: no grant.')
 param deliveredFolderReaders string = ''
 
+@description('Comma-separated account or account/container entries from which a delivery may delete its source folder when it asks; empty: none. main.bicep derives them from the ids that get the move role.')
+param moveSources string = ''
+
+@description('Comma-separated account or account/container entries from which every delivery deletes its source folder; empty: none. main.bicep derives them from the ids that get the move role.')
+param moveAlways string = ''
+
+@description('The standing rules, a JSON list (shared/core/rules.py); \'[]\': none.')
+param standingRules string = '[]'
+
 @description('Communication Services endpoint, or empty when notifications are off.')
 param notifyEndpoint string = ''
 
@@ -178,6 +187,14 @@ param shareMaxFiles int = 10000
 @minValue(0)
 param shareHashMaxBytes int = 1073741824
 
+// Azure's front end cuts an HTTP answer at 230 s whatever functionTimeout says: the synchronous
+// endpoints (a summary, a share, an instant dry run) stop their work by this deadline, plus up
+// to 5 s, and answer 422 or go to the background instead (shared/core/deadline.py).
+@description('Longest a summary, a share or an instant dry run works while the caller waits, in seconds (45 fits the command line\'s and common proxies\' 60 s wait; at most 180, under the 230 s front end).')
+@minValue(1)
+@maxValue(180)
+param httpDeadlineSeconds int = 45
+
 var notificationsEnabled = !empty(notifyTo)
 
 // A zone-redundant plan keeps at least 2 always-ready instances per group, one in each of two
@@ -220,6 +237,13 @@ var appSettings = {
   DDD_SINK_ACCOUNTS: sinkAccounts
   // Read access granted on delivered folders (ADLS Gen2 sinks only); empty: none.
   DDD_DELIVERED_FOLDER_READERS: deliveredFolderReaders
+  // Where a delivery may delete its source once delivered: when it asks, or always; the places
+  // main.bicep grants the move role on. Empty: nowhere.
+  DDD_MOVE_SOURCES: moveSources
+  DDD_MOVE_ALWAYS: moveAlways
+  // Deliveries that start when a run's completion flag lands (the Event Grid trigger
+  // run_completed); main.bicep checks each rule as the app does.
+  DDD_STANDING_RULES: standingRules
   // The delivery website; the app reads its token from the vault itself (cached for minutes,
   // read again when the website refuses it), so a rotated secret needs no restart.
   DDD_WEBSITE_URL: websiteUrl
@@ -245,6 +269,8 @@ var appSettings = {
   DDD_SHARE_MAX_HOURS: string(shareMaxHours)
   DDD_SHARE_MAX_FILES: string(shareMaxFiles)
   DDD_SHARE_HASH_MAX_BYTES: string(shareHashMaxBytes)
+  // The synchronous endpoints' deadline (see httpDeadlineSeconds).
+  DDD_HTTP_DEADLINE_SECONDS: string(httpDeadlineSeconds)
 }
 
 // Set only when notifications are enabled (main.bicep deploys notifications.bicep then).

@@ -67,6 +67,8 @@ def _errors(*statuses: int) -> dict[str, Any]:
     texts = {400: "A field is not valid; each is named.", 401: "No key, or the wrong one.",
              404: "No such delivery.", 409: "Not now: the answer says why.",
              413: "The body is over 16 KiB.", 415: "The body is not application/json.",
+             422: "Valid, but not done within DDD_HTTP_DEADLINE_SECONDS while you wait; the "
+                  "answer names the field and what to do instead.",
              503: "Storage is unavailable for now; try again (Retry-After)."}
     answers = {str(status): _json("ErrorAnswer", texts[status]) for status in statuses if
                status != 401}
@@ -130,7 +132,9 @@ def _other_paths() -> dict[str, Any]:
                        "without delivering it.",
             "requestBody": _operator_body(),
             "responses": {"200": _json("DryRunAnswer", "Planned at once: the result."),
-                          "202": _json("DryRunAnswer", "Planning in the background."),
+                          "202": _json("DryRunAnswer", "Planning in the background: more "
+                                       "than DDD_DRY_RUN_INSTANT_FILES files, or not planned "
+                                       "within DDD_HTTP_DEADLINE_SECONDS."),
                           **_errors(400, 401, 413, 415, 503)},
         }},
         "/dry-runs/{id}": {"get": {
@@ -145,14 +149,14 @@ def _other_paths() -> dict[str, Any]:
             "summary": "The website's project summary of a source folder.",
             "requestBody": _body("SummaryPayload"),
             "responses": {"200": _json("ProjectSummary", "The summary, by the website's rules."),
-                          **_errors(400, 401, 413, 415, 503)},
+                          **_errors(400, 401, 413, 415, 422, 503)},
         }},
         "/shares": {"post": {
             "operationId": "createShare", "security": FUNCTION_KEY,
             "summary": "A pull-mode share of a source folder: read-only links that expire.",
             "requestBody": _body("SharePayload"),
             "responses": {"201": _json("ShareAnswer", "The share and its links."),
-                          **_errors(400, 401, 413, 415, 503)},
+                          **_errors(400, 401, 413, 415, 422, 503)},
         }},
         "/shares/{id}": {
             "get": {"operationId": "getShare", "security": FUNCTION_KEY,

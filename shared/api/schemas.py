@@ -83,8 +83,9 @@ class DeliveryStatus(_Schema):
                                            "rule's choices: conflict_policy, move_source, told "
                                            "(website, webhook, operators), rule.")
     sourceRemoved: dict[str, Any] | None = Field(None, description="A move: the source files "
-                                                 "removed, their bytes, and the files kept "
-                                                 "(changed since they were delivered).")
+                                                 "removed, their bytes, the files kept "
+                                                 "(changed since they were delivered) and "
+                                                 "the files the source folder still holds.")
     operatorActions: dict[str, OperatorAction] = Field(default_factory=dict)
 
 

@@ -139,6 +139,10 @@ class Settings(BaseModel):
     share_max_hours: int = Field(72, ge=1, le=SHARE_MAX_HOURS_LIMIT, alias="DDD_SHARE_MAX_HOURS")
     share_max_files: PositiveInt = Field(10_000, alias="DDD_SHARE_MAX_FILES")
     share_hash_max_bytes: int = Field(GIB, ge=0, alias="DDD_SHARE_HASH_MAX_BYTES")
+    # the summary, a share and an instant dry run answer within this many seconds (Azure's front
+    # end cuts an HTTP request at 230 s; shared.core.deadline); 45 s by default, under the 60 s
+    # that common HTTP clients (the command line's among them) wait for an answer
+    http_deadline_seconds: float = Field(45.0, ge=1, le=180, alias="DDD_HTTP_DEADLINE_SECONDS")
     azure_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
     # the operators' side: the website token from Key Vault, e-mail, the app's own host name
     key_vault_url: str | None = Field(None, alias="DDD_KEY_VAULT_URL")

@@ -255,6 +255,10 @@ class SourceMoved(DurableModel):
     files_kept: int = 0  # changed since they were delivered
     kept: list[FileFailure] = Field(default_factory=list)  # the first of them
     folders_removed: int = 0
+    # once done: the files still in the source folder (changed, or added since the plan), and
+    # the first of their paths
+    files_left: int = 0
+    left: list[str] = Field(default_factory=list)
     next_page: int | None = None
     refusal: str | None = None  # moving is not allowed there (nothing was deleted)
 
@@ -265,4 +269,5 @@ class SourceMoved(DurableModel):
             files_kept=self.files_kept + more.files_kept,
             kept=(self.kept + more.kept)[:FAILURES_KEPT],
             folders_removed=self.folders_removed + more.folders_removed,
+            files_left=more.files_left, left=more.left,
             next_page=more.next_page, refusal=more.refusal or self.refusal)

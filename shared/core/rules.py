@@ -203,6 +203,14 @@ def event_filter(rule: StandingRule) -> dict[str, object]:
     }
 
 
+def event_subscriptions(rules: list[StandingRule], function: str) -> list[dict[str, object]]:
+    """One Event Grid subscription per rule, on the rule's source account, delivering to
+    `function`: what the deployment creates, and devhost's local Event Grid takes
+    (`DEVHOST_EVENT_SUBSCRIPTIONS`)."""
+    return [{"name": rule.name, "function": function, "account": rule.source.account,
+             "filter": event_filter(rule)} for rule in rules]
+
+
 def run_delivery(rule: StandingRule, completed: RunCompleted) -> tuple[DeliveryRequest,
                                                                        DeliveryOptions]:
     """The delivery a completed run starts: the same request and ids every time for the same

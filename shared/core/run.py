@@ -148,7 +148,8 @@ class DeliveryRun(DurableModel):
                if self.options != DeliveryOptions() else {}),
             **({"source_removed": {
                 "files": self.moved.files_removed, "bytes": self.moved.bytes_removed,
-                "files_kept": self.moved.files_kept}} if self.moved else {}),
+                "files_kept": self.moved.files_kept,
+                "files_left": self.moved.files_left}} if self.moved else {}),
         })
 
     def outcome(self) -> dict[str, Any]:

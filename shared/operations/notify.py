@@ -138,8 +138,10 @@ def notify_operators(notify_input: NotifyInput, settings: Settings) -> NotifyOut
               message=redact(str(notify_input.error or progress.get("message") or ""))[:300])
     if settings.notify_email_endpoint is None:
         return NotifyOutcome(status="not-configured")
-    if outcome not in ALWAYS_MAILED and not (outcome == "delivered"
-                                             and settings.notify_on_success):
+    # a delivery whose receiver is the operators: they hear every outcome
+    told_operators = (progress.get("options") or {}).get("told") == "operators"
+    if outcome not in ALWAYS_MAILED and not told_operators and not (
+            outcome == "delivered" and settings.notify_on_success):
         return NotifyOutcome(status="not-wanted", detail=outcome)
     marker = notification_name(notify_input.run_id, outcome)
     store = WorkStore(shared_clients(settings))

@@ -10,6 +10,12 @@ listed ETag, up to `DDD_SHARE_HASH_MAX_BYTES` in all), signs one read-only link 
   passed on without giving access);
 - `shares/<id>/share.json`: the share's record (source, counts, times, state), no link.
 
+The caller waits for all this, so it is bounded in time as well as in files and bytes: given a
+`Deadline`, the listing checks it at every file, the hashing at every piece read, and the writes
+before each of the three; once it has passed, the share stops (`DeadlinePassed`), removes what
+it wrote, and `out_of_time` is the refusal to answer (422). The record is written last, so a
+share stopped before it does not exist.
+
 The answer holds a link to the script and one to the manifest, valid until the share expires;
 they are given only in that HTTP answer (no orchestration is involved, so no SAS reaches
 Durable). `revoke_share` deletes the script and the manifest, so their links answer 404 at
@@ -28,18 +34,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.storage.blob import ContainerClient, ContentSettings
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.storage.blob import BlobClient, ContainerClient, ContentSettings
 from pydantic import BaseModel
 
 from shared.core.config import Settings
+from shared.core.deadline import Deadline, DeadlinePassed
 from shared.core.models import BlobLocation, FileEntry
 from shared.core.request import ShareRequest
 from shared.operations.share_links import ReadLinks, SigningKind
 from shared.operations.share_script import ScriptFile, render_script, unshareable_path
 from shared.operations.telemetry import log_event
 from shared.plan.planner import StorageRefusal, file_entry, refusing
-from shared.storage.checksum import EMPTY_MD5_HEX, md5_of_blob
+from shared.storage.checksum import EMPTY_MD5_HEX, reading_blob
 from shared.storage.clients import list_folder_files, shared_clients
 from shared.storage.sas import SAS_CLOCK_SKEW
 from shared.storage.work import WorkStore
@@ -98,13 +105,34 @@ def _name(share_id: str, file_name: str) -> str:
     return f"{SHARES_PREFIX}/{check_share_id(share_id)}/{file_name}"
 
 
-def _list_files(source: ContainerClient, request: ShareRequest,
-                settings: Settings) -> tuple[list[FileEntry], int]:
+def out_of_time(request: ShareRequest, seconds: float) -> ShareRefused:
+    """The refusal of a share not made within the deadline, saying what to do instead."""
+    return ShareRefused(422, "Source_TopLevelFolder", (
+        f"{request.source_folder} could not be listed and hashed within {seconds:g} s, as long "
+        "as this service works on a share while you wait (DDD_HTTP_DEADLINE_SECONDS); nothing "
+        "was shared. Ask again later if its storage is slow now; else share its sub-folders, "
+        "store MD5s at upload (azcopy --put-md5) so that nothing is hashed, or deliver it."))
+
+
+def _md5_hex(blob: BlobClient, etag: str, deadline: Deadline) -> str:
+    """The blob's MD5 from its bytes under `etag`, the deadline checked at every piece read."""
+    md5 = hashlib.md5()
+    with reading_blob(blob, etag=etag) as (_, pieces):
+        for piece in pieces:
+            deadline.check()
+            md5.update(piece)
+    return md5.hexdigest()
+
+
+def _list_files(source: ContainerClient, request: ShareRequest, settings: Settings,
+                deadline: Deadline) -> tuple[list[FileEntry], int]:
     """The folder's files with an MD5 each, and how many had to be hashed (see module doc)."""
     folder = request.source_folder
     entries: list[FileEntry] = []
     unhashed_bytes = 0
+    deadline.check()
     for blob in list_folder_files(source, folder):
+        deadline.check()
         if len(entries) == settings.share_max_files:
             raise ShareRefused(400, "Source_TopLevelFolder", (
                 f"{folder} holds more than {settings.share_max_files:,} files, the most one "
@@ -132,17 +160,19 @@ def _list_files(source: ContainerClient, request: ShareRequest,
         if entry.content_md5 is None:
             md5_hex = EMPTY_MD5_HEX
             if entry.size:
-                md5_hex, _, _ = md5_of_blob(source.get_blob_client(request.source_folder + "/"
-                                                                   + entry.path),
-                                            etag=entry.etag)
+                md5_hex = _md5_hex(source.get_blob_client(f"{folder}/{entry.path}"), entry.etag,
+                                   deadline)
             entries[index] = entry.model_copy(update={"content_md5": md5_hex})
             hashed += 1
     return entries, hashed
 
 
-def create_share(request: ShareRequest, settings: Settings, *,
-                 now: datetime | None = None) -> ShareCreated:
-    """Make a share (see module doc). Raises ShareRefused, and transient storage errors."""
+def create_share(request: ShareRequest, settings: Settings, *, now: datetime | None = None,
+                 deadline: Deadline | None = None) -> ShareCreated:
+    """Make a share (see module doc). Raises ShareRefused, transient storage errors, and
+    DeadlinePassed once `deadline` has passed (nothing of the share is left then)."""
+    deadline = deadline or Deadline.unbounded()
+    deadline.check()
     now = now or datetime.now(UTC)
     start, expires = now - SAS_CLOCK_SKEW, now + timedelta(seconds=request.expires_in_seconds)
     share_id = f"share-{uuid.uuid4().hex}"
@@ -156,7 +186,7 @@ def create_share(request: ShareRequest, settings: Settings, *,
                 raise ShareRefused(404, "Source_FileSystem", (
                     f"The container '{request.source_container}' does not exist in storage "
                     f"account '{request.source_account}'."))
-            entries, hashed = _list_files(source, request, settings)
+            entries, hashed = _list_files(source, request, settings, deadline)
             links = ReadLinks(clients.source_service(request.source_account), settings,
                               start=start, expiry=expires)
     except StorageRefusal as refusal:
@@ -177,11 +207,7 @@ def create_share(request: ShareRequest, settings: Settings, *,
         expires=expires, signed_with=links.kind,
         script=location.model_copy(update={"path": _name(share_id, "download.sh")}),
         manifest=location.model_copy(update={"path": _name(share_id, "manifest.json")}))
-    _upload(work, record.script.path, script.encode("utf-8"),
-            "text/x-shellscript; charset=utf-8", "download.sh")
-    _upload(work, record.manifest.path, _manifest(record, entries),
-            "application/json", "manifest.json")
-    work.write_json(_name(share_id, "share.json"), record.model_dump(mode="json"))
+    _store(work, record, script.encode("utf-8"), _manifest(record, entries), deadline)
     log_event("share.created", share_id=share_id, source=_folder_of(record),
               files=record.files, bytes=record.bytes, expires=record.expires.isoformat(),
               created=record.created.isoformat())
@@ -206,6 +232,30 @@ def _manifest(record: ShareRecord, entries: list[FileEntry]) -> bytes:
         "summary": {"files": record.files, "bytes": record.bytes},
     }
     return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+
+
+def _store(work: WorkStore, record: ShareRecord, script: bytes, manifest: bytes,
+           deadline: Deadline) -> None:
+    """The script, the manifest, then the record, the deadline checked before each; stopped
+    by it (or by the caller while the record was written), what was written is removed."""
+    written: list[str] = []
+    try:
+        for name, content, content_type in (
+                (record.script.path, script, "text/x-shellscript; charset=utf-8"),
+                (record.manifest.path, manifest, "application/json")):
+            deadline.check()
+            _upload(work, name, content, content_type, name.rsplit("/", 1)[-1])
+            written.append(name)
+        deadline.check()
+        written.append(_name(record.id, "share.json"))
+        work.write_json(written[-1], record.model_dump(mode="json"))
+        if deadline.stopped:
+            raise DeadlinePassed(deadline.seconds)
+    except DeadlinePassed:
+        for name in written:
+            with contextlib.suppress(AzureError):
+                work.container.delete_blob(name)
+        raise
 
 
 def _upload(work: WorkStore, name: str, content: bytes, content_type: str,

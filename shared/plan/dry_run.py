@@ -10,8 +10,10 @@ delivery's do, under the dry run's id.
 
 A tally watches the planned files for what the plan itself does not keep: the folders the
 delivery creates (counted as the manifest counts them) and the largest file. With `max_files`,
-the tally stops the listing once it passes that many files (`ListingTooLong`): the HTTP endpoint
-answers small folders at once and hands larger ones to the `dry_run` orchestration.
+the tally stops the listing once it passes that many files (`ListingTooLong`), and with a
+`Deadline` once that has passed (`DeadlinePassed`, checked at every file listed): the HTTP
+endpoint answers small folders at once and hands larger or slower ones to the `dry_run`
+orchestration.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import json
 
 from shared.core.config import Settings
+from shared.core.deadline import Deadline
 from shared.core.instances import instance_id_for
 from shared.core.messages import (
     DestinationOutlook,
@@ -56,12 +59,14 @@ def dry_run_id_for(request: DeliveryRequest, options: DeliveryOptions | None = N
 class _Tally:
     """The largest of the planned files, as the planner lists them."""
 
-    def __init__(self, max_files: int | None) -> None:
+    def __init__(self, max_files: int | None, deadline: Deadline) -> None:
         self.max_files = max_files
+        self.deadline = deadline
         self.files = 0
         self.largest: FileEntry | None = None
 
     def __call__(self, entry: FileEntry) -> None:
+        self.deadline.check()
         self.files += 1
         if self.max_files is not None and self.files > self.max_files:
             raise ListingTooLong(f"more than {self.max_files} files")
@@ -71,14 +76,19 @@ class _Tally:
 
 def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
             max_files: int | None = None,
-            options: DeliveryOptions | None = None) -> DryRunReport:
+            options: DeliveryOptions | None = None,
+            deadline: Deadline | None = None) -> DryRunReport:
     """The delivery's plan without the delivery (see module doc). Raises ListingTooLong past
-    `max_files`, and transient storage errors as the planner does. With `options`: what its
-    conflict policy would do with the files there, and what a move would delete."""
+    `max_files`, DeadlinePassed past `deadline`, and transient storage errors as the planner
+    does. With `options`: what its conflict policy would do with the files there, and what a
+    move would delete."""
     options = options or DeliveryOptions()
-    tally = _Tally(max_files)
+    deadline = deadline or Deadline.unbounded()
+    deadline.check()
+    tally = _Tally(max_files, deadline)
     plan = build_plan(request, run_id, settings, policy=options.conflict_policy, dry_run=True,
                       observe=tally)
+    deadline.check()
     conflict = plan.destination_conflict
     adds_to = options.looks_first and conflict is None and not plan.storage_problem
     return DryRunReport(
@@ -103,7 +113,7 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
         file_list=BlobLocation(account=settings.work_account, container=settings.work_container,
                                path=plan_pages_prefix(run_id) + "/") if plan.chunk_count else None,
         options=options,
-        policy_outlook=(policy_outlook(request, run_id, plan.chunk_count, settings)
+        policy_outlook=(policy_outlook(request, run_id, plan.chunk_count, settings, deadline)
                         if adds_to else None),
         move=MoveOutlook(folder=BlobLocation(account=request.source_account,
                                              container=request.source_container,
@@ -114,18 +124,23 @@ def dry_run(request: DeliveryRequest, run_id: str, settings: Settings, *,
 
 
 def policy_outlook(request: DeliveryRequest, run_id: str, chunk_count: int,
-                   settings: Settings) -> PolicyOutlook:
+                   settings: Settings, deadline: Deadline | None = None) -> PolicyOutlook:
     """The destination folder's files now against the plan's pages: which the delivery would
-    keep, copy, compare or replace, and which it would list as present, not delivered."""
+    keep, copy, compare or replace, and which it would list as present, not delivered (the
+    deadline checked at every file listed and every page read)."""
+    deadline = deadline or Deadline.unbounded()
     clients = shared_clients(settings)
     sink = clients.sink(request.sink_account, request.sink_container)
     folder = request.sink_folder + "/"
-    present = {blob.name[len(folder):]: (blob.size, md5_hex_of(blob.content_settings))
-               for blob in list_folder_files(sink, request.sink_folder)
-               if not blob.name.startswith(folder + RESERVED_FOLDER + "/")}
+    present: dict[str, tuple[int, str | None]] = {}
+    for blob in list_folder_files(sink, request.sink_folder):
+        deadline.check()
+        if not blob.name.startswith(folder + RESERVED_FOLDER + "/"):
+            present[blob.name[len(folder):]] = (blob.size, md5_hex_of(blob.content_settings))
     counts = {"verified_there": 0, "missing": 0, "differing": 0, "compared_when_copied": 0}
     work = WorkStore(clients)
     for page in range(chunk_count):
+        deadline.check()
         for record in work.read_lines(plan_page_name(run_id, page)):
             entry = FileEntry.model_validate(record)
             there = present.pop(entry.path, None)

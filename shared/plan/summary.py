@@ -11,16 +11,22 @@ file and its `content_length`. When it could not list, it said "No project found
 This module lists the same paths through the blob API: files are the blobs; directories are the
 ADLS directory markers (empty blobs with `hdi_isfolder=true`, as an ADLS account lists them) and
 every folder a file's name passes through (all a flat-namespace account has). The listing is
-bounded (`DDD_SUMMARY_MAX_ENTRIES`): past it, the summary says so instead of counting on.
+bounded (`DDD_SUMMARY_MAX_ENTRIES`): past it, the summary says so instead of counting on. It is
+bounded in time too, for the caller waits for it: given a `Deadline`, the count checks it at
+every entry listed and stops (`DeadlinePassed`) once it has passed; `out_of_time` is the
+refusal to answer then, naming what to do instead.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 from pydantic import BaseModel
 
 from shared.core.config import Settings
+from shared.core.deadline import Deadline
 from shared.storage.clients import is_directory_marker, shared_clients
 from shared.storage.errors import StorageFault, describe_error
 
@@ -60,14 +66,27 @@ def not_found_message(folder: str) -> str:
     return f"No project found at {folder}."
 
 
-def project_summary(account: str, container: str, folder: str,
-                    settings: Settings) -> ProjectSummary:
+def out_of_time(folder: str, seconds: float) -> dict[str, Any]:
+    """The 422 answer's body for a folder not counted within the deadline: the field, and what
+    to do instead."""
+    message = (f"{folder} could not be counted within {seconds:g} s, as long as this service "
+               "counts while you wait (DDD_HTTP_DEADLINE_SECONDS). Ask again later if its "
+               "storage is slow now; else ask for the summaries of its sub-folders, or plan a "
+               "dry run of its delivery (POST /api/dry-runs), which counts any number of files "
+               "in the background.")
+    return {"error": message, "errors": [{"field": "Source_TopLevelFolder", "message": message}]}
+
+
+def project_summary(account: str, container: str, folder: str, settings: Settings,
+                    deadline: Deadline | None = None) -> ProjectSummary:
     """The summary of `folder` (a normalized folder path) in one container. Storage problems
-    no retry can fix are the summary's `error_msg`; transient ones are raised."""
+    no retry can fix are the summary's `error_msg`; transient ones are raised, and
+    DeadlinePassed once `deadline` has passed."""
     clients = shared_clients(settings)
     client = clients.source(account, container)
     try:
-        return _count(client, folder, settings.summary_max_entries)
+        return _count(client, folder, settings.summary_max_entries,
+                      deadline or Deadline.unbounded())
     except AzureError as error:
         fault = StorageFault.of(error)
         if fault.retryable:
@@ -87,11 +106,14 @@ def project_summary(account: str, container: str, folder: str,
             f"{describe_error(error)}")
 
 
-def _count(client: ContainerClient, folder: str, max_entries: int) -> ProjectSummary:
+def _count(client: ContainerClient, folder: str, max_entries: int,
+           deadline: Deadline) -> ProjectSummary:
     summary = ProjectSummary()
     folders: set[str] = set()
     entries = 0
+    deadline.check()
     for blob in client.list_blobs(name_starts_with=folder + "/", include=["metadata"]):
+        deadline.check()
         entries += 1
         if entries > max_entries:
             return ProjectSummary.unknown(

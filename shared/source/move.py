@@ -16,18 +16,27 @@ failure (`SourceMoved`).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from itertools import islice
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.storage.blob import ContainerClient
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import ContainerClient, StorageErrorCode
 
 from shared.core.config import Settings
 from shared.core.messages import MoveInput, SourceMoved
 from shared.core.models import FAILURES_KEPT, FileEntry, FileFailure
-from shared.storage.clients import shared_clients
+from shared.storage.clients import list_folder_files, shared_clients
+from shared.storage.errors import error_code_of
 from shared.storage.work import WorkStore, plan_page_name, planned_folders
 
 PAGES_PER_CALL = 4
+LEFT_COUNTED = 10_000
+# a Data Lake directory that is not empty: the Blob endpoint's code, and the Data Lake one's
+FOLDER_NOT_EMPTY = ("DirectoryIsNotEmpty", StorageErrorCode.DIRECTORY_NOT_EMPTY.value)
 CHANGED_SINCE = "changed since it was delivered (its ETag differs): kept"
 
 
@@ -48,7 +57,7 @@ def move_source(move_input: MoveInput, settings: Settings) -> SourceMoved:
                for record in work.read_lines(plan_page_name(move_input.run_id, page))]
     with ThreadPoolExecutor(max(1, min(settings.copy_threads, len(entries) or 1)),
                             thread_name_prefix="move-source") as pool:
-        outcomes = list(pool.map(lambda entry: _delete_file(source, request.source_path(
+        outcomes = list(pool.map(lambda entry: delete_planned(source, request.source_path(
             entry.path), entry.etag), entries))
     kept = [FileFailure(path=entry.path, reason=CHANGED_SINCE)
             for entry, removed in zip(entries, outcomes, strict=True) if not removed]
@@ -63,18 +72,28 @@ def move_source(move_input: MoveInput, settings: Settings) -> SourceMoved:
                    in planned_folders(work, move_input.run_id)] + [request.source_folder]
         removed = sum(_delete_empty_folder(source, folder)
                       for folder in sorted(folders, key=lambda name: (-name.count("/"), name)))
-        moved = moved.model_copy(update={"folders_removed": removed})
+        left = _files_left(source, request.source_folder)
+        moved = moved.model_copy(update={"folders_removed": removed, "files_left": len(left),
+                                         "left": left[:FAILURES_KEPT]})
     return moved
 
 
-def _delete_file(source: ContainerClient, name: str, etag: str) -> bool:
+def _files_left(source: ContainerClient, folder: str) -> list[str]:
+    """The files still in the source folder (changed or added since it was planned), by their
+    path in it; at most `LEFT_COUNTED` are counted."""
+    return [blob.name.removeprefix(folder + "/")
+            for blob in islice(list_folder_files(source, folder), LEFT_COUNTED)]
+
+
+def delete_planned(source: ContainerClient, name: str, etag: str) -> bool:
     """Delete the planned version of a source file; False when it changed since."""
     try:
         source.delete_blob(name, etag=etag, match_condition=MatchConditions.IfNotModified)
     except ResourceNotFoundError:
         return True  # gone already: an earlier try of this call removed it
     except ResourceModifiedError:
-        return False
+        # changed since, or gone (a precondition on a missing blob can fail as 412 too)
+        return not source.get_blob_client(name).exists()
     return True
 
 
@@ -86,4 +105,8 @@ def _delete_empty_folder(source: ContainerClient, folder: str) -> bool:
         source.delete_blob(folder)
     except ResourceNotFoundError:
         return False
+    except HttpResponseError as error:
+        if error_code_of(error) in FOLDER_NOT_EMPTY:  # something landed in it since the listing
+            return False
+        raise
     return True

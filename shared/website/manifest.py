@@ -139,6 +139,8 @@ def write_manifest(
                     "conflict_policy": options.conflict_policy,
                     # the source folder's files are deleted once the result is acknowledged
                     "source_after_delivery": "removed" if options.move_source else "kept",
+                    # the standing rule that started the delivery (None: a person did)
+                    "standing_rule": options.rule,
                     "checksum_file": checksums_file,
                     "check_with": f"md5sum -c {checksums_file}",
                     # the service's own files in the delivered folder, besides the data

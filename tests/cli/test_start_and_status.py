@@ -82,3 +82,17 @@ def test_status_on_a_terminal_rewrites_one_line(running_stack: CommandLine):
     assert progress.split("\r")[-1].rstrip() == \
         "delivered        64.2 MiB of 64.2 MiB (100%), 16 of 16 files"
     assert "Completed: delivered; 16 of 16 files verified (64.2 MiB)" in lines
+
+
+def test_a_run_completing_is_delivered_by_the_local_standing_rule(running_stack: CommandLine):
+    output = ok(running_stack("local", "run-completes", "261206_NB551234_0001_AHTESTTEST"))
+    lines = output.splitlines()
+    assert lines[0] == ("seeded sequencingcore/runs/NextSeq/261206_NB551234_0001_AHTESTTEST, "
+                        "RunCompletionStatus.xml last")
+    assert lines[1].startswith("the standing rule starts "
+                               "delivery-local-nextseq.261206_NB551234_0001_AHTESTTEST-")
+    assert "Completed: delivered; 16 of 16 files verified (64.2 MiB)" in lines
+    assert "The source folder was removed (16 files)." in lines
+    tested = ok(running_stack("rules", "test", "sequencingcore", "runs",
+                              "NextSeq/261206_NB551234_0001_AHTESTTEST/RunCompletionStatus.xml"))
+    assert "Already started (Completed)" in tested

@@ -275,6 +275,15 @@ def choices_app(azurite, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def hns_choices_app(azurite, dfs, tmp_path_factory):
+    """The same on ADLS Gen2 accounts (the Data Lake stand-in): folders are directories."""
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-hns-choices"), CHOICES_SETTINGS, dfs)
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+@pytest.fixture(scope="session")
 def flat_one_file_chunks_app(azurite, tmp_path_factory):
     app = start_app(azurite, tmp_path_factory.mktemp("e2e-one-file-chunks"), ONE_FILE_CHUNKS)
     yield app

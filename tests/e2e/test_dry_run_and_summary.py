@@ -87,7 +87,7 @@ def test_a_large_dry_run_runs_in_the_background_and_equals_the_delivery(
     result = view["result"]
     assert sink_names(app, folder) == []  # nothing was written to the destination
     assert result["destination_outlook"] == {"free": True, "adopts_from": None, "delivered": None,
-                                             "conflict": None}
+                                             "conflict": None, "adds_to": False}
     assert result["refusal"] is None
     app.assert_no_secret_anywhere(answer.json()["id"])
 

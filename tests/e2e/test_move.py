@@ -67,7 +67,8 @@ def test_the_source_is_removed_only_after_the_website_recorded_the_delivery(
     assert source_names(choices_app, delivery) == set()
     assert sink_files(choices_app, delivery) == files
     assert view["sourceRemoved"] == {"files": 6, "bytes": sum(map(len, files.values())),
-                                     "files_kept": 0}
+                                     "files_kept": 0,
+                                     "files_left": 0}
     assert "The source folder was removed (6 files" in view["message"]
     assert view["options"]["move_source"] is True
     recorded = choices_app.website.recorded(delivery.payload["Webhook_DeliveryID"])
@@ -94,7 +95,8 @@ def test_a_source_file_changed_or_added_after_the_copy_is_kept_and_named(
     assert source_names(choices_app, delivery) == {"a.txt", "late.txt"}
     assert source.download_blob(f"{folder}/a.txt").readall() == b"version two"
     assert sink_files(choices_app, delivery) == files  # what was delivered is as it was
-    assert "a.txt" in view["message"] and "kept" in view["message"]
+    assert "1 changed since they were delivered and were kept: a.txt" in view["message"]
+    assert "still holds 2 file(s): a.txt, late.txt" in view["message"]  # the late one named
     assert view["sourceRemoved"]["files"] == 2 and view["sourceRemoved"]["files_kept"] == 1
 
 
@@ -163,4 +165,28 @@ def test_a_host_killed_while_removing_the_source_resumes_and_removes_the_rest(
     assert source_names(choices_app, delivery) == set()
     assert sink_files(choices_app, delivery) == files
     assert view["sourceRemoved"] == {"files": len(files),
-                                     "bytes": sum(map(len, files.values())), "files_kept": 0}
+                                     "bytes": sum(map(len, files.values())), "files_kept": 0,
+                                     "files_left": 0}
+
+
+def test_on_adls_gen2_the_source_directories_go_too_and_one_not_empty_stays(
+        hns_choices_app: DeliveryApp, monkeypatch):
+    app = hns_choices_app
+    files = {"lane1/a.fastq.gz": b"a" * 500, "lane1/deep/b.fastq.gz": b"b" * 600,
+             "lane2/c.fastq.gz": b"c" * 700, "SampleSheet.csv": b"Sample_ID\n"}
+    delivery = app.new_delivery(files)
+    folder = delivery.payload["Source_TopLevelFolder"]
+    app.make_folder(SOURCE_ACCOUNT, "deliveries", f"{folder}/empty")
+    source = app.container(SOURCE_ACCOUNT, "deliveries")
+
+    def a_late_file() -> None:  # lands in lane2 after the copy: lane2 must stay
+        upload(source, f"{folder}/lane2/late.txt", b"late")
+
+    watch_reports(app, delivery, monkeypatch, a_late_file)
+    app.wait(app.start_as_operator(delivery, Move_Source=True))
+
+    assert delivery.view["phase"] == "delivered-source-kept", delivery.view
+    assert "still holds 1 file(s): lane2/late.txt" in delivery.view["message"]
+    assert source_names(app, delivery) == {"lane2", "lane2/late.txt"}
+    assert sink_files(app, delivery) == files
+    assert delivery.view["sourceRemoved"]["files"] == 4

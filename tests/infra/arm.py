@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,11 @@ from dataclasses import dataclass
 
 class BicepEvaluationError(ValueError):
     pass
+
+
+class DeploymentFailure(BicepEvaluationError):
+    """What stops a deployment on Azure Resource Manager's side, with its message: a property
+    an object does not have, looked up (main.bicep's refusals)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,13 @@ def text(value: object) -> str:
     if isinstance(value, str | int):
         return str(value)
     raise BicepEvaluationError(f"cannot make text of {value!r}")
+
+
+def string(value: object) -> str:
+    """string(): an array or object as compact JSON (as ARM writes it), anything else as text."""
+    if isinstance(value, list | dict):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text(value)
 
 
 def _guid(*parts: str) -> str:
@@ -111,7 +124,7 @@ FUNCTIONS: dict[str, Callable[..., object]] = {
     "endsWith": _strings("endsWith", lambda a, b: a.lower().endswith(b.lower())),
     "guid": _strings("guid", _guid),
     "uniqueString": _strings("uniqueString", _unique_string),
-    "string": text,
+    "string": string,
     "join": lambda items, delimiter: delimiter.join(text(item) for item in items),
     "empty": lambda value: value in ("", [], {}, None),
     "length": len,

@@ -19,6 +19,7 @@ from arm import (
     SYMBOLIC,
     BicepEvaluationError,
     Deployment,
+    DeploymentFailure,
     Unknown,
     text,
 )
@@ -377,6 +378,9 @@ def _index(value: object, key: object, node: Node) -> object:
     if isinstance(value, list) and isinstance(key, int) and not isinstance(key, bool) \
             and 0 <= key < len(value):
         return value[key]
-    if isinstance(value, dict) and isinstance(key, str) and key in value:
+    if isinstance(value, dict) and isinstance(key, str):
+        if key not in value:
+            raise DeploymentFailure(f"The language expression property '{key}' doesn't exist, "
+                                    f"available properties are '{', '.join(value)}'.")
         return value[key]
     raise BicepEvaluationError(f"{where(node)}: index {key!r} out of {value!r}")

@@ -36,6 +36,11 @@ ROLE_MODULE = "modules/roles.bicep"  # as main.bicep names it
 READ_ROLES = frozenset({"StorageBlobDataReader"})
 WRITE_ROLES = frozenset({"StorageBlobDataContributor", "StorageBlobDataOwner"})
 ALLOW_LISTS = {"source": "DDD_SOURCE_ACCOUNTS", "sink": "DDD_SINK_ACCOUNTS"}
+# Where a delivery may delete its source: the write role, on sources. A sink's role too, so the
+# role module that grants it for moves is known by its name; renamed, its grants count as a
+# sink's and both checks below fail.
+MOVE_LISTS = ("DDD_MOVE_SOURCES", "DDD_MOVE_ALWAYS")
+MOVE_ROLE_MODULES = frozenset({"moveRoles"})
 
 
 def account_id(account: str, *, container: str = "", group: str = "rg",
@@ -46,7 +51,9 @@ def account_id(account: str, *, container: str = "", group: str = "rg",
     return f"{path}/blobServices/default/containers/{container}" if container else path
 
 
-def _side(roles: set[str]) -> str | None:
+def _side(roles: set[str], module: str = "") -> str | None:
+    if module in MOVE_ROLE_MODULES:
+        return "move"
     if roles & WRITE_ROLES:
         return "sink"
     if roles & READ_ROLES:
@@ -178,24 +185,34 @@ def storage_grants(root: Path, given: dict[str, object]) -> list[Grant]:
     return grants
 
 
+def _entries(value: str) -> set[object]:
+    return {entry.strip() for entry in value.split(",") if entry.strip()}
+
+
 def allow_list_mismatches(root: Path, given: dict[str, object]) -> list[str]:
     """Deployed with `given`, where the allow-lists and the role assignments disagree: an
     allowed account or container without the role of its side there, or one with the role
-    that is not allowed (the app's own work account aside: the code never allows it)."""
+    that is not allowed (the app's own work account aside: the code never allows it). The
+    move lists together are the side `move`, when the Function App sets them."""
     work_account = function_app_setting(root, "DDD_WORK_ACCOUNT", given)
     grants = storage_grants(root, given)
+    lists = {side: (setting,) for side, setting in ALLOW_LISTS.items()}
+    if set(MOVE_LISTS) & app_settings(root / FUNCTION_APP_MODULE).names:
+        lists["move"] = MOVE_LISTS
     problems = []
-    for side, setting in ALLOW_LISTS.items():
-        value = function_app_setting(root, setting, given)
-        if not isinstance(value, str):
-            problems.append(f"{setting} is {value!r}, not text")
-            continue
-        allowed: set[object] = {entry.strip() for entry in value.split(",") if entry.strip()}
+    for side, settings in lists.items():
+        allowed: set[object] = set()
+        for setting in settings:
+            value = function_app_setting(root, setting, given)
+            if not isinstance(value, str):
+                problems.append(f"{setting} is {value!r}, not text")
+                continue
+            allowed |= _entries(value)
         granted = {grant.place for grant in grants
-                   if _side({grant.role}) == side and grant.account != work_account}
+                   if _side({grant.role}, grant.module) == side and grant.account != work_account}
         if allowed != granted:
             problems.append(
-                f"{setting}={value!r}: allowed without {side} roles: "
+                f"{'+'.join(settings)}: allowed without {side} roles: "
                 f"{sorted(map(str, allowed - granted))}; with {side} roles but not allowed: "
                 f"{sorted(map(str, granted - allowed))}")
     return problems
@@ -245,7 +262,7 @@ def role_loops(main: BicepFile) -> list[RoleLoop]:
                 raise BicepSyntaxError(f"{module.symbol}: a storage role is not a plain name")
             role_names.add(role)
         loops.append(RoleLoop(
-            module=module.symbol, side=_side(role_names),
+            module=module.symbol, side=_side(role_names, module.symbol),
             collection=frozenset(free_names(loop.collection)), loop_names=loop.names,
             places=tuple(item[key] for item in items for key in ("account", "container")
                          if key in item)))
@@ -254,6 +271,19 @@ def role_loops(main: BicepFile) -> list[RoleLoop]:
 
 def _function_app_module(main: BicepFile) -> Declared:
     return main.module(_module_symbol(main, FUNCTION_APP_MODULE.relative_to("infra").as_posix()))
+
+
+def main_inputs(main: BicepFile, names: set[str], stop: set[str],
+                seen: frozenset[str] = frozenset()) -> set[str]:
+    """What main.bicep's `names` are built from: followed through its vars down to params,
+    modules, or the names in `stop` (kept as they are)."""
+    found: set[str] = set()
+    for name in names:
+        if name in stop or name not in main.variables or name in seen:
+            found.add(name)
+        else:
+            found |= main_inputs(main, free_names(main.variables[name]), stop, seen | {name})
+    return found
 
 
 def setting_inputs(root: Path, setting: str, stop: set[str]) -> set[str]:
@@ -266,22 +296,13 @@ def setting_inputs(root: Path, setting: str, stop: set[str]) -> set[str]:
     app = BicepFile.read(root / FUNCTION_APP_MODULE)
     passed = _function_app_module(main).params
 
-    def in_main(node: Node, seen: frozenset[str]) -> set[str]:
-        found: set[str] = set()
-        for name in free_names(node):
-            if name in stop or name not in main.variables or name in seen:
-                found.add(name)
-            else:
-                found |= in_main(main.variables[name], seen | {name})
-        return found
-
     def in_app(node: Node, seen: frozenset[str]) -> set[str]:
         found: set[str] = set()
         for name in free_names(node):
             if name in app.variables and name not in seen:
                 found |= in_app(app.variables[name], seen | {name})
             elif name in app.params and name in passed:
-                found |= in_main(passed[name], frozenset())
+                found |= main_inputs(main, free_names(passed[name]), stop)
             else:  # a default, a resource, or unknown
                 found.add(f"{FUNCTION_APP_MODULE.name}:{name}")
         return found
@@ -299,7 +320,7 @@ def allow_list_wiring_problems(root: Path) -> list[str]:
     main = BicepFile.read(root / MAIN_BICEP)
     settings = app_settings(root / FUNCTION_APP_MODULE)
     problems = []
-    feeds: dict[str, set[str]] = {side: set() for side in ALLOW_LISTS}
+    feeds: dict[str, set[str]] = {side: set() for side in (*ALLOW_LISTS, "move")}
     for loop in role_loops(main):
         if loop.side is not None:
             feeds[loop.side] |= loop.collection
@@ -314,8 +335,32 @@ def allow_list_wiring_problems(root: Path) -> list[str]:
         if setting not in settings.always:
             problems.append(f"{setting} is not always set by {FUNCTION_APP_MODULE}")
             continue
-        inputs = setting_inputs(root, setting, feeds["source"] | feeds["sink"])
+        inputs = setting_inputs(root, setting, set().union(*feeds.values()))
         if inputs != feeds[side]:
             problems.append(f"{setting} is built from {sorted(inputs)}, but the {side} role "
                             f"assignments from {sorted(feeds[side])}")
+    return problems + _move_wiring_problems(root, settings, feeds)
+
+
+def _move_wiring_problems(root: Path, settings: AppSettings,
+                          feeds: dict[str, set[str]]) -> list[str]:
+    """The move lists are built from the parameters the move role module's list comes from,
+    and from the sources' (a move entry must be a source); nothing else. Followed down to the
+    parameters: the module loops over both lists at once. Nothing when neither is there."""
+    present = [setting for setting in MOVE_LISTS if setting in settings.always]
+    if not present and not feeds["move"]:
+        return []
+    problems = [f"{setting} is not always set by {FUNCTION_APP_MODULE}"
+                for setting in MOVE_LISTS if setting not in present]
+    if not feeds["move"]:
+        return [*problems, "no role module grants the move role (MOVE_ROLE_MODULES)"]
+    main = BicepFile.read(root / MAIN_BICEP)
+    moves, sources = (main_inputs(main, feeds[side], set()) for side in ("move", "source"))
+    inputs: set[str] = set()
+    for setting in present:
+        inputs |= setting_inputs(root, setting, set())
+    if inputs - sources != moves:
+        problems.append(f"{' and '.join(present)} are built from {sorted(inputs)}, but the move "
+                        f"role assignments from {sorted(moves)} (and the sources from "
+                        f"{sorted(sources)})")
     return problems

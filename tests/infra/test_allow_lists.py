@@ -38,12 +38,16 @@ def test_allow_lists_are_built_from_the_lists_the_role_modules_loop_over():
     assert loops == {
         "sourceRoles": ("source", {"sourceIds"}),
         "sinkRoles": ("sink", {"sinkIds"}),
+        "moveRoles": ("move", {"moveIdList"}),
     }
     stop = {"sourceIds", "sinkIds"}
     assert setting_inputs(REPO_ROOT, "DDD_SOURCE_ACCOUNTS", stop) == {"sourceIds"}
     assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", stop) == {"sinkIds"}
     # Followed one step further, they are the deployment parameters (docs/deploy.md).
     assert setting_inputs(REPO_ROOT, "DDD_SINK_ACCOUNTS", set()) == {"sinkStorageAccountIds"}
+    # A move list: its own parameter, and the sources (each entry must be one).
+    assert setting_inputs(REPO_ROOT, "DDD_MOVE_ALWAYS", set()) == {
+        "moveAlwaysIds", "sourceStorageAccountIds"}
 
 
 @pytest.mark.parametrize(("ids", "sources", "sinks"), [

@@ -1,5 +1,6 @@
 """A small Durable app that exercises every devhost feature; devhost loads it in its tests."""
 
+import asyncio
 import json
 import os
 import threading
@@ -65,6 +66,15 @@ async def operations(req: func.HttpRequest, client: df.DurableOrchestrationClien
     return func.HttpResponse(json.dumps(result), mimetype="application/json")
 
 
+@app.route(route="slow/{seconds}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def slow(req: func.HttpRequest) -> func.HttpResponse:
+    """Answers after the given seconds; touches the file named by ?done= when it has."""
+    await asyncio.sleep(float(req.route_params["seconds"]))
+    if req.params.get("done"):
+        Path(req.params["done"]).touch()
+    return func.HttpResponse("finally")
+
+
 @app.route(route="hello/{name?}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def hello(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(f"hello {req.route_params.get('name', 'world')}")
@@ -99,6 +109,41 @@ def retry_exhausted(context: df.DurableOrchestrationContext):
         yield context.call_activity_with_retry(always_fails, retry, "x")
     except Exception as exc:
         return f"gave up: {'boom' in str(exc)}"
+    return "unexpected"
+
+
+class BackoffRetryOptions(df.RetryOptions):
+    """Retry options with the fields a newer SDK sends and the extension reads
+    (RetryOptionsConverter: backoffCoefficient, maxRetryIntervalInMilliseconds)."""
+
+    def __init__(self, first_ms: int, attempts: int, coefficient: float, max_ms: int):
+        super().__init__(first_ms, attempts)
+        self.coefficient, self.max_ms = coefficient, max_ms
+
+    def to_json(self) -> dict:
+        return {**super().to_json(), "backoffCoefficient": self.coefficient,
+                "maxRetryIntervalInMilliseconds": self.max_ms}
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_schedule(context: df.DurableOrchestrationContext):
+    """Three attempts of an activity that always fails, 500 ms apart (the SDK's options)."""
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=500, max_number_of_attempts=3)
+    try:
+        yield context.call_activity_with_retry(always_fails, retry, "x")
+    except Exception:
+        return "gave up"
+    return "unexpected"
+
+
+@app.orchestration_trigger(context_name="context")
+def retry_backoff(context: df.DurableOrchestrationContext):
+    """Four attempts: 300 ms, then doubled, at most 700 ms."""
+    retry = BackoffRetryOptions(300, 4, coefficient=2.0, max_ms=700)
+    try:
+        yield context.call_activity_with_retry(always_fails, retry, "x")
+    except Exception:
+        return "gave up"
     return "unexpected"
 
 

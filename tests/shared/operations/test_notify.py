@@ -67,6 +67,15 @@ def test_success_is_mailed_only_when_wanted(core_environ, mail) -> None:
     assert mail.received()[0]["content"]["subject"].endswith("was delivered")
 
 
+def test_a_delivery_whose_receiver_is_the_operators_is_always_mailed(core_environ,
+                                                                    mail) -> None:
+    told = ended("delivered", "run-operators")
+    told = told.model_copy(update={"progress": {**told.progress,
+                                                "options": {"told": "operators"}}})
+    assert notify_operators(told, mail_settings(core_environ, mail)).status == "sent"
+    assert mail.received()[0]["content"]["subject"].endswith("was delivered")
+
+
 def test_without_an_endpoint_nothing_is_sent(core_environ) -> None:
     outcome = notify_operators(ended("failed", "run-x"), load_settings(core_environ))
     assert outcome.status == "not-configured"

@@ -13,12 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from shared.core.config import Settings
+from shared.core.config import MIB, Settings
+from shared.core.deadline import Deadline, DeadlinePassed
 from shared.core.request import ShareRequest
-from shared.operations.share import ShareRefused, create_share, read_share, revoke_share
+from shared.operations.share import (
+    ShareRefused,
+    create_share,
+    out_of_time,
+    read_share,
+    revoke_share,
+)
 from shared.operations.share_script import ScriptFile, render_script, unshareable_path
 from shared.storage.clients import StorageClients
 from shared.storage.work import WorkStore
+from tests.fault_proxy import Exchange, FaultProxy
 from tests.shared.delivery_setup import SOURCE_ACCOUNT, Delivery
 
 
@@ -158,3 +166,72 @@ def test_the_script_downloads_awkward_names_exactly(delivery: Delivery, settings
     assert result.returncode == 0, result.stderr
     assert {str(p.relative_to(target)): p.read_bytes()
             for p in target.rglob("*") if p.is_file()} == files
+
+
+def share_names(settings: Settings) -> set[str]:
+    with StorageClients(settings) as clients:
+        return {blob.name for blob in
+                WorkStore(clients).container.list_blobs(name_starts_with="shares/")}
+
+
+def test_a_share_past_its_deadline_stops_hashing_and_keeps_nothing(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    big = delivery.seed("big.bin", os.urandom(20 * MIB), with_md5=False)  # three reads of 8 MiB
+    delivery.seed("a.txt", b"alpha\n")
+    before = share_names(proxied)
+    deadline = Deadline(60)
+
+    def reads_big(exchange: Exchange) -> bool:
+        return exchange.method == "GET" and exchange.blob_name == big
+
+    # the deadline passes while the first piece of the file is read
+    proxy.before_forward.append(lambda exchange: deadline.stop() if reads_big(exchange) else None)
+
+    with pytest.raises(DeadlinePassed):
+        create_share(share_request(delivery), proxied, deadline=deadline)
+
+    assert len([exchange for exchange in proxy.exchanges if reads_big(exchange)]) == 1
+    assert share_names(proxied) == before
+    refused = out_of_time(share_request(delivery), 45)
+    assert (refused.status, refused.field) == (422, "Source_TopLevelFolder")
+    assert "45 s" in refused.message and "DDD_HTTP_DEADLINE_SECONDS" in refused.message
+    assert "azcopy --put-md5" in refused.message  # what to do instead
+
+
+def test_a_share_stopped_while_it_is_written_removes_what_it_wrote(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    delivery.seed("a.txt", b"alpha\n")
+    before = share_names(proxied)
+    deadline = Deadline(60)
+    manifest_writes: list[Exchange] = []
+
+    def stop_at_the_manifest(exchange: Exchange) -> None:
+        if exchange.method == "PUT" and exchange.blob_name.endswith("/manifest.json"):
+            manifest_writes.append(exchange)
+            deadline.stop()
+
+    proxy.before_forward.append(stop_at_the_manifest)
+
+    with pytest.raises(DeadlinePassed):
+        create_share(share_request(delivery), proxied, deadline=deadline)
+
+    assert manifest_writes  # stopped after the script and the manifest were written
+    assert share_names(proxied) == before  # both removed again, and no record
+
+
+def test_a_share_within_its_deadline_is_made(delivery: Delivery, settings: Settings) -> None:
+    delivery.seed("big.bin", os.urandom(MIB), with_md5=False)
+    created = create_share(share_request(delivery), settings, deadline=Deadline(60))
+    assert (created.share.files, created.share.files_hashed) == (1, 1)
+    assert read_share(created.share.id, settings) == created.share
+
+
+def test_a_share_started_past_its_deadline_asks_storage_nothing(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    delivery.seed("a.txt", b"alpha\n")
+    stopped = Deadline(60)
+    stopped.stop()  # as when its thread got to run only after the caller had answered
+    proxy.reset_counts()
+    with pytest.raises(DeadlinePassed):
+        create_share(share_request(delivery), proxied, deadline=stopped)
+    assert proxy.app_exchanges() == []

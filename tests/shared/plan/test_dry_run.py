@@ -7,11 +7,14 @@ import os
 import pytest
 
 from shared.core.config import MIB, Settings
+from shared.core.deadline import Deadline, DeadlinePassed
+from shared.core.options import DeliveryOptions
 from shared.destination.claim import claim_destination, claim_path
 from shared.plan.dry_run import ListingTooLong, dry_run, dry_run_id_for
 from shared.plan.planner import build_plan, destination_conflict_message
 from shared.storage.clients import StorageClients
-from shared.storage.work import WorkStore, plan_page_name
+from shared.storage.work import WorkStore, plan_page_name, plan_pages_prefix
+from tests.fault_proxy import Exchange, FaultProxy
 from tests.shared.delivery_setup import Delivery
 
 FILES = {
@@ -130,3 +133,65 @@ def test_the_dry_run_id_is_apart_from_the_delivery_s() -> None:
     run_id = dry_run_id_for(request)
     assert run_id == "dryrun-12-9f1c4b9e-3c1a-4b1e-9d61-2b0f8d7e5a10"
     assert run_id != instance_id_for(request) and not is_earlier_attempt(request, run_id)
+
+
+def test_a_dry_run_past_its_deadline_stops_at_the_listing_and_writes_no_page(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    seed(delivery)
+    run_id = dry_run_id_for(delivery.request)
+    deadline = Deadline(60)
+    folder = delivery.request.source_folder + "/"
+
+    def lists_the_source(exchange: Exchange) -> bool:
+        return exchange.query.get("comp") == "list" and exchange.query.get("prefix") == folder \
+            and exchange.path.endswith("/" + delivery.source.container_name)
+
+    # the deadline passes while the source's listing is on its way
+    proxy.before_forward.append(
+        lambda exchange: deadline.stop() if lists_the_source(exchange) else None)
+
+    with pytest.raises(DeadlinePassed):
+        dry_run(delivery.request, run_id, small_chunks(proxied), deadline=deadline)
+
+    with StorageClients(proxied) as clients:
+        assert list(WorkStore(clients).container.list_blobs(
+            name_starts_with=plan_pages_prefix(run_id))) == []
+    assert sink_names(delivery) == []
+    report = dry_run(delivery.request, run_id, small_chunks(proxied), deadline=Deadline(60))
+    assert report.files == len(FILES)
+
+
+def test_a_dry_run_started_past_its_deadline_asks_storage_nothing(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    seed(delivery)
+    stopped = Deadline(60)
+    stopped.stop()  # as when its thread got to run only after the caller had answered
+    proxy.reset_counts()
+    with pytest.raises(DeadlinePassed):
+        dry_run(delivery.request, dry_run_id_for(delivery.request), proxied, deadline=stopped)
+    assert proxy.app_exchanges() == []
+
+
+def test_the_outlook_of_a_merge_stops_at_the_deadline_between_pages(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    seed(delivery)  # 8 files: 3 pages of the plan at 3 files a page
+    run_id = dry_run_id_for(delivery.request)
+    deadline = Deadline(60)
+    merge = DeliveryOptions(conflict_policy="merge")
+
+    def reads_a_page(exchange: Exchange) -> bool:
+        return exchange.method == "GET" and exchange.blob_name.startswith(
+            plan_pages_prefix(run_id) + "/chunk-")
+
+    # the deadline passes while the outlook reads the plan's first page back
+    proxy.before_forward.append(
+        lambda exchange: deadline.stop() if reads_a_page(exchange) else None)
+
+    with pytest.raises(DeadlinePassed):
+        dry_run(delivery.request, run_id, small_chunks(proxied), options=merge,
+                deadline=deadline)
+
+    assert len([exchange for exchange in proxy.exchanges if reads_a_page(exchange)]) == 1
+    outlook = dry_run(delivery.request, run_id, small_chunks(proxied), options=merge,
+                      deadline=Deadline(60)).policy_outlook
+    assert outlook is not None and outlook.missing == len(FILES)

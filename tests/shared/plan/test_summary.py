@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+import pytest
+
 from shared.core.config import Settings
-from shared.plan.summary import ProjectSummary, project_summary
+from shared.core.deadline import Deadline, DeadlinePassed
+from shared.plan.summary import ProjectSummary, out_of_time, project_summary
+from tests.fault_proxy import Exchange, FaultProxy
 from tests.shared.delivery_setup import Delivery
 from tests.website_summary import project_summary as website_project_summary
 
@@ -123,3 +127,32 @@ def test_storage_refusing_the_service_is_the_website_s_permission_text(
     assert summary.error_msg is not None and summary.error_msg.startswith(PERMISSION_LIMITATIONS)
     assert "Storage Blob Data Reader on 'sequencingcore'" in summary.error_msg
     assert summary.file_count == 0
+
+
+def test_a_count_past_its_deadline_stops_and_says_what_to_do_instead(
+        delivery: Delivery, proxied: Settings, proxy: FaultProxy) -> None:
+    for path, content in FILES.items():
+        delivery.seed(path, content)
+    deadline = Deadline(60)
+
+    def listing(exchange: Exchange) -> bool:
+        return exchange.query.get("comp") == "list" and \
+            exchange.query.get("prefix") == FOLDER + "/"
+
+    # the deadline passes while the first page of the listing is on its way
+    proxy.before_forward.append(lambda exchange: deadline.stop() if listing(exchange) else None)
+
+    with pytest.raises(DeadlinePassed):
+        project_summary(delivery.request.source_account, delivery.source.container_name,
+                        FOLDER, proxied, deadline)
+
+    assert len([exchange for exchange in proxy.exchanges if listing(exchange)]) == 1
+    answer = out_of_time(FOLDER, 45)
+    assert answer["errors"] == [{"field": "Source_TopLevelFolder", "message": answer["error"]}]
+    assert FOLDER in answer["error"] and "45 s" in answer["error"]
+    assert "DDD_HTTP_DEADLINE_SECONDS" in answer["error"]
+    assert "POST /api/dry-runs" in answer["error"]  # what to do instead
+    # within its deadline, the same count is the website's
+    assert project_summary(delivery.request.source_account, delivery.source.container_name,
+                           FOLDER, proxied, Deadline(60)).model_dump() == \
+        website_summary(adls_paths(FOLDER, FILES))
