@@ -35,6 +35,7 @@ from bench.common import MIB, machine_line, say  # noqa: E402
 from bench.results import RunResult, ScenarioResult  # noqa: E402
 from bench.seeding import SeededFile, seed_template  # noqa: E402
 from bench.stack import app_host, fresh_storage  # noqa: E402
+from bench.together import SMALLEST, run_app_together, run_scripts_together  # noqa: E402
 
 DEFAULT_SCENARIOS = "small-10k,large-4g,mixed"
 
@@ -134,7 +135,10 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
     environ = {**scenario.app_environ(args),
                **dict(pair.split("=", 1) for pair in args.host_env)}
     baselines = list(scenario.baselines)
-    if args.order == "aba":  # app, baselines, app, baselines, ..., app
+    if scenario.concurrent:  # the smallest alone first and last; app, baselines, app between
+        order = ["alone", "app"] + [kind for _ in range(args.rounds)
+                                    for kind in [*baselines, "app"]] + ["alone"]
+    elif args.order == "aba":  # app, baselines, app, baselines, ..., app
         order = ["app"] + [kind for _ in range(args.rounds) for kind in [*baselines, "app"]]
     else:  # baselines, app, baselines reversed, app, ...
         order = [*baselines]
@@ -159,11 +163,18 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
         say(f"  run {position + 1}/{len(order)}: {kind} (fresh Azurite at {location})")
         shutil.rmtree(location, ignore_errors=True)  # nothing of an earlier invocation
         with fresh_storage(template, location / "azurite", keep=args.keep) as storage:
-            if kind == "app":
+            delivered = files
+            if kind in ("app", "alone"):
                 with app_host(storage, location / "devhost", environ) as app:
                     os.sync()  # the writes before the run go to disk first
-                    run = run_app(storage, app, files, sink_folder, 9000 + position,
-                                  args.timeout, args.small_file_max_bytes)
+                    if scenario.concurrent:
+                        run, delivered = run_app_together(
+                            storage, app, files, sink_folder, 9000 + 100 * position,
+                            args.timeout, args.small_file_max_bytes,
+                            only=SMALLEST if kind == "alone" else None)
+                    else:
+                        run = run_app(storage, app, files, sink_folder, 9000 + position,
+                                      args.timeout, args.small_file_max_bytes)
                     if any(item.size > unit_bytes for item in files):
                         run.unit_bytes = unit_bytes  # a segment: the longest unit's bytes
                     logs = work_dir / "logs"
@@ -175,14 +186,16 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
             else:
                 os.sync()
                 try:
-                    run = run_baseline(kind, storage, files, sink_folder, args)
+                    run = (run_scripts_together(storage, files, sink_folder, args)
+                           if scenario.concurrent else
+                           run_baseline(kind, storage, files, sink_folder, args))
                 except Exception as error:
                     run = RunResult(kind, BASELINES[kind][1], 0.0, completed=False,
                                     problems=[f"{kind} failed: {type(error).__name__}: "
                                               f"{str(error)[:300]}"])
-            if run.completed and (kind == "app" or args.verify == "all"):
+            if run.completed and (kind in ("app", "alone") or args.verify == "all"):
                 verify_started = time.perf_counter()
-                run.problems += verify_destination(storage, files, sink_folder)
+                run.problems += verify_destination(storage, delivered, sink_folder)
                 run.verify_seconds = time.perf_counter() - verify_started
         if not args.keep:
             shutil.rmtree(location, ignore_errors=True)

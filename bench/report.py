@@ -23,6 +23,8 @@ def _mean(values: list[float]) -> float:
 
 
 OWN_PROCESSES = ("azurite", "host", "bench", "proxy")
+APP_KINDS = ("app", "alone")  # "alone": the smallest delivery of a concurrent run, alone
+GOAL_SMALLEST_TIMES = 2.0  # concurrent: the smallest delivery within 2x its time alone
 
 
 def own_cpu(run: RunResult) -> float:
@@ -51,7 +53,7 @@ def ratios(result: ScenarioResult) -> dict[str, dict]:
     seconds over the mean of the app runs next to it) and their median; the same for CPU
     seconds of the run's own processes (less sensitive to other work on the machine)."""
     found: dict[str, dict] = {}
-    for kind in dict.fromkeys(run.kind for run in result.runs if run.kind != "app"):
+    for kind in dict.fromkeys(run.kind for run in result.runs if run.kind not in APP_KINDS):
         pairs = brackets(result, kind)
         speed = [run.seconds / _mean([app.seconds for app in apps]) for run, apps in pairs]
         cpu = [own_cpu(run) / _mean([own_cpu(app) for app in apps]) for run, apps in pairs]
@@ -129,6 +131,7 @@ def figures(result: ScenarioResult) -> list[tuple[str, str, str, str]]:
                             f"({run.custom_status_changes} changes)" for run in apps)
                  if custom_seen else "not measured", f"<= {GOAL_STATUS_SECONDS} s",
                  verdict(0 < custom <= GOAL_STATUS_SECONDS) if custom_seen else "info"))
+    rows += together_figures(result)
     problems = [problem for run in result.runs for problem in run.problems]
     read_back = sum(1 for run in result.runs if run.verify_seconds)
     rows.append(("every delivered byte verified (read back, MD5 and Content-MD5)",
@@ -136,6 +139,52 @@ def figures(result: ScenarioResult) -> list[tuple[str, str, str, str]]:
                   if not problems else f"NO: {len(problems)} problems"), "all",
                  verdict(not problems and all(run.completed for run in result.runs))))
     return rows
+
+
+def together_figures(result: ScenarioResult) -> list[tuple[str, str, str, str]]:
+    """Several deliveries at once: the smallest one's time against its time alone, and the
+    slowest delivery's share of the whole."""
+    alone = [run.seconds for run in result.runs if run.kind == "alone" and run.completed]
+    apps = [run for run in result.runs if run.kind == "app" and run.deliveries]
+    if not apps:
+        return []
+    rows: list[tuple[str, str, str, str]] = []
+    name = alone and next(run for run in result.runs if run.kind == "alone").deliveries[0]["name"]
+    if alone and name:
+        base = statistics.median(alone)
+        together = [next(each["seconds"] for each in run.deliveries if each["name"] == name)
+                    for run in apps]
+        worst = max(together) / base
+        rows.append((f"smallest delivery ({name}): together / alone",
+                     " / ".join(f"{seconds:.1f} s" for seconds in together)
+                     + f" against {base:.1f} s alone (median of "
+                     + ", ".join(f"{seconds:.1f}" for seconds in alone) + f"): worst {worst:.2f}x",
+                     f"<= {GOAL_SMALLEST_TIMES}x", verdict(worst <= GOAL_SMALLEST_TIMES)))
+    return rows
+
+
+def deliveries_markdown(result: ScenarioResult) -> list[str]:
+    """Each delivery of a concurrent scenario: its size, its seconds in every run (from the
+    common start to its end) and, for the app, its longest status intervals."""
+    runs = [run for run in result.runs if run.deliveries and run.kind != "alone"]
+    if not runs:
+        return []
+    names = [each["name"] for each in runs[0].deliveries]
+    heads = [f"{run.kind} {number + 1} s" for number, run in enumerate(runs)]
+    lines = ["| delivery | files | MiB | " + " | ".join(heads)
+             + " | status interval, endpoint / custom (s) |",
+             "|---" * (4 + len(runs)) + "|"]
+    for name in names:
+        found = [next((each for each in run.deliveries if each["name"] == name), {})
+                 for run in runs]
+        first = found[0]
+        gaps = ", ".join(f"{each.get('longest_status_interval', 0):.1f} / "
+                         f"{each.get('longest_custom_status_interval', 0):.1f}"
+                         for run, each in zip(runs, found, strict=True) if run.kind == "app")
+        lines.append(f"| {name} | {first.get('files', 0):,} | {first.get('bytes', 0) / MIB:,.0f} | "
+                     + " | ".join(f"{each.get('seconds', 0):.1f}" for each in found)
+                     + f" | {gaps} |")
+    return lines + [""]
 
 
 def print_scenario(result: ScenarioResult) -> None:
@@ -161,6 +210,8 @@ def print_scenario(result: ScenarioResult) -> None:
     width = max(len(row[0]) for row in rows) + 2
     for name, measured, goal, ok in rows:
         say(f"{name:<{width}} {measured:<44} {goal:<28} {ok}")
+    for line in deliveries_markdown(result):
+        say(line)
     problems = [problem for run in result.runs for problem in run.problems]
     for problem in problems[:30]:
         say(f"  PROBLEM: {problem}")
@@ -197,7 +248,8 @@ def markdown(results: list[ScenarioResult]) -> str:
             lines.append(f"| {run.label}{stopped} | {run.seconds:.1f} | "
                          f"{run.bytes_done / MIB / run.seconds:.1f} | "
                          f"{run.files_done / run.seconds:.0f} | {cpu} |")
-        lines += ["", "| figure | measured | goal |", "|---|---|---|"]
+        lines += ["", *deliveries_markdown(result)]
+        lines += ["| figure | measured | goal |", "|---|---|---|"]
         for name, measured, goal, ok in figures(result):
             lines.append(f"| {name.strip()} | {measured} | {goal}"
                          + (f" ({ok})" if ok in ("PASS", "FAIL") else "") + " |")

@@ -25,6 +25,7 @@ class RunResult:
     peak_rss_at: float = 0.0
     idle_rss: int = 0
     peak_threads: int = 0
+    rss_trace: list[tuple[float, int]] = field(default_factory=list)  # (seconds, bytes)
     direct_connections: int = 0
     phases: list[tuple[str, float]] = field(default_factory=list)
     copying_seconds: float = 0.0
@@ -38,6 +39,9 @@ class RunResult:
     polls: int = 0
     host_log: dict[str, Any] = field(default_factory=dict)  # sampling.HostLog
     unit_bytes: int = 0  # the largest work unit's bytes (for the activity figure)
+    # several deliveries at once: each one's figures (`bench.watch.Watch.summary`; for a
+    # baseline, its script's seconds)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

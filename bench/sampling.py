@@ -91,6 +91,7 @@ class HostSampler:
         self.peak_threads = 0
         self.direct_connections = 0
         self.samples = 0
+        self.trace: list[tuple[float, int]] = []  # (seconds, RSS bytes) every 0.5 s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._started = 0.0
@@ -112,8 +113,11 @@ class HostSampler:
                 rss = kib_field(fields, "VmRSS")
                 for child in child_pids(self.pid):
                     rss += kib_field(status_fields(child), "VmRSS")
+                at = time.perf_counter() - self._started
                 if rss > self.peak_rss:
-                    self.peak_rss, self.peak_rss_at = rss, time.perf_counter() - self._started
+                    self.peak_rss, self.peak_rss_at = rss, at
+                if not self.trace or at - self.trace[-1][0] >= 0.5:
+                    self.trace.append((round(at, 2), rss))
                 self.peak_threads = max(self.peak_threads, int(fields["Threads"]))
                 self.samples += 1
                 if time.monotonic() >= next_socket_check:
@@ -165,6 +169,22 @@ class HostLog:
     longest: dict[str, float] = field(default_factory=dict)  # activity -> longest seconds
     activities: dict[str, int] = field(default_factory=dict)  # activity -> count
     failed_activities: int = 0
+
+    @classmethod
+    def merged(cls, logs: list[HostLog]) -> HostLog:
+        """Several instances' figures as one: the largest history and the longest activities
+        of any, the counts added up (generations: the most of any one instance)."""
+        found = cls(generations=max((log.generations for log in logs), default=1))
+        for log in logs:
+            found.largest_history = max(found.largest_history, log.largest_history)
+            found.episodes += log.episodes
+            found.orchestrator_cpu_seconds += log.orchestrator_cpu_seconds
+            found.failed_activities += log.failed_activities
+            for name, seconds in log.longest.items():
+                found.longest[name] = max(found.longest.get(name, 0.0), seconds)
+            for name, count in log.activities.items():
+                found.activities[name] = found.activities.get(name, 0) + count
+        return found
 
     @classmethod
     def read(cls, path: Path, instance_id: str) -> HostLog:

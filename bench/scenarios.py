@@ -22,6 +22,8 @@ class Scenario:
     app_environ: Callable[[argparse.Namespace], dict[str, str]]
     baselines: tuple[str, ...]
     targets: dict[str, float] = field(default_factory=dict)  # baseline -> lowest ratio
+    # several deliveries at once, one per top folder of the files (`bench.together`)
+    concurrent: bool = False
 
 
 def small_file_names(count: int) -> Iterator[str]:
@@ -72,6 +74,33 @@ def mixed(args: argparse.Namespace) -> list[FileSpec]:
                                without_md5_every=10)
 
 
+def in_folder(folder: str, specs: list[FileSpec]) -> list[FileSpec]:
+    return [FileSpec(f"{folder}/{spec.relative}", spec.size, spec.stored_md5, spec.kind,
+                     spec.seed) for spec in specs]
+
+
+def large_pair(name: str, gib: tuple[float, float], seed: int) -> list[FileSpec]:
+    """A run's two large fastq.gz files: the first without a stored MD5, the second with."""
+    return [FileSpec(f"Analysis/fastq/{name}_S{number}_L001_R1_001.fastq.gz", int(size * GIB),
+                     number == 2, "large", seed + number)
+            for number, size in enumerate(gib, start=1)]
+
+
+def concurrent(args: argparse.Namespace) -> list[FileSpec]:
+    """Ten deliveries started together, one per top folder: a tiny one (8 small files, one
+    without a stored MD5), small-file runs of `--concurrent-small` files each, and two runs of
+    two large files each (`--concurrent-large-gib`, 1-4 GiB: the first without a stored MD5,
+    the second with)."""
+    specs = in_folder("tiny", small_specs(8, args, seed=args.seed + 3, without_md5_every=8))
+    for number, count in enumerate(args.concurrent_small, start=1):
+        specs += in_folder(f"small-{number}",
+                           small_specs(count, args, seed=args.seed + 10 + number))
+    a1, a2, b1, b2 = args.concurrent_large_gib
+    specs += in_folder("large-a", large_pair("A", (a1, a2), args.seed + 30))
+    specs += in_folder("large-b", large_pair("B", (b1, b2), args.seed + 40))
+    return specs
+
+
 def defaults(_: argparse.Namespace) -> dict[str, str]:
     return {}
 
@@ -90,6 +119,9 @@ SCENARIOS = {scenario.name: scenario for scenario in (
              {"sequential": 1.1, "parallel-ranged": 0.9}),
     Scenario("mixed", "a NextSeq-like run: fastq.gz of 10-200 MiB and many small files", mixed,
              defaults, ("tuned",), {}),
+    Scenario("concurrent", "ten deliveries started together: a tiny one, small-file runs and "
+             "two runs of 1-4 GiB files", concurrent, defaults, ("tuned",), {"tuned": 0.9},
+             concurrent=True),
 )}
 
 
@@ -111,4 +143,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sizes.add_argument("--fastq-max-mib", type=float, default=200)
     sizes.add_argument("--mixed-small-files", type=int, default=5_000,
                        help="mixed: small files (default 5,000)")
+    sizes.add_argument("--concurrent-small", type=lambda text: [int(n) for n in text.split(",")],
+                       default=[400, 800, 1200, 1600, 2000, 2500, 3000], metavar="N,N,...",
+                       help="concurrent: the small-file runs' file counts (default "
+                            "400,800,1200,1600,2000,2500,3000)")
+    sizes.add_argument("--concurrent-large-gib",
+                       type=lambda text: [float(n) for n in text.split(",")],
+                       default=[1.0, 1.5, 2.0, 4.0], metavar="A1,A2,B1,B2",
+                       help="concurrent: the large runs' file sizes in GiB (default 1,1.5,2,4)")
     sizes.add_argument("--seed", type=int, default=20261122, help="content and size seed")

@@ -30,7 +30,7 @@ import azure.durable_functions as df
 from orchestrators import ending, steps
 from orchestrators.steps import Outcome, Steps, as_model, first_line, wait_out
 from shared.core.activities import Activity
-from shared.core.copy_window import CopyWindow, Slot
+from shared.core.copy_window import CopyWindow, Slot, WindowInput, WindowMeasure
 from shared.core.messages import (
     AccessInput,
     AccessOutcome,
@@ -41,9 +41,7 @@ from shared.core.messages import (
     FoldersOutcome,
     ManifestInput,
     PlanInput,
-    ProgressInput,
     SealInput,
-    UnitsMoving,
 )
 from shared.core.models import (
     ACKNOWLEDGED,
@@ -169,7 +167,11 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
     """Run the copy window (`shared.core.copy_window.CopyWindow` decides; this schedules): units'
     activities, their retry timers and the progress ticks, until nothing is in flight. Returns
     the failure that stopped the copy, or None (then all was started, or the generation is
-    over and continues as new)."""
+    over and continues as new).
+
+    The window is this delivery's share of the units in flight among the deliveries copying
+    at once: asked for before the first unit starts (and at every generation's start), and
+    again at every tick with the measurement; the copy's end gives the share back."""
     window = CopyWindow(run, retry, GENERATION_EVENTS)
     tasks: list[tuple[df.Task, Slot]] = []
 
@@ -179,7 +181,8 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
                 Activity.COPY_CHUNK.value, ChunkInput(request=run.request, chunk=slot.unit)),
                 slot))
 
-    start(window.fill())
+    asked = yield from _share(context, window.asking())
+    start(window.shared(asked) if asked is not None else window.fill())
     # name the units now, not at the first unit's end: the status endpoint reads the progress
     # of the units the status names (a generation's first units can run for minutes)
     context.set_custom_status(run.progress())
@@ -197,13 +200,16 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
             # shown) while the measurement waits for an activity slot behind queued units
             window.ticked()
             tick = None
-            measuring = context.call_activity(Activity.MEASURE_PROGRESS.value, ProgressInput(
-                run_id=run.run_id, units=[slot.unit for slot in window.running]))
+            measuring = context.call_activity(
+                Activity.MEASURE_PROGRESS.value,
+                window.asking([slot.unit for slot in window.running]))
             continue
         if measuring is not None and finished is measuring:
             measuring = None
             if not isinstance(finished.result, Exception):  # else the next tick measures
-                run.show_moving(as_model(UnitsMoving, finished.result).bytes_by_unit)
+                measured = as_model(WindowMeasure, finished.result)
+                run.show_moving(measured.bytes_by_unit)
+                start(window.shared(measured))
             context.set_custom_status(run.progress())
             continue
         position = next(at for at, (task, _) in enumerate(tasks) if task is finished)
@@ -226,6 +232,18 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
         context.set_custom_status(run.progress())
     if tick is not None:
         tick.cancel()
+    if run.copying_done or window.failure is not None:
+        # the copy is over: the other deliveries may have this one's share at their next ask
+        yield from _share(context, window.asking(leaving=True))
     return window.failure
 
 
+def _share(context: df.DurableOrchestrationContext,
+           asking: WindowInput) -> Steps[WindowMeasure | None]:
+    """Ask `measure_progress` for this delivery's share (or give it back); None when the
+    activity failed: the window stays as it was (storage failing fails the units too, and they
+    wait the outage out)."""
+    try:
+        return (yield from steps.call(context, Activity.MEASURE_PROGRESS, asking, WindowMeasure))
+    except Exception:  # an activity's failure, whatever the storage error
+        return None

@@ -19,6 +19,15 @@ MAX_BLOCKS = 50_000  # per block blob
 BLOCKS_IN_FLIGHT_PER_FILE = 4
 
 
+@dataclass(frozen=True)
+class HashedBlock:
+    """A block whose bytes were read and hashed, to be staged by its MD5 (Put Block From URL
+    needs no byte from the app): what a segment leaves for the next one to stage."""
+
+    index: int
+    md5: bytes
+
+
 def block_size_for(file_size: int, block_size_setting: int) -> int:
     """The setting, grown (to whole MiB) when the file would need more than 50,000 blocks."""
     if file_size <= block_size_setting * MAX_BLOCKS:

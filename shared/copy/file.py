@@ -37,7 +37,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -58,7 +58,7 @@ from azure.storage.blob import (
 )
 
 from shared.copy.attempts import FILE_ATTEMPTS, Breaker, FileFailed, FileTries, Mismatch
-from shared.copy.blocks import BLOCKS_IN_FLIGHT_PER_FILE, BlockLayout
+from shared.copy.blocks import BLOCKS_IN_FLIGHT_PER_FILE, BlockLayout, HashedBlock
 from shared.copy.md5_state import RunningMd5
 from shared.copy.progress import UnitProgress
 from shared.copy.ranged_read import RANGE_BYTES, Span, read_in_order, spans_of
@@ -166,13 +166,22 @@ class FileCopier:
         return self.commit_blocks(entry, layout, whole_md5.hexdigest())
 
     def stage_blocks(self, entry: FileEntry, layout: BlockLayout, blocks: range,
-                     whole_md5: RunningMd5) -> int:
+                     whole_md5: RunningMd5, *, staged_first: Sequence[HashedBlock] = (),
+                     left_to_stage: int = 0) -> list[HashedBlock]:
         """Read the blocks' bytes once (in order), feed them to `whole_md5`, and stage every
-        block with its own MD5. Returns the bytes read; raises FileFailed for a per-file failure
-        (the source changed or was deleted, a block's MD5 refused) and storage errors otherwise."""
+        block with its own MD5, except the last `left_to_stage`: those are returned, hashed,
+        for the next segment to stage (`staged_first`: the blocks the segment before left,
+        staged while this one reads). Raises FileFailed for a per-file failure (the source
+        changed or was deleted, a block's MD5 refused) and storage errors otherwise."""
         source_path = self.request.source_path(entry.path)
         source_blob = self.source.get_blob_client(source_path)
         destination = self.sink.get_blob_client(self.request.sink_path(entry.path))
+        left: list[HashedBlock] = []
+        # staged beside this segment's reads: a Put Block From URL needs no byte from here
+        carried = [self.stage_pool.submit(
+            self.stage_block, destination, entry, source_path, block.index,
+            *layout.block_span(block.index), block.md5) for block in staged_first]
+        kept_from = blocks.stop - left_to_stage
         # ranges never straddle a block: each block is a whole number of ranges
         range_bytes = min(RANGE_BYTES, layout.block_size)
         spans: list[Span] = []
@@ -199,10 +208,13 @@ class FileCopier:
                     finished = ends.get(position)
                     if finished is None:
                         continue
-                    offset, length = layout.block_span(finished)
-                    in_flight.append(self.stage_pool.submit(
-                        self.stage_block, destination, entry, source_path, finished, offset, length,
-                        block_md5.digest()))
+                    if finished >= kept_from:
+                        left.append(HashedBlock(finished, block_md5.digest()))
+                    else:
+                        offset, length = layout.block_span(finished)
+                        in_flight.append(self.stage_pool.submit(
+                            self.stage_block, destination, entry, source_path, finished, offset,
+                            length, block_md5.digest()))
                     block_md5 = hashlib.md5()
                     if len(in_flight) >= BLOCKS_IN_FLIGHT_PER_FILE:
                         in_flight.popleft().result()
@@ -210,10 +222,12 @@ class FileCopier:
                 raise self.source_failure(error, entry) from None
             while in_flight:
                 in_flight.popleft().result()
+            for staging in carried:
+                staging.result()
         finally:
-            for pending in in_flight:
+            for pending in [*in_flight, *carried]:
                 pending.cancel()
-        return read
+        return left
 
     def commit_blocks(self, entry: FileEntry, layout: BlockLayout, md5_hex: str) -> FileResult:
         """Check the whole-file MD5 against the plan's, then commit every block (with that MD5 and

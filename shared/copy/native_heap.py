@@ -13,6 +13,11 @@ variable, made from the app so that the worker has it however the app is started
 setting reaches glibc only if it is in the environment when the process starts). It bounds
 arenas created after it; the app makes it when it loads, before its activities' threads
 allocate. Elsewhere than glibc (musl, macOS) there is nothing to set.
+
+An arena also keeps the pages of the ranges freed in its middle, where glibc gives back only
+what is free at its top; `give_back_free_memory` (`malloc_trim(0)`, a few times a second at
+most, after a range is freed) returns them, so the process's RSS follows the ranges alive
+rather than the most it ever held.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import ctypes
 import ctypes.util
 import functools
 import platform
+import threading
+import time
+from collections.abc import Callable
 
 # malloc.h: #define M_ARENA_MAX -8
 _M_ARENA_MAX = -8
@@ -37,3 +45,37 @@ def limit_malloc_arenas() -> bool:
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     libc.mallopt.restype = ctypes.c_int
     return bool(libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS))
+
+
+# at most this often: each call walks the arenas' free lists (well under a millisecond here)
+TRIM_EVERY_SECONDS = 0.25
+
+
+@functools.cache
+def _trim() -> Callable[[int], int] | None:
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    libc.malloc_trim.restype = ctypes.c_int
+    trim: Callable[[int], int] = libc.malloc_trim
+    return trim
+
+
+_trimmed_at = 0.0
+_trim_lock = threading.Lock()
+
+
+def give_back_free_memory() -> None:
+    """Return the C heap's free pages to the system (glibc's `malloc_trim(0)`), unless that was
+    done less than TRIM_EVERY_SECONDS ago; nothing elsewhere than glibc."""
+    global _trimmed_at
+    trim = _trim()
+    if trim is None:
+        return
+    now = time.monotonic()
+    with _trim_lock:
+        if now - _trimmed_at < TRIM_EVERY_SECONDS:
+            return
+        _trimmed_at = now
+    trim(0)

@@ -7,9 +7,11 @@ stream). The reader hashes them in order, so the ranges come back in order.
 Memory is bounded per process: a range holds up to `RANGE_BYTES`, and at most
 `PROCESS_RANGES` ranges are alive in the process (`RANGES_PER_READ` per read), whatever the
 number of activities: a range counts from before its GET until its reader has hashed it and
-asks for the next. A read that finds the process budget used waits only when it holds no range
-itself, so reads never wait on each other in a circle. Each range is one GET (the clients'
-first GET is `FIRST_GET_BYTES`), its body handed over as it came.
+asks for the next. The reads at once share the budget (`RangeBudget`): a read that holds no
+range waits for one, the others take no more while it waits, and none holds more than its even
+part while others read; a read that holds a range never waits, so reads never wait on each
+other in a circle. Each range is one GET (the clients' first GET is `FIRST_GET_BYTES`), its
+body handed over as it came.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from azure.core import MatchConditions
 from azure.storage.blob import BlobClient
 
+from shared.copy.native_heap import give_back_free_memory
 from shared.storage.checksum import FILE_BYTES_READ
 from shared.storage.clients import FIRST_GET_BYTES
 
@@ -40,13 +43,78 @@ PROCESS_RANGES = 4
 Span = tuple[int, int]  # (offset, length)
 
 
+class RangeBudget:
+    """The ranges alive in the process, shared between the reads at once. A read that holds no
+    range may wait for one, in turn: a range given back goes to the first waiting read before
+    anyone else may take it, and while one waits the reads that hold ranges take no more. A read
+    holding ranges takes another only below its even part of the budget (at least one). So a
+    file read beside others gets its ranges at once, whatever the others hold."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._taken = 0
+        self._reads = 0
+        self._waiting: deque[list[bool]] = deque()  # each waiter's flag: given a range
+        self._changed = threading.Condition()
+
+    def join(self) -> None:
+        with self._changed:
+            self._reads += 1
+
+    def leave(self) -> None:
+        with self._changed:
+            self._reads -= 1
+
+    def acquire(self, blocking: bool = True, held: int = 0) -> bool:
+        """One range more for a read that holds `held`; waits in turn (if `blocking`) when the
+        budget is used up or others wait."""
+        with self._changed:
+            if not self._waiting and self._taken < self.total and (
+                    held == 0 or held < -(-self.total // max(1, self._reads))):
+                self._taken += 1
+                return True
+            if not blocking:
+                return False
+            given = [False]
+            self._waiting.append(given)
+            try:
+                while not given[0]:
+                    self._changed.wait()
+            except BaseException:
+                if given[0]:
+                    self._give_back()
+                else:
+                    self._waiting.remove(given)
+                raise
+            return True
+
+    def release(self) -> None:
+        with self._changed:
+            if self._taken <= 0:
+                raise ValueError("a range released more often than taken")
+            self._give_back()
+
+    def _give_back(self) -> None:
+        """A range given back: to the first waiting read (it stays taken), else to the budget."""
+        if self._waiting:
+            self._waiting.popleft()[0] = True
+            self._changed.notify_all()
+        else:
+            self._taken -= 1
+
+    @property
+    def waiting(self) -> int:
+        with self._changed:
+            return len(self._waiting)
+
+
 class _RangePool:
     """The process's range-reading threads and its budget of ranges in flight (built on
     first use, never at import)."""
 
     _lock = threading.Lock()
     _pool: ThreadPoolExecutor | None = None
-    budget = threading.BoundedSemaphore(PROCESS_RANGES)
+    budget = RangeBudget(PROCESS_RANGES)
 
     @classmethod
     def pool(cls) -> ThreadPoolExecutor:
@@ -87,11 +155,12 @@ def read_in_order(blob: BlobClient, spans: Sequence[Span], *, etag: str | None =
     pending: deque[Future[bytes]] = deque()
     following = iter(spans)
     more = True
+    budget.join()
     try:
         while True:
             while more and len(pending) < in_flight:
                 # block for the budget only while holding no range: no circular wait
-                if not budget.acquire(blocking=not pending):
+                if not budget.acquire(blocking=not pending, held=len(pending)):
                     break
                 span = next(following, None)
                 if span is None:
@@ -113,8 +182,10 @@ def read_in_order(blob: BlobClient, spans: Sequence[Span], *, etag: str | None =
                 # the caller is done with this range (it asks for the next, or stops)
                 del content
                 budget.release()
+                give_back_free_memory()
     finally:
         for future in pending:
             if not future.cancel():
                 future.exception()  # wait: its bytes and its connection are released
             budget.release()
+        budget.leave()

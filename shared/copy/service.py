@@ -10,7 +10,9 @@ https://learn.microsoft.com/rest/api/storageservices/put-block-from-url
 
 Such files are most of a sequencing run by count, and each is two short requests, so the
 client's own cost per request decides the speed: they go as `DDD_COPY_THREADS` coroutines per
-work unit on `shared.storage.aio.EVENT_LOOP`, through the process's aio clients. Everything else
+work unit on `shared.storage.aio.EVENT_LOOP`, through the process's aio clients, at most
+`shared.copy.gate.SERVICE_COPIES` of them in flight in the process, shared fairly between the
+units. Everything else
 is as for a file copied in blocks (`shared.copy.file`): one SAS per request, attempts and their
 outcomes (`FileTries`), the chunk's breaker, and the progress count. What would block the loop
 (looking at the source after a refusal, a user delegation key to fetch, a progress write) runs in
@@ -29,6 +31,7 @@ from azure.storage.blob.aio import BlobClient, ContainerClient
 
 from shared.copy.attempts import FILE_ATTEMPTS, FileFailed, FileTries, Mismatch
 from shared.copy.file import FileCopier
+from shared.copy.gate import service_gate
 from shared.copy.resume import block_id, verification_for
 from shared.core.models import FileEntry, FileResult
 from shared.storage.aio import shared_async_clients
@@ -42,9 +45,10 @@ async def copy_by_service(copier: FileCopier, entries: list[FileEntry]) -> dict[
     sink = shared_async_clients(copier.settings).sink(request.sink_account,
                                                       request.sink_container)
     in_flight = asyncio.Semaphore(max(1, copier.settings.copy_threads))
+    gate, unit = service_gate(), object()  # this unit's files, beside other units' at the gate
 
     async def copy(entry: FileEntry) -> FileResult:
-        async with in_flight:
+        async with in_flight, gate.permit(unit):
             return await _copy_file(copier, sink, entry)
 
     tasks = [asyncio.ensure_future(copy(entry)) for entry in entries]

@@ -1,14 +1,20 @@
 """The copy window's decisions, as plain deterministic Python (the orchestrator only turns them
 into activities and timers, `orchestrators/delivery.py`).
 
-The window keeps `DeliveryRun.parallel_chunks` work units in flight and starts the next as one
-ends (a file's next segment first). A unit that fails (its activity raised: storage failing, a
-host gone) is tried again after a durable timer, with the capped backoff of `OutageRetry`,
-until the outage window since its first failure is over: then it fails for good. A unit that
-comes back with a `refusal` (storage refused in a way no retry changes) fails at once. After a
-failure no unit starts; the units in flight finish (so no copy lands after a clean-up), waiting
-retries are dropped. After `generation_events` unit ends, retries and progress ticks the window
-stops starting units and drains, and the orchestration continues as new.
+The window keeps up to `DeliveryRun.parallel_chunks` work units in flight and starts the next as
+one ends (a file's next segment first). Deliveries copying at the same time share that budget:
+each one's window is its share (`fair_shares`: split evenly, a delivery that can use fewer units
+leaving the rest to the others, at least one each), as the `measure_progress` activity last
+answered it (`WindowMeasure.share`, read from what every copying delivery wrote to the work
+container). The share comes in an activity's result, so a replay decides the same.
+
+A unit that fails (its activity raised: storage failing, a host gone) is tried again after a
+durable timer, with the capped backoff of `OutageRetry`, until the outage window since its first
+failure is over: then it fails for good. A unit that comes back with a `refusal` (storage
+refused in a way no retry changes) fails at once. After a failure no unit starts; the units in
+flight finish (so no copy lands after a clean-up), waiting retries are dropped. After
+`generation_events` unit ends, retries and progress ticks the window stops starting units and
+drains, and the orchestration continues as new.
 """
 
 from __future__ import annotations
@@ -16,10 +22,48 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.core.messages import unit_key
+from pydantic import Field
+
+from shared.core.messages import ProgressInput, UnitsMoving, unit_key
 from shared.core.models import ChunkRef, ChunkResult
 from shared.core.outage import OutageRetry, waiting_message
 from shared.core.run import DeliveryRun
+
+
+class WindowInput(ProgressInput):
+    """`measure_progress`'s input: the units in flight to measure (none when only asking for
+    the share), how many units this delivery could run now (`demand`), the units all copying
+    deliveries share (`budget`), how often it asks again (`every_seconds`), and `leaving` once
+    its copy is over (its entry is removed)."""
+
+    demand: int = Field(0, ge=0)
+    budget: int = Field(1, ge=1)
+    every_seconds: int = Field(30, ge=1)
+    leaving: bool = False
+
+
+class WindowMeasure(UnitsMoving):
+    """`measure_progress`'s answer: the bytes the units in flight have moved, this delivery's
+    share of the budget (None: not asked, or the deliveries could not be read) and how many
+    deliveries were copying."""
+
+    share: int | None = None
+    deliveries: int = 1
+
+
+def fair_shares(demands: dict[str, int], budget: int) -> dict[str, int]:
+    """The budget of units in flight split between deliveries (by key): the one that can use
+    the fewest units first, each given what it can use up to an even split of what is left, at
+    least 1 (so more deliveries than the budget run one unit each). The same demands always
+    give the same shares."""
+    shares: dict[str, int] = {}
+    left = budget
+    ordered = sorted(demands, key=lambda key: (demands[key], key))
+    for position, key in enumerate(ordered):
+        even = left // (len(ordered) - position)
+        shares[key] = max(1, min(demands[key], even))
+        left -= shares[key]
+    return shares
 
 
 @dataclass
@@ -44,13 +88,15 @@ class CopyWindow:
         self.slots: list[Slot] = []
         self.events = 0
         self.failure: str | None = None
+        # units this delivery may have in flight: its share of the budget, once measured
+        self.limit = run.parallel_chunks
 
     # ----- starting -----------------------------------------------------------------------
     def fill(self) -> list[Slot]:
         """The units to start now (their activities), as slots in flight."""
         started: list[Slot] = []
         while (self.failure is None and self.events < self.generation_events
-               and len(self.slots) < self.run.parallel_chunks):
+               and len(self.slots) < self.limit):
             unit = self.run.take_next()
             if unit is None:
                 break
@@ -59,6 +105,31 @@ class CopyWindow:
             started.append(slot)
         self._show_in_flight()
         return started
+
+    @property
+    def demand(self) -> int:
+        """How many units this delivery could have in flight now (for its share): those in
+        flight, the segments carried over and the chunks not started, at most its own
+        `parallel_chunks` (a file in segments counts once: its segments run one at a time)."""
+        plan = self.run.plan
+        waiting = len(self.run.carried) + (plan.chunk_count - self.run.next_chunk if plan else 0)
+        if self.failure is not None or self.events >= self.generation_events:
+            waiting = 0  # draining: nothing more starts in this generation
+        return min(self.run.parallel_chunks, len(self.slots) + waiting)
+
+    def asking(self, units: list[ChunkRef] | None = None, *, leaving: bool = False) -> WindowInput:
+        """`measure_progress`'s input: measure `units` (none: only the share) and ask for the
+        share."""
+        return WindowInput(run_id=self.run.run_id, units=units or [], demand=self.demand,
+                           budget=self.run.parallel_chunks,
+                           every_seconds=self.run.progress_seconds, leaving=leaving)
+
+    def shared(self, measure: WindowMeasure) -> list[Slot]:
+        """Take this delivery's share from a measurement; the units to start now (none when it
+        shrank: the units in flight end first)."""
+        if measure.share is not None:
+            self.limit = max(1, min(measure.share, self.run.parallel_chunks))
+        return self.fill()
 
     @property
     def running(self) -> list[Slot]:

@@ -11,13 +11,13 @@ import pytest
 
 import orchestrators.delivery as delivery_orchestrator
 from shared.core.activities import Activity
+from shared.core.copy_window import WindowMeasure
 from shared.core.messages import (
     AccessOutcome,
     CleanupOutcome,
     FailuresRecorded,
     FoldersOutcome,
     NotifyOutcome,
-    UnitsMoving,
 )
 from shared.core.models import (
     AccountKind,
@@ -50,7 +50,7 @@ def fakes(plan: Plan, **overrides: Any) -> dict[str, Any]:
     calls: dict[str, Any] = {
         Activity.PLAN_DELIVERY: lambda given: plan,
         Activity.COPY_CHUNK: lambda given: Takes(unit_done(given), 20),
-        Activity.MEASURE_PROGRESS: lambda given: UnitsMoving(),
+        Activity.MEASURE_PROGRESS: lambda given: WindowMeasure(),
         Activity.RECORD_FAILURES: lambda given: FailuresRecorded(files=1),
         Activity.CREATE_FOLDERS: lambda given: FoldersOutcome(kind=AccountKind.FLAT, folders=1,
                                                               created=1),

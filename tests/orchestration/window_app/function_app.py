@@ -13,7 +13,8 @@ import azure.functions as func
 
 import orchestrators.delivery as delivery_orchestrator
 from activities import copy_chunk, measure_progress, plan_delivery
-from shared.core.messages import ChunkInput, PlanInput, ProgressInput, UnitsMoving, unit_key
+from shared.core.copy_window import WindowInput, WindowMeasure
+from shared.core.messages import ChunkInput, PlanInput, unit_key
 from shared.core.models import ChunkResult, FileFailure, Plan
 from tests.orchestration.fake_activities import failed_delivery_end
 from tests.orchestration.fake_activities import record as record_event
@@ -52,7 +53,8 @@ def fake_copy_chunk(chunk_input: ChunkInput) -> ChunkResult:
 
 @app.function_name(measure_progress.NAME)
 @app.activity_trigger(input_name="progress_input")
-def fake_measure_progress(progress_input: ProgressInput) -> UnitsMoving:
+def fake_measure_progress(progress_input: WindowInput) -> WindowMeasure:
     keys = [unit_key(unit) for unit in progress_input.units]
-    record_event(EVENTS, "measured", units=keys)
-    return UnitsMoving(bytes_by_unit={key: UNIT_BYTES // 2 for key in keys})
+    # asking for the share only (before the first unit, at the copy's end) measures nothing
+    record_event(EVENTS, "measured" if keys else "asked", units=keys)
+    return WindowMeasure(bytes_by_unit={key: UNIT_BYTES // 2 for key in keys})

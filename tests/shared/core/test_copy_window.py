@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.core.copy_window import CopyWindow
+from shared.core.copy_window import CopyWindow, WindowMeasure, fair_shares
 from shared.core.models import ChunkResult, Plan
 from shared.core.outage import OutageRetry
 from shared.core.run import DeliveryRun
@@ -98,3 +98,50 @@ def test_a_generation_stops_starting_units_after_its_events(events: int) -> None
     window.ticked()
     started = window.ended(slots[0], done(0))
     assert len(started) == (1 if events == 3 else 0)
+
+
+@pytest.mark.parametrize(("demands", "budget", "shares"), [
+    ({"a": 8}, 8, {"a": 8}),  # alone: the whole budget
+    ({"a": 8, "b": 8}, 8, {"a": 4, "b": 4}),
+    ({"a": 8, "b": 8, "c": 8}, 8, {"a": 2, "b": 3, "c": 3}),  # every unit of the budget used
+    ({"a": 1, "b": 8, "c": 8}, 8, {"a": 1, "b": 3, "c": 4}),  # one unit left over goes on
+    ({"tiny": 1, "large": 1, "x": 8, "y": 2}, 8, {"tiny": 1, "large": 1, "y": 2, "x": 4}),
+    ({f"d{n}": 8 for n in range(10)}, 8, {f"d{n}": 1 for n in range(10)}),  # at least 1 each
+])
+def test_deliveries_share_the_budget_evenly_and_leave_what_they_cannot_use(
+        demands: dict[str, int], budget: int, shares: dict[str, int]) -> None:
+    assert fair_shares(demands, budget) == shares
+    # the same demands give the same shares, whatever order they were listed in
+    assert fair_shares(dict(reversed(demands.items())), budget) == shares
+
+
+def test_the_window_takes_its_share_and_lets_units_end_before_it_shrinks() -> None:
+    window = CopyWindow(run_of(10, parallel=4), OutageRetry.minutes(30), generation_events=64)
+    assert window.asking().demand == 4 and window.asking().budget == 4
+    # asked before the first unit: two deliveries copy, this one may run 2
+    first = window.shared(WindowMeasure(share=2, deliveries=2))
+    assert [slot.unit.index for slot in first] == [0, 1]
+    # the other ended: the share grows at the next measurement, and the units start at once
+    more = window.shared(WindowMeasure(share=4, deliveries=1))
+    assert [slot.unit.index for slot in more] == [2, 3]
+    # a third delivery came: nothing is stopped, and nothing starts until the window fits
+    assert window.shared(WindowMeasure(share=1, deliveries=3)) == []
+    assert window.ended(first[0], done(0)) == []
+    assert window.ended(first[1], done(1)) == []
+    assert window.ended(more[0], done(2)) == []
+    assert [slot.unit.index for slot in window.ended(more[1], done(3))] == [4]
+    # no share in the answer (the deliveries could not be read): the window stays
+    assert window.shared(WindowMeasure()) == [] and window.limit == 1
+    # never more than the delivery's own parallel_chunks
+    window.shared(WindowMeasure(share=9))
+    assert window.limit == 4
+
+
+def test_the_demand_counts_what_could_run_and_nothing_while_draining() -> None:
+    window = CopyWindow(run_of(3, parallel=8), OutageRetry.minutes(30), generation_events=2)
+    assert window.demand == 3  # three chunks, fewer than its parallel_chunks
+    slots = window.fill()
+    window.ticked()
+    window.ended(slots[0], done(0))  # the generation's events are spent: it drains
+    assert window.demand == 2  # only the units still in flight
+    assert window.asking(leaving=True).leaving

@@ -1,0 +1,77 @@
+"""The deliveries copying at the same time, and each one's share of the units in flight.
+
+Every copying delivery keeps one empty blob in the work container, its demand (how many units
+it could run now) and when it last asked in the blob's metadata:
+
+    copying/<run>  metadata: demand=N, asked=<unix seconds>, every=<its progress seconds>
+
+`measure_window` (the `measure_progress` activity) writes this delivery's blob, lists them all
+(one listing, metadata included) and answers its share (`shared.core.copy_window.fair_shares`)
+beside the bytes its units have moved. A delivery that no longer asks (it ended without
+leaving: a host gone, an instance terminated) is left out once it has missed three of its
+asks, and its blob is removed after a day. Nothing here is a secret; a blob is a few hundred
+bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from shared.copy.progress import bytes_moving
+from shared.core.copy_window import WindowInput, WindowMeasure, fair_shares
+from shared.core.naming import check_run_id
+from shared.storage.work import WorkStore
+
+COPYING_PREFIX = "copying"
+MISSED_ASKS = 3  # a delivery that has not asked for this many of its intervals is not copying
+FORGOTTEN_SECONDS = 24 * 3600  # an entry this old is removed by whoever lists it
+
+
+def copying_name(run_id: str) -> str:
+    return f"{COPYING_PREFIX}/{check_run_id(run_id)}"
+
+
+def measure_window(work: WorkStore, asked: WindowInput, *, now: float | None = None
+                   ) -> WindowMeasure:
+    """The bytes `asked.units` have moved, and this delivery's share of `asked.budget` among
+    the deliveries copying now (None when it is leaving, or the others could not be read)."""
+    moving = bytes_moving(work, asked).bytes_by_unit if asked.units else {}
+    if asked.leaving:
+        with contextlib.suppress(ResourceNotFoundError):
+            work.container.delete_blob(copying_name(asked.run_id))
+        return WindowMeasure(bytes_by_unit=moving)
+    now = time.time() if now is None else now
+    try:
+        demands = _copying(work, asked, now)
+    except AzureError:  # the share stays as it was; the bytes are still worth showing
+        return WindowMeasure(bytes_by_unit=moving)
+    share = fair_shares(demands, asked.budget)[asked.run_id]
+    return WindowMeasure(bytes_by_unit=moving, share=share, deliveries=len(demands))
+
+
+def _copying(work: WorkStore, asked: WindowInput, now: float) -> dict[str, int]:
+    """Write this delivery's demand; every copying delivery's demand, by run id."""
+    work.container.get_blob_client(copying_name(asked.run_id)).upload_blob(
+        b"", overwrite=True, metadata={"demand": str(max(1, asked.demand)),
+                                       "asked": f"{now:.3f}", "every": str(asked.every_seconds)})
+    demands: dict[str, int] = {}
+    for blob in work.container.list_blobs(name_starts_with=COPYING_PREFIX + "/",
+                                          include=["metadata"]):
+        run_id = blob.name[len(COPYING_PREFIX) + 1:]
+        metadata = blob.metadata or {}
+        try:
+            demand, asked_at = int(metadata["demand"]), float(metadata["asked"])
+            every = float(metadata.get("every") or asked.every_seconds)
+        except (KeyError, ValueError):
+            continue
+        if now - asked_at > FORGOTTEN_SECONDS:
+            with contextlib.suppress(ResourceNotFoundError):
+                work.container.delete_blob(blob.name)
+            continue
+        if run_id == asked.run_id or now - asked_at <= MISSED_ASKS * every:
+            demands[run_id] = max(1, demand)
+    demands[asked.run_id] = max(1, asked.demand)
+    return demands

@@ -1,0 +1,76 @@
+"""Several deliveries at once on one host share its units in flight, end to end through devhost
+over HTTP: every one delivers and verifies every byte, each one's window was its share of
+DDD_PARALLEL_CHUNKS while the others copied, and each gave its share back at its end."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.e2e.conftest import KIB, DeliveryApp, start_app
+
+BUDGET = 4  # DDD_PARALLEL_CHUNKS here: the units in flight the deliveries share
+ASKED = re.compile(r'ddd\.activity (\{"activity":"measure_progress".*\})')
+
+
+@pytest.fixture(scope="module")
+def sharing_app(azurite, tmp_path_factory) -> Iterator[DeliveryApp]:
+    app = start_app(azurite, tmp_path_factory.mktemp("e2e-sharing"), {
+        "DDD_PARALLEL_CHUNKS": str(BUDGET), "DDD_CHUNK_MAX_FILES": "4",
+        "DDD_PROGRESS_SECONDS": "1"})
+    yield app
+    app.host.stop()
+    app.website.stop()
+
+
+def shares_asked(app: DeliveryApp, instance_id: str) -> list[dict]:
+    """What measure_progress answered this delivery (its log lines: share, deliveries)."""
+    found = []
+    for line in app.host.logs().splitlines():
+        matched = ASKED.search(line)
+        if matched:
+            logged = json.loads(matched.group(1))
+            if logged.get("instance_id") == instance_id:
+                found.append(logged)
+    return found
+
+
+def test_deliveries_at_once_share_the_units_and_each_verifies(sharing_app: DeliveryApp) -> None:
+    deliveries = [sharing_app.new_delivery(
+        {f"lane{lane}/tile{tile}.bcl": os.urandom(2 * KIB + 7 * tile)
+         for lane in range(4) for tile in range(files // 4)}) for files in (40, 40, 40)]
+    tiny = sharing_app.new_delivery({"SampleSheet.csv": b"Sample_ID\nA\n",
+                                     "RunInfo.xml": (b"<RunInfo/>", False)})
+    everyone = [*deliveries, tiny]
+    with ThreadPoolExecutor(len(everyone)) as posting:
+        list(posting.map(sharing_app.start, everyone))
+    for delivery in everyone:
+        sharing_app.wait(delivery, timeout=300)
+
+    sink = sharing_app.container("labsmith", "incoming")
+    for delivery in everyone:
+        assert delivery.view["runtimeStatus"] == "Completed", delivery.view
+        assert delivery.view["verified"]["files"] == len(delivery.seeded)
+        folder = delivery.payload["Sink_TopLevelFolder"]
+        for relative, content in delivery.seeded.items():
+            blob = sink.get_blob_client(f"{folder}/{relative}")
+            assert hashlib.md5(blob.download_blob().readall()).digest() == \
+                hashlib.md5(content).digest(), relative
+    # each larger delivery asked for its share before its first unit and at its ticks; while
+    # the others copied it was given less than the whole budget, never more
+    for delivery in deliveries:
+        answers = [asked for asked in shares_asked(sharing_app, delivery.instance_id)
+                   if "share" in asked]
+        assert answers, sharing_app.host.logs()[-3000:]
+        assert all(1 <= asked["share"] <= BUDGET for asked in answers)
+        assert any(asked["deliveries"] > 1 and asked["share"] < BUDGET for asked in answers)
+    # every delivery gave its share back: none is listed as copying any more
+    work = sharing_app.container("devstoreaccount1", "ddd-transfer-work")
+    listed = {blob.name for blob in work.list_blobs(name_starts_with="copying/")}
+    assert not listed & {f"copying/{delivery.instance_id}" for delivery in everyone}
