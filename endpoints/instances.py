@@ -84,6 +84,7 @@ async def start_attempt(client: df.DurableOrchestrationClient, settings: Setting
                                    f"superseded by the attempt {instance_id}")
     run = DeliveryRun(request=request, run_id=instance_id, options=options,
                       parallel_chunks=settings.parallel_chunks,
+                      shared_units=settings.shared_units,
                       progress_seconds=settings.progress_seconds,
                       outage_wait_seconds=settings.outage_wait_minutes * 60)
     await start_once(client, delivery.NAME, instance_id, run.to_json())

@@ -70,6 +70,11 @@ param instanceMemoryMB int = 2048
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Instances\' worth of copy units that all the deliveries copying at once share (modules/functionapp.bicep: DDD_SHARED_UNITS). A delivery alone keeps its whole window; several split these units evenly.')
+@minValue(1)
+@maxValue(1000)
+param copyingInstances int = 4
+
 @description('Always-ready instances for the durable group: 1 as Microsoft recommends for Durable Functions on Flex Consumption, 0 to scale to zero. At least 2 when zone-redundant.')
 @minValue(0)
 @maxValue(10)
@@ -245,6 +250,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appName: functionAppName
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    copyingInstances: copyingInstances
     durableAlwaysReadyInstances: durableAlwaysReadyInstances
     zoneRedundant: zoneRedundant
     identityId: identity.outputs.id

@@ -138,6 +138,11 @@ param copyThreads int = 16
 @minValue(1)
 param parallelChunks int = 8
 
+@description('Instances\' worth of copy units that all the deliveries copying at once share: DDD_SHARED_UNITS is parallelChunks times this (at most maximumInstanceCount). A delivery alone keeps its whole window; several split these units evenly, and their queued units make the platform add up to about this many instances. 1: every delivery shares one instance\'s slots.')
+@minValue(1)
+@maxValue(1000)
+param copyingInstances int = 4
+
 @description('Files up to this size are copied in one synchronous call; larger ones block by block.')
 param smallFileMaxBytes int = 67108864
 
@@ -256,6 +261,7 @@ var appSettings = {
   DDD_CHUNK_MAX_BYTES: chunkMaxBytes
   DDD_COPY_THREADS: string(copyThreads)
   DDD_PARALLEL_CHUNKS: string(parallelChunks)
+  DDD_SHARED_UNITS: string(parallelChunks * min(copyingInstances, maximumInstanceCount))
   DDD_PROGRESS_SECONDS: string(progressSeconds)
   DDD_OUTAGE_WAIT_MINUTES: string(outageWaitMinutes)
   DDD_SMALL_FILE_MAX_BYTES: string(smallFileMaxBytes)

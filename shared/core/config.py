@@ -116,6 +116,10 @@ class Settings(BaseModel):
     # activity slots, so the progress measurement never waits behind copy units
     parallel_chunks: int = Field(DEFAULT_PARALLEL_CHUNKS, ge=1, le=256,
                                  alias="DDD_PARALLEL_CHUNKS")
+    # work units in flight that all the deliveries copying at once share, whichever instance
+    # runs them (each delivery's window is its share, at most DDD_PARALLEL_CHUNKS); unset: one
+    # delivery's window, what one instance's activity slots hold
+    shared_units: int | None = Field(None, ge=1, le=4096, alias="DDD_SHARED_UNITS")
     copy_threads: int = Field(16, ge=1, le=256, alias="DDD_COPY_THREADS")
     # while work units run, the status shows how far they have got at least this often
     progress_seconds: int = Field(30, ge=1, le=300, alias="DDD_PROGRESS_SECONDS")

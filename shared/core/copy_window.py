@@ -2,7 +2,8 @@
 into activities and timers, `orchestrators/delivery.py`).
 
 The window keeps up to `DeliveryRun.parallel_chunks` work units in flight and starts the next as
-one ends (a file's next segment first). Deliveries copying at the same time share that budget:
+one ends (a file's next segment first). Deliveries copying at the same time share a budget of
+units (`DeliveryRun.shared_units`, DDD_SHARED_UNITS; by default `parallel_chunks`):
 each one's window is its share (`fair_shares`: split evenly, a delivery that can use fewer units
 leaving the rest to the others, at least one each), as the `measure_progress` activity last
 answered it (`WindowMeasure.share`, read from what every copying delivery wrote to the work
@@ -121,7 +122,7 @@ class CopyWindow:
         """`measure_progress`'s input: measure `units` (none: only the share) and ask for the
         share."""
         return WindowInput(run_id=self.run.run_id, units=units or [], demand=self.demand,
-                           budget=self.run.parallel_chunks,
+                           budget=self.run.shared_units or self.run.parallel_chunks,
                            every_seconds=self.run.progress_seconds, leaving=leaving)
 
     def shared(self, measure: WindowMeasure) -> list[Slot]:

@@ -48,6 +48,8 @@ class DeliveryRun(DurableModel):
     request: DeliveryRequest
     run_id: str
     parallel_chunks: int = Field(DEFAULT_PARALLEL_CHUNKS, ge=1)  # work units in flight
+    # the units in flight all deliveries copying at once share (None: `parallel_chunks`)
+    shared_units: int | None = Field(None, ge=1)
     progress_seconds: int = Field(30, ge=1)  # how often the status reads the units in flight
     # how long a failing activity is tried again before it fails (`shared.core.outage`)
     outage_wait_seconds: int = Field(DEFAULT_OUTAGE_WAIT_MINUTES * 60, ge=1)

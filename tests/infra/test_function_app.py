@@ -20,6 +20,8 @@ from deployment import (
     main_scope,
 )
 
+from shared.core.config import load_settings
+
 HOST_JSON = json.loads((REPO_ROOT / "host.json").read_text(encoding="utf-8"))
 
 # App settings Flex Consumption deprecates or rejects: the plan sets these itself through
@@ -139,3 +141,21 @@ def test_every_activity_and_orchestrator_slot_has_a_worker_thread(given):
     slots = (durable["maxConcurrentActivityFunctions"]
              + durable["maxConcurrentOrchestratorFunctions"])
     assert function_app_setting(REPO_ROOT, "PYTHON_THREADPOOL_THREAD_COUNT", given) == str(slots)
+
+
+@pytest.mark.parametrize(("extra", "units"), [
+    ({}, "32"),  # four instances' worth of windows (8 units in 9 slots each)
+    ({"copyingInstances": 1}, "8"),  # every delivery shares one instance's slots
+    ({"copyingInstances": 10, "maximumInstanceCount": 3}, "24"),  # no more than may run
+])
+def test_the_units_all_deliveries_share_are_instances_worth_of_windows(given, extra, units):
+    """Deliveries copying at once share DDD_SHARED_UNITS units in flight (each one's window
+    its share): a few instances' worth, never more instances than the plan may run."""
+    setting = function_app_setting(REPO_ROOT, "DDD_SHARED_UNITS", {**given, **extra})
+    assert setting == units
+    # the app takes the value as deployed
+    assert load_settings({
+        "DDD_WORK_ACCOUNT": "stdddwork", "DDD_WEBSITE_URL": "https://d4s2.example.org",
+        "DDD_WEBSITE_TOKEN": "token", "DDD_SOURCE_ACCOUNTS": "sequencingcore",
+        "DDD_SINK_ACCOUNTS": "labsmith", "DDD_SHARED_UNITS": str(setting),
+    }).shared_units == int(units)

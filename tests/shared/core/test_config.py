@@ -222,3 +222,10 @@ def test_the_outage_window_defaults_to_half_an_hour() -> None:
     assert load_settings({**REQUIRED, "DDD_OUTAGE_WAIT_MINUTES": "90"}).outage_wait_minutes == 90
     with pytest.raises(SettingsError):
         load_settings({**REQUIRED, "DDD_OUTAGE_WAIT_MINUTES": "0"})
+
+
+def test_the_units_all_deliveries_share_default_to_one_window() -> None:
+    assert load_settings(REQUIRED).shared_units is None  # the window: DDD_PARALLEL_CHUNKS
+    assert load_settings({**REQUIRED, "DDD_SHARED_UNITS": "32"}).shared_units == 32
+    with pytest.raises(SettingsError, match="DDD_SHARED_UNITS"):
+        load_settings({**REQUIRED, "DDD_SHARED_UNITS": "0"})

@@ -145,3 +145,13 @@ def test_the_demand_counts_what_could_run_and_nothing_while_draining() -> None:
     window.ended(slots[0], done(0))  # the generation's events are spent: it drains
     assert window.demand == 2  # only the units still in flight
     assert window.asking(leaving=True).leaving
+
+
+def test_the_budget_shared_is_its_own_setting_when_given() -> None:
+    alone = run_of(10, parallel=8)
+    assert CopyWindow(alone, OutageRetry.minutes(30), 64).asking().budget == 8
+    # DDD_SHARED_UNITS 32: four instances' worth of units, shared by every copying delivery
+    many = run_of(10, parallel=8)
+    many.shared_units = 32
+    asked = CopyWindow(many, OutageRetry.minutes(30), 64).asking()
+    assert asked.budget == 32 and asked.demand == 8
