@@ -71,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra environment variable for devhost (an app setting, or "
                              "e.g. MALLOC_ARENA_MAX=2 to study memory); repeatable")
+    parser.add_argument("--like-azure", action="store_true",
+                        help="run devhost as Flex Consumption runs the app: HTTP triggers and "
+                             "Durable functions in two processes (--split-instances), "
+                             "orchestration work found as the queues are polled "
+                             "(--queue-polling)")
     parser.add_argument("--json", type=Path, default=None,
                         help="save each scenario's results to FILE (default: "
                              "<work dir>/<scenario>.json)")
@@ -154,7 +159,9 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
     result = ScenarioResult(
         scenario.name, scenario.about, machine, f"{datetime.now(UTC):%Y-%m-%d}",
         "python bench/delivery.py " + shlex.join(sys.argv[1:]), len(files),
-        sum(item.size for item in files), classes, shown_settings(environ, args.defaults),
+        sum(item.size for item in files), classes,
+        {**shown_settings(environ, args.defaults),
+         **({"devhost": "--split-instances --queue-polling"} if args.like_azure else {})},
         order, dict(scenario.targets), seed_seconds, [])
     unit_bytes = int(environ.get("DDD_CHUNK_MAX_BYTES", args.defaults["chunk_max_bytes"]))
     for position, kind in enumerate(order):
@@ -165,7 +172,8 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
         with fresh_storage(template, location / "azurite", keep=args.keep) as storage:
             delivered = files
             if kind in ("app", "alone"):
-                with app_host(storage, location / "devhost", environ) as app:
+                with app_host(storage, location / "devhost", environ,
+                              like_azure=args.like_azure) as app:
                     os.sync()  # the writes before the run go to disk first
                     if scenario.concurrent:
                         run, delivered = run_app_together(

@@ -66,8 +66,10 @@ class AppHost:
 
 
 @contextlib.contextmanager
-def app_host(storage: Storage, state_dir: Path, environ: dict[str, str]) -> Iterator[AppHost]:
-    """devhost running function_app.py, its storage through the proxy, and the website."""
+def app_host(storage: Storage, state_dir: Path, environ: dict[str, str], *,
+             like_azure: bool = False) -> Iterator[AppHost]:
+    """devhost running function_app.py, its storage through the proxy, and the website;
+    `like_azure`: its HTTP and Durable functions in two processes, the queues polled."""
     from devhost.launcher import DevHostProcess
     from devhost.website_standin import WebsiteStandIn
 
@@ -79,7 +81,8 @@ def app_host(storage: Storage, state_dir: Path, environ: dict[str, str]) -> Iter
                     "DDD_WEBSITE_RETRY_SECONDS": "0.5",
                     "DDD_SOURCE_ACCOUNTS": SOURCE_ACCOUNT, "DDD_SINK_ACCOUNTS": SINK_ACCOUNT,
                     **environ}
-        with DevHostProcess(REPO / "function_app.py", state_dir, env=settings) as host:
+        with DevHostProcess(REPO / "function_app.py", state_dir, env=settings,
+                            split_instances=like_azure, queue_polling=like_azure) as host:
             assert host.process is not None
             pid = host.process.pid
             exe = os.path.realpath(f"/proc/{pid}/exe")
