@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: bench/ is a package of the rep
 from bench import report, scenarios  # noqa: E402
 from bench.app_run import run_app, verify_destination  # noqa: E402
 from bench.baselines import BASELINES, run_baseline  # noqa: E402
-from bench.common import MIB, machine_line, say  # noqa: E402
+from bench.common import MIB, REPO, machine_line, say  # noqa: E402
 from bench.results import RunResult, ScenarioResult  # noqa: E402
 from bench.seeding import SeededFile, seed_template  # noqa: E402
 from bench.stack import app_host, fresh_storage  # noqa: E402
@@ -132,12 +132,22 @@ def template_for(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
     return template, files, seconds
 
 
+def deployed_worker_pool() -> dict[str, str]:
+    """The worker's thread pool as the Bicep deploys it: one thread per activity and
+    orchestrator slot of host.json (infra/modules/functionapp.bicep, workerThreads). Without it
+    devhost sizes the pool as the worker does for this machine's cores, min(32, cores + 4)."""
+    durable = json.loads((REPO / "host.json").read_text())["extensions"]["durableTask"]
+    threads = (durable["maxConcurrentActivityFunctions"]
+               + durable["maxConcurrentOrchestratorFunctions"])
+    return {"PYTHON_THREADPOOL_THREAD_COUNT": str(threads)}
+
+
 def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_dir: Path,
                  machine: str, save_to: Path) -> ScenarioResult:
     started = time.perf_counter()
     say(f"\n### {scenario.name}: {scenario.about}")
     template, files, seed_seconds = template_for(scenario, args, work_dir)
-    environ = {**scenario.app_environ(args),
+    environ = {**deployed_worker_pool(), **scenario.app_environ(args),
                **dict(pair.split("=", 1) for pair in args.host_env)}
     baselines = list(scenario.baselines)
     if scenario.concurrent:  # the smallest alone first and last; app, baselines, app between
