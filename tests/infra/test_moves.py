@@ -9,15 +9,8 @@ import json
 
 import pytest
 from bicep_eval import DeploymentFailure, Unknown
-from deployment import (
-    REPO_ROOT,
-    account_id,
-    allow_list_mismatches,
-    function_app_setting,
-    main_scope,
-    role_deployments,
-    storage_grants,
-)
+from deployment import REPO_ROOT, account_id, function_app_setting, main_scope
+from grants import allow_list_mismatches, role_deployments, storage_grants
 
 from shared.core.config import SettingsError, load_settings
 

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from bicep import BicepFile, named_children, object_entries, plain_string, text_of
 from bicep_eval import Deployment, Unknown
-from deployment import (
-    REPO_ROOT,
-    ROLE_MODULE,
-    account_id,
-    main_scope,
-    role_deployments,
-    role_modules,
-)
+from deployment import REPO_ROOT, ROLE_MODULE, account_id, main_scope
+from grants import role_deployments, role_modules
 
 INFRA = REPO_ROOT / "infra"
 ROLES = INFRA / ROLE_MODULE
