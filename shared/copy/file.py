@@ -195,8 +195,11 @@ class FileCopier:
         block_md5 = hashlib.md5()
         try:
             try:
-                pieces = read_in_order(source_blob, spans, etag=entry.etag)
-                for position, piece in enumerate(pieces):
+                # no enumerate(): its cached tuple would keep each piece alive while the
+                # read waits for the next range
+                position = -1
+                for piece in read_in_order(source_blob, spans, etag=entry.etag):
+                    position += 1
                     if len(piece) != spans[position][1]:
                         raise Mismatch(f"read {read + len(piece)} bytes of the source where the "
                                        f"plan has more (planned {entry.size})")

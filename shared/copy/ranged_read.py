@@ -176,6 +176,9 @@ def read_in_order(blob: BlobClient, spans: Sequence[Span], *, etag: str | None =
             except BaseException:
                 budget.release()
                 raise
+            # the future holds the bytes too: dropped now, or they would stay alive (outside
+            # the budget) while this read waits for its next range
+            del future
             try:
                 yield content
             finally:

@@ -1,8 +1,8 @@
 """tests/infra: checks on infra/ and on the settings the app reads.
 
-Its helpers (bicep.py, bicep_eval.py, deployment.py, grants.py, app_code.py) live next to these tests;
-this file makes them importable whatever pytest's import mode, and puts the pinned Bicep
-grammar (requirements-bicep.txt) on the path first, installing it on first use."""
+Its helpers (bicep.py, bicep_eval.py, deployment.py, grants.py, app_code.py) live next to
+these tests; this file makes them importable whatever pytest's import mode, and puts the pinned
+Bicep grammar (requirements-bicep.txt) on the path first, installing it on first use."""
 
 from __future__ import annotations
 

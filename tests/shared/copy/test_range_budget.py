@@ -68,3 +68,44 @@ def test_a_waiting_read_is_not_overtaken_by_reads_that_give_back_and_take_again(
     assert not budget.acquire(blocking=False, held=0)  # the busy read asks again: not yet
     thread.join(timeout=10)
     assert served == ["waiting"]
+
+
+class Piece(bytes):
+    """A range's bytes that say when they are freed."""
+
+    freed: list[int] = []
+
+    def __del__(self) -> None:
+        Piece.freed.append(self[0])
+
+
+def test_a_range_read_is_freed_before_the_read_asks_for_the_next(monkeypatch) -> None:
+    """A range the reader has hashed and dropped is held by nothing of the read's own (not its
+    future) when the read asks the budget for its next range: else every read waiting for the
+    budget keeps a range outside it, and a process reading many files at once holds hundreds
+    of MiB more than its budget."""
+    from shared.copy import ranged_read
+
+    alive_at_ask: list[list[int]] = []
+    fetched: list[int] = []
+
+    class Watched(ranged_read.RangeBudget):
+        def acquire(self, blocking: bool = True, held: int = 0) -> bool:
+            alive_at_ask.append([n for n in fetched if n not in Piece.freed])
+            return super().acquire(blocking, held)
+
+    def read_span(blob, span, etag) -> bytes:
+        fetched.append(span[0])
+        return Piece([span[0]])
+
+    Piece.freed.clear()
+    monkeypatch.setattr(ranged_read, "_read_span", read_span)
+    monkeypatch.setattr(ranged_read._RangePool, "budget", Watched(1))
+    read = []
+    spans = [(offset, 1) for offset in range(3)]
+    for piece in ranged_read.read_in_order(object(), spans, in_flight=1):  # type: ignore[arg-type]
+        read.append(piece[0])
+        del piece  # as the copy does once it has hashed a range
+    assert read == [0, 1, 2]
+    # each ask (the last one finds no span left) came with every earlier range freed
+    assert alive_at_ask == [[], [], [], []]
