@@ -9,8 +9,8 @@ it could run now) and when it last asked in the blob's metadata:
 (one listing, metadata included) and answers its share (`shared.core.copy_window.fair_shares`)
 beside the bytes its units have moved. A delivery that no longer asks (it ended without
 leaving: a host gone, an instance terminated) is left out once it has missed three of its
-asks, and its blob is removed after a day. Nothing here is a secret; a blob is a few hundred
-bytes.
+asks; its empty blob stays (a delivery removes only its own entry, never another's). Nothing
+here is a secret; a blob is a few hundred bytes of metadata.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from shared.storage.work import WorkStore
 
 COPYING_PREFIX = "copying"
 MISSED_ASKS = 3  # a delivery that has not asked for this many of its intervals is not copying
-FORGOTTEN_SECONDS = 24 * 3600  # an entry this old is removed by whoever lists it
 
 
 def copying_name(run_id: str) -> str:
@@ -66,10 +65,6 @@ def _copying(work: WorkStore, asked: WindowInput, now: float) -> dict[str, int]:
             demand, asked_at = int(metadata["demand"]), float(metadata["asked"])
             every = float(metadata.get("every") or asked.every_seconds)
         except (KeyError, ValueError):
-            continue
-        if now - asked_at > FORGOTTEN_SECONDS:
-            with contextlib.suppress(ResourceNotFoundError):
-                work.container.delete_blob(blob.name)
             continue
         if run_id == asked.run_id or now - asked_at <= MISSED_ASKS * every:
             demands[run_id] = max(1, demand)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from shared.copy.progress import UnitProgress
-from shared.copy.sharing import COPYING_PREFIX, FORGOTTEN_SECONDS, copying_name, measure_window
+from shared.copy.sharing import COPYING_PREFIX, copying_name, measure_window
 from shared.core.config import Settings
 from shared.core.copy_window import WindowInput
 from shared.core.models import ChunkRef
@@ -61,9 +61,9 @@ def test_a_delivery_that_left_or_stopped_asking_is_not_counted(work: WorkStore) 
     # run-c has not asked for three of its intervals (its host died, it was terminated)
     late = measure_window(work, ask("run-a", demand=8), now=NOW + 3 * 30 + 1)
     assert (late.share, late.deliveries) == (8, 1)
-    # and after a day its entry is removed by whoever lists it
-    measure_window(work, ask("run-a", demand=8), now=NOW + FORGOTTEN_SECONDS + 1)
-    assert listed(work) == [copying_name("run-a")]
+    # its entry stays: a delivery removes only its own, never another's
+    measure_window(work, ask("run-a", demand=8), now=NOW + 7 * 24 * 3600)
+    assert listed(work) == [copying_name("run-a"), copying_name("run-c")]
 
 
 def test_the_measurement_still_reads_the_units_progress(work: WorkStore) -> None:
