@@ -13,7 +13,7 @@ in its time, and the same verification the app does for each file class:
   when there is one), then the destination's size and Content-MD5 read back.
 
 ``tuned``: 32 threads over the files, largest first; a file read as one stream.
-``sequential``: the large file read as one stream (download, hash, stage 4 blocks ahead).
+``sequential``: the large file read as one stream (download, hash, stage 8 blocks ahead).
 ``parallel-ranged``: the large file read as 8 ranged GETs of 32 MiB in flight, hashed in
 order, each range staged as a block with its MD5 as soon as it is hashed.
 """
@@ -44,7 +44,7 @@ from bench.seeding import SeededFile, storage_client
 from bench.stack import Storage
 from bench.traffic import traffic_delta
 
-STAGED_AHEAD = 4  # blocks in flight per streamed file (the app's BLOCKS_IN_FLIGHT_PER_FILE)
+STAGED_AHEAD = 8  # blocks in flight per streamed file (the app's BLOCKS_IN_FLIGHT_PER_FILE)
 RANGES_IN_FLIGHT = 8
 
 
@@ -172,7 +172,7 @@ def parallel_ranged(script: Script, listed: list, threads: int) -> dict[str, str
 BASELINES: dict[str, tuple[Callable[[Script, list, int], dict[str, str]], str]] = {
     "tuned": (tuned, "tuned baseline: 32 threads, service-checked small files, one stream "
                      "per other file"),
-    "sequential": (sequential, "sequential baseline: one stream, hash, stage 4 blocks ahead"),
+    "sequential": (sequential, "sequential baseline: one stream, hash, stage 8 blocks ahead"),
     "parallel-ranged": (parallel_ranged, "parallel-ranged baseline: 8 x 32 MiB ranged reads "
                                          "in flight, hashed in order"),
 }

@@ -35,7 +35,13 @@ from bench.common import MIB, REPO, machine_line, say  # noqa: E402
 from bench.results import RunResult, ScenarioResult  # noqa: E402
 from bench.seeding import SeededFile, seed_template  # noqa: E402
 from bench.stack import app_host, fresh_storage  # noqa: E402
-from bench.together import SMALLEST, run_app_together, run_scripts_together  # noqa: E402
+from bench.together import (  # noqa: E402
+    SCRIPT_ALONE,
+    SMALLEST,
+    run_app_together,
+    run_scripts_together,
+    top_folder_files,
+)
 
 DEFAULT_SCENARIOS = "small-10k,large-4g,mixed"
 
@@ -150,9 +156,10 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
     environ = {**deployed_worker_pool(), **scenario.app_environ(args),
                **dict(pair.split("=", 1) for pair in args.host_env)}
     baselines = list(scenario.baselines)
-    if scenario.concurrent:  # the smallest alone first and last; app, baselines, app between
-        order = ["alone", "app"] + [kind for _ in range(args.rounds)
-                                    for kind in [*baselines, "app"]] + ["alone"]
+    if scenario.concurrent:  # the smallest alone first and last (its script alone too); app,
+        # baselines, app between
+        order = ["alone", SCRIPT_ALONE, "app"] + [kind for _ in range(args.rounds)
+                                                  for kind in [*baselines, "app"]] + ["alone"]
     elif args.order == "aba":  # app, baselines, app, baselines, ..., app
         order = ["app"] + [kind for _ in range(args.rounds) for kind in [*baselines, "app"]]
     else:  # baselines, app, baselines reversed, app, ...
@@ -204,7 +211,10 @@ def run_scenario(scenario: scenarios.Scenario, args: argparse.Namespace, work_di
             else:
                 os.sync()
                 try:
-                    run = (run_scripts_together(storage, files, sink_folder, args)
+                    if kind == SCRIPT_ALONE:
+                        delivered = top_folder_files(files, SMALLEST)
+                    run = (run_scripts_together(storage, files, sink_folder, args,
+                                                only=SMALLEST if kind == SCRIPT_ALONE else None)
                            if scenario.concurrent else
                            run_baseline(kind, storage, files, sink_folder, args))
                 except Exception as error:

@@ -24,6 +24,7 @@ def _mean(values: list[float]) -> float:
 
 OWN_PROCESSES = ("azurite", "host", "bench", "proxy")
 APP_KINDS = ("app", "alone")  # "alone": the smallest delivery of a concurrent run, alone
+SCRIPT_ALONE = "script-alone"  # the smallest delivery's tuned script alone (no ratio of its own)
 GOAL_SMALLEST_TIMES = 2.0  # concurrent: the smallest delivery within 2x its time alone
 
 
@@ -53,7 +54,8 @@ def ratios(result: ScenarioResult) -> dict[str, dict]:
     seconds over the mean of the app runs next to it) and their median; the same for CPU
     seconds of the run's own processes (less sensitive to other work on the machine)."""
     found: dict[str, dict] = {}
-    for kind in dict.fromkeys(run.kind for run in result.runs if run.kind not in APP_KINDS):
+    for kind in dict.fromkeys(run.kind for run in result.runs
+                              if run.kind not in (*APP_KINDS, SCRIPT_ALONE)):
         pairs = brackets(result, kind)
         speed = [run.seconds / _mean([app.seconds for app in apps]) for run, apps in pairs]
         cpu = [own_cpu(run) / _mean([own_cpu(app) for app in apps]) for run, apps in pairs]
@@ -160,13 +162,25 @@ def together_figures(result: ScenarioResult) -> list[tuple[str, str, str, str]]:
                      + f" against {base:.1f} s alone (median of "
                      + ", ".join(f"{seconds:.1f}" for seconds in alone) + f"): worst {worst:.2f}x",
                      f"<= {GOAL_SMALLEST_TIMES}x", verdict(worst <= GOAL_SMALLEST_TIMES)))
+    scripts_alone = [run.seconds for run in result.runs
+                     if run.kind == SCRIPT_ALONE and run.completed]
+    scripts_together = [each["seconds"] for run in result.runs if run.kind == "tuned"
+                        for each in run.deliveries if each["name"] == name]
+    if name and scripts_alone and scripts_together:
+        # what the same load does to the plain script of the smallest delivery
+        base = statistics.median(scripts_alone)
+        rows.append((f"  its tuned script ({name}): together / alone",
+                     " / ".join(f"{seconds:.1f} s" for seconds in scripts_together)
+                     + f" against {base:.2f} s alone: worst {max(scripts_together) / base:.1f}x",
+                     "(info)", "info"))
     return rows
 
 
 def deliveries_markdown(result: ScenarioResult) -> list[str]:
     """Each delivery of a concurrent scenario: its size, its seconds in every run (from the
     common start to its end) and, for the app, its longest status intervals."""
-    runs = [run for run in result.runs if run.deliveries and run.kind != "alone"]
+    runs = [run for run in result.runs
+            if run.deliveries and run.kind not in ("alone", SCRIPT_ALONE)]
     if not runs:
         return []
     names = [each["name"] for each in runs[0].deliveries]

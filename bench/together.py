@@ -48,6 +48,7 @@ from bench.watch import Delivery  # noqa: E402
 
 POLL_SECONDS = 0.5  # each delivery's status, twice a second (ten deliveries: 40 requests/s)
 SMALLEST = "tiny"
+SCRIPT_ALONE = "script-alone"  # the run of the smallest delivery's tuned script alone
 
 
 def deliveries_of(files: list[SeededFile], sink_folder: str, first_id: int,
@@ -60,6 +61,11 @@ def deliveries_of(files: list[SeededFile], sink_folder: str, first_id: int,
                      first_id + number)
             for number, (name, found) in enumerate(sorted(by_name.items()))
             if only is None or name == only]
+
+
+def top_folder_files(files: list[SeededFile], name: str) -> list[SeededFile]:
+    """The files of the delivery `name` (its top folder)."""
+    return [item for item in files if item.relative.split("/", 1)[0] == name]
 
 
 def run_app_together(storage: Storage, app: AppHost, files: list[SeededFile], sink_folder: str,
@@ -87,8 +93,9 @@ class _Worker:
 
 
 def run_scripts_together(storage: Storage, files: list[SeededFile], sink_folder: str,
-                         args: argparse.Namespace) -> RunResult:
-    """The tuned baseline as one script (process) per delivery, all started at once."""
+                         args: argparse.Namespace, only: str | None = None) -> RunResult:
+    """The tuned baseline as one script (process) per delivery, all started at once (or only
+    the script of `only`, alone: the run's kind is then `SCRIPT_ALONE`)."""
     from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
     azurite = storage.azurite
@@ -96,7 +103,9 @@ def run_scripts_together(storage: Storage, files: list[SeededFile], sink_folder:
                                  account_key=azurite.account_key(SOURCE_ACCOUNT),  # type: ignore
                                  permission=ContainerSasPermissions(read=True),
                                  expiry=datetime.now(UTC) + timedelta(hours=3))
-    deliveries = deliveries_of(files, sink_folder, 0)
+    deliveries = deliveries_of(files, sink_folder, 0, only)
+    if only is not None:
+        files = top_folder_files(files, only)
     workers: list[_Worker] = []
     environ = {**os.environ, "PYTHONPATH": str(REPO)}
     for delivery in deliveries:
@@ -151,7 +160,9 @@ def run_scripts_together(storage: Storage, files: list[SeededFile], sink_folder:
     for report in reports.values():
         md5s.update(report["md5s"])
     result = RunResult(
-        "tuned", f"tuned baseline: {len(workers)} scripts started together, 32 threads each",
+        "tuned" if only is None else SCRIPT_ALONE,
+        f"tuned baseline: {len(workers)} scripts started together, 32 threads each"
+        if only is None else f"tuned baseline: the {only} delivery's script alone",
         seconds, files_done=len(md5s), bytes_done=sum(item.size for item in files), cpu=cpu,
         load=meter.load, traffic=split_traffic(traffic, files, sink_folder,
                                                args.small_file_max_bytes),

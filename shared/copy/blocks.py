@@ -16,7 +16,7 @@ from shared.copy.ranged_read import Span
 from shared.core.config import MIB, Settings
 
 MAX_BLOCKS = 50_000  # per block blob
-BLOCKS_IN_FLIGHT_PER_FILE = 4
+BLOCKS_IN_FLIGHT_PER_FILE = 8
 
 
 @dataclass(frozen=True)
