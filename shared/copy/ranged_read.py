@@ -5,8 +5,7 @@ few ranges read at once (measured in issue 9: 8 parallel 32 MiB ranges were 1.16
 stream). The reader hashes them in order, so the ranges come back in order.
 
 Memory is bounded per process: a range holds up to `RANGE_BYTES`, and at most
-`PROCESS_RANGES` ranges are alive in the process while several files are read at once, or
-`RANGES_ALONE` while one file is read alone (at most `RANGES_PER_READ` per read), whatever the
+`PROCESS_RANGES` ranges are alive in the process (`RANGES_PER_READ` per read), whatever the
 number of activities: a range counts from before its GET until its reader has hashed it and
 asks for the next. The reads at once share the budget (`RangeBudget`): a read that holds no
 range waits for one, the others take no more while it waits, and none holds more than its even
@@ -30,13 +29,16 @@ from shared.storage.checksum import FILE_BYTES_READ
 from shared.storage.clients import FIRST_GET_BYTES
 
 # One GET per range (the clients' first GET is FIRST_GET_BYTES). A range's body is held about
-# twice while it arrives (the SDK joins the socket's pieces). The sizes and counts are measured
-# choices (docs/benchmarks.md, "Ranges"): 8 MiB ranges; 4 alive while several files are read
-# (the mixed benchmark's peak RSS), 8 while one file is read alone (large-4g's speed).
+# twice while it arrives (the SDK joins the socket's pieces): measured on a 1 GiB blob, 16 MiB
+# ranges peaked near 300 MiB, 8 MiB ones under 170 MiB; 4 MiB ones cost Azurite a quarter more
+# CPU for the 4 GiB benchmark. A reduced NextSeq-like run (40 fastq.gz, 1,000 small files)
+# peaked at 627 MiB with 16 ranges in the process and 393 MiB with 8, in the same time (28.1
+# and 28.4 s). With ranges in one piece and two malloc arenas, the full mixed benchmark (200
+# fastq.gz, 5,000 small files) peaked at 311 MiB with 8 and 243 MiB with 4 (177.9 and 169.5 s);
+# one file's read keeps its 4.
 RANGE_BYTES = FIRST_GET_BYTES
-RANGES_PER_READ = 8
-PROCESS_RANGES = 4  # while several files are read at once
-RANGES_ALONE = 8  # while one file is read alone
+RANGES_PER_READ = 4
+PROCESS_RANGES = 4
 
 Span = tuple[int, int]  # (offset, length)
 
@@ -46,13 +48,10 @@ class RangeBudget:
     range may wait for one, in turn: a range given back goes to the first waiting read before
     anyone else may take it, and while one waits the reads that hold ranges take no more. A read
     holding ranges takes another only below its even part of the budget (at least one). So a
-    file read beside others gets its ranges at once, whatever the others hold. A read alone
-    in the process may hold up to `alone` (more than `total`); once others read too, the
-    ranges it gives back go to them or back to the budget until the reads hold `total`."""
+    file read beside others gets its ranges at once, whatever the others hold."""
 
-    def __init__(self, total: int, alone: int | None = None) -> None:
+    def __init__(self, total: int) -> None:
         self.total = total
-        self.alone = max(total, alone or total)
         self._taken = 0
         self._reads = 0
         self._waiting: deque[list[bool]] = deque()  # each waiter's flag: given a range
@@ -70,9 +69,8 @@ class RangeBudget:
         """One range more for a read that holds `held`; waits in turn (if `blocking`) when the
         budget is used up or others wait."""
         with self._changed:
-            limit = self.alone if self._reads <= 1 else self.total
-            if not self._waiting and self._taken < limit and (
-                    held == 0 or held < -(-limit // max(1, self._reads))):
+            if not self._waiting and self._taken < self.total and (
+                    held == 0 or held < -(-self.total // max(1, self._reads))):
                 self._taken += 1
                 return True
             if not blocking:
@@ -116,14 +114,13 @@ class _RangePool:
 
     _lock = threading.Lock()
     _pool: ThreadPoolExecutor | None = None
-    budget = RangeBudget(PROCESS_RANGES, alone=RANGES_ALONE)
+    budget = RangeBudget(PROCESS_RANGES)
 
     @classmethod
     def pool(cls) -> ThreadPoolExecutor:
         with cls._lock:
             if cls._pool is None:
-                cls._pool = ThreadPoolExecutor(max(PROCESS_RANGES, RANGES_ALONE),
-                                               thread_name_prefix="read-range")
+                cls._pool = ThreadPoolExecutor(PROCESS_RANGES, thread_name_prefix="read-range")
             return cls._pool
 
 

@@ -13,41 +13,6 @@ def test_a_read_alone_takes_the_whole_budget_and_no_more() -> None:
     assert [budget.acquire(blocking=False, held=held) for held in range(5)] == [True] * 4 + [False]
 
 
-def test_a_read_alone_may_hold_more_and_gives_back_to_the_budget_of_several() -> None:
-    """One file read alone takes up to the larger budget; once a second read joins, the first
-    takes no more and the ranges it gives back go to the second, until the two together hold
-    no more than the budget of several reads."""
-    budget = RangeBudget(4, alone=8)
-    budget.join()
-    assert [budget.acquire(blocking=False, held=held) for held in range(9)] == [True] * 8 + [False]
-    budget.join()  # a second read: it holds none, the first holds 8
-    assert not budget.acquire(blocking=False, held=0)
-    assert not budget.acquire(blocking=False, held=7)
-    got = threading.Event()
-
-    def second_read() -> None:
-        budget.acquire(held=0)  # waits for a range the first gives back
-        got.set()
-
-    waiting = threading.Thread(target=second_read)
-    waiting.start()
-    while not budget.waiting:
-        threading.Event().wait(0.001)
-    budget.release()  # the first read's range goes to the second
-    waiting.join(timeout=10)
-    assert got.is_set()
-    held_by_first = 7
-    while held_by_first > 2:  # the first gives back one by one and takes none back
-        budget.release()
-        held_by_first -= 1
-        assert not budget.acquire(blocking=False, held=held_by_first)
-    # 3 taken (the first holds 2, the second 1): the second takes its even part's second...
-    assert budget.acquire(blocking=False, held=1)
-    # ...and then 4 are taken, the budget of several reads: nobody takes more
-    assert not budget.acquire(blocking=False, held=0)
-    assert not budget.acquire(blocking=False, held=1)
-
-
 def test_reads_at_once_hold_at_most_their_even_part() -> None:
     budget = RangeBudget(4)
     for _ in range(3):

@@ -13,13 +13,7 @@ from azure.core.exceptions import ResourceModifiedError
 
 from shared.copy.blocks import MAX_BLOCKS, BlockLayout
 from shared.copy.md5_state import ResumableMd5
-from shared.copy.ranged_read import (
-    PROCESS_RANGES,
-    RANGES_ALONE,
-    _RangePool,
-    read_in_order,
-    spans_of,
-)
+from shared.copy.ranged_read import PROCESS_RANGES, _RangePool, read_in_order, spans_of
 from shared.core.config import GIB, MIB, load_settings
 from shared.plan.planner import build_plan
 from shared.storage.clients import StorageClients
@@ -136,10 +130,9 @@ def test_a_range_counts_against_the_budget_until_its_reader_asks_for_the_next(
 
     reader = read_in_order(blob, spans_of(0, len(content), MIB), in_flight=2)
     first = next(reader)  # held by this caller, with one more range read ahead
-    # the one read in the process: the budget of a read alone
-    assert free_ranges() == RANGES_ALONE - 2
+    assert free_ranges() == PROCESS_RANGES - 2
     assert b"".join([first, *reader]) == content
-    assert free_ranges() == RANGES_ALONE
+    assert free_ranges() == PROCESS_RANGES
 
 
 def test_many_readers_at_once_share_the_process_budget_without_waiting_on_each_other(
