@@ -188,7 +188,9 @@ def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
     context.set_custom_status(run.progress())
     tick = None
     measuring = None  # the measure_progress activity started at the last tick, until it ends
-    while tasks:
+    # a delivery waiting for its turn (a share of 0) has nothing in flight: it keeps ticking and
+    # asking until its share lets units start
+    while tasks or window.waiting_for_turn:
         if tick is None and measuring is None:
             # while units run, read how far they have got (they write it 3 times as often)
             tick = context.create_timer(context.current_utc_datetime

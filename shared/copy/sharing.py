@@ -21,7 +21,7 @@ import time
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared.copy.progress import bytes_moving
-from shared.core.copy_window import WindowInput, WindowMeasure, fair_shares
+from shared.core.copy_window import TURN_ASKS, WindowInput, WindowMeasure, fair_shares
 from shared.core.naming import check_run_id
 from shared.storage.work import WorkStore
 
@@ -47,7 +47,10 @@ def measure_window(work: WorkStore, asked: WindowInput, *, now: float | None = N
         demands = _copying(work, asked, now)
     except AzureError:  # the share stays as it was; the bytes are still worth showing
         return WindowMeasure(bytes_by_unit=moving)
-    share = fair_shares(demands, asked.budget)[asked.run_id]
+    # with more deliveries than units, deliveries of equal demand take turns: every TURN_ASKS
+    # intervals, the same turn for every delivery asking within it
+    turn = int(now // (TURN_ASKS * asked.every_seconds))
+    share = fair_shares(demands, asked.budget, turn)[asked.run_id]
     return WindowMeasure(bytes_by_unit=moving, share=share, deliveries=len(demands))
 
 

@@ -5,9 +5,13 @@ The window keeps up to `DeliveryRun.parallel_chunks` work units in flight and st
 one ends (a file's next segment first). Deliveries copying at the same time share a budget of
 units (`DeliveryRun.shared_units`, DDD_SHARED_UNITS; by default `parallel_chunks`):
 each one's window is its share (`fair_shares`: split evenly, a delivery that can use fewer units
-leaving the rest to the others, at least one each), as the `measure_progress` activity last
-answered it (`WindowMeasure.share`, read from what every copying delivery wrote to the work
-container). The share comes in an activity's result, so a replay decides the same.
+leaving the rest to the others), as the `measure_progress` activity last answered it
+(`WindowMeasure.share`, read from what every copying delivery wrote to the work container). The
+share comes in an activity's result, so a replay decides the same. With more deliveries than
+units, each of the deliveries that can use the fewest runs one unit and the others wait their
+turn (a share of 0: their units in flight end, none starts; the window keeps asking at every
+tick), so the units in flight stay within the budget and the activity slots beyond it stay
+free for every delivery's short steps (planning, progress, manifest, report).
 
 A unit that fails (its activity raised: storage failing, a host gone) is tried again after a
 durable timer, with the capped backoff of `OutageRetry`, until the outage window since its first
@@ -52,11 +56,23 @@ class WindowMeasure(UnitsMoving):
     deliveries: int = 1
 
 
-def fair_shares(demands: dict[str, int], budget: int) -> dict[str, int]:
+# shown while a delivery waits for its turn (no unit in flight, a share of 0)
+WAITING_FOR_TURN = ("Waiting for a turn: more deliveries are copying than the work units they "
+                    "share; this one goes on as soon as units free up")
+TURN_ASKS = 10  # with more deliveries than units, ties take turns every this many asks
+
+
+def fair_shares(demands: dict[str, int], budget: int, turn: int = 0) -> dict[str, int]:
     """The budget of units in flight split between deliveries (by key): the one that can use
     the fewest units first, each given what it can use up to an even split of what is left, at
-    least 1 (so more deliveries than the budget run one unit each). The same demands always
-    give the same shares."""
+    least 1. With more deliveries than the budget, the `budget` deliveries that can use the
+    fewest run one unit each and the others 0 (they wait their turn); deliveries of equal demand
+    take turns as `turn` moves on. The same demands and turn always give the same shares."""
+    if len(demands) > budget:
+        keys = sorted(demands)
+        rank = {key: (position - turn) % len(keys) for position, key in enumerate(keys)}
+        ordered = sorted(keys, key=lambda key: (demands[key], rank[key]))
+        return {key: int(position < budget) for position, key in enumerate(ordered)}
     shares: dict[str, int] = {}
     left = budget
     ordered = sorted(demands, key=lambda key: (demands[key], key))
@@ -112,11 +128,16 @@ class CopyWindow:
         """How many units this delivery could have in flight now (for its share): those in
         flight, the segments carried over and the chunks not started, at most its own
         `parallel_chunks` (a file in segments counts once: its segments run one at a time)."""
-        plan = self.run.plan
-        waiting = len(self.run.carried) + (plan.chunk_count - self.run.next_chunk if plan else 0)
+        waiting = self._left_to_start
         if self.failure is not None or self.events >= self.generation_events:
             waiting = 0  # draining: nothing more starts in this generation
         return min(self.run.parallel_chunks, len(self.slots) + waiting)
+
+    @property
+    def _left_to_start(self) -> int:
+        """The segments carried over and the chunks not started."""
+        plan = self.run.plan
+        return len(self.run.carried) + (plan.chunk_count - self.run.next_chunk if plan else 0)
 
     def asking(self, units: list[ChunkRef] | None = None, *, leaving: bool = False) -> WindowInput:
         """`measure_progress`'s input: measure `units` (none: only the share) and ask for the
@@ -129,8 +150,20 @@ class CopyWindow:
         """Take this delivery's share from a measurement; the units to start now (none when it
         shrank: the units in flight end first)."""
         if measure.share is not None:
-            self.limit = max(1, min(measure.share, self.run.parallel_chunks))
-        return self.fill()
+            self.limit = max(0, min(measure.share, self.run.parallel_chunks))
+        started = self.fill()
+        if self.waiting_for_turn and not self.slots:
+            self.run.message = WAITING_FOR_TURN
+        elif self.run.message == WAITING_FOR_TURN:
+            self.run.message = None
+        return started
+
+    @property
+    def waiting_for_turn(self) -> bool:
+        """A share of 0 while units are left to start: the window keeps asking, at every
+        tick, until its turn comes (or the generation's events are used up)."""
+        return (self.limit == 0 and self.failure is None
+                and self.events < self.generation_events and self._left_to_start > 0)
 
     @property
     def running(self) -> list[Slot]:

@@ -41,6 +41,17 @@ def shares_asked(app: DeliveryApp, instance_id: str) -> list[dict]:
     return found
 
 
+def verified_in_sink(app: DeliveryApp, delivery) -> None:
+    sink = app.container("labsmith", "incoming")
+    assert delivery.view["runtimeStatus"] == "Completed", delivery.view
+    assert delivery.view["verified"]["files"] == len(delivery.seeded)
+    folder = delivery.payload["Sink_TopLevelFolder"]
+    for relative, content in delivery.seeded.items():
+        blob = sink.get_blob_client(f"{folder}/{relative}")
+        assert hashlib.md5(blob.download_blob().readall()).digest() == \
+            hashlib.md5(content).digest(), relative
+
+
 def test_deliveries_at_once_share_the_units_and_each_verifies(sharing_app: DeliveryApp) -> None:
     deliveries = [sharing_app.new_delivery(
         {f"lane{lane}/tile{tile}.bcl": os.urandom(2 * KIB + 7 * tile)
@@ -53,15 +64,8 @@ def test_deliveries_at_once_share_the_units_and_each_verifies(sharing_app: Deliv
     for delivery in everyone:
         sharing_app.wait(delivery, timeout=300)
 
-    sink = sharing_app.container("labsmith", "incoming")
     for delivery in everyone:
-        assert delivery.view["runtimeStatus"] == "Completed", delivery.view
-        assert delivery.view["verified"]["files"] == len(delivery.seeded)
-        folder = delivery.payload["Sink_TopLevelFolder"]
-        for relative, content in delivery.seeded.items():
-            blob = sink.get_blob_client(f"{folder}/{relative}")
-            assert hashlib.md5(blob.download_blob().readall()).digest() == \
-                hashlib.md5(content).digest(), relative
+        verified_in_sink(sharing_app, delivery)
     # each larger delivery asked for its share before its first unit and at its ticks; while
     # the others copied it was given less than the whole budget, never more
     for delivery in deliveries:
@@ -74,3 +78,23 @@ def test_deliveries_at_once_share_the_units_and_each_verifies(sharing_app: Deliv
     work = sharing_app.container("devstoreaccount1", "ddd-transfer-work")
     listed = {blob.name for blob in work.list_blobs(name_starts_with="copying/")}
     assert not listed & {f"copying/{delivery.instance_id}" for delivery in everyone}
+
+
+def test_more_deliveries_than_units_take_turns_and_each_verifies(
+        sharing_app: DeliveryApp) -> None:
+    """Six deliveries for four units: some are told to wait their turn (a share of 0) and
+    start once units free up; every one delivers and verifies every file."""
+    deliveries = [sharing_app.new_delivery(
+        {f"lane{lane}/tile{tile}.bcl": os.urandom(2 * KIB + 5 * tile)
+         for lane in range(4) for tile in range(8)}) for _ in range(6)]
+    with ThreadPoolExecutor(len(deliveries)) as posting:
+        list(posting.map(sharing_app.start, deliveries))
+    for delivery in deliveries:
+        sharing_app.wait(delivery, timeout=300)
+    for delivery in deliveries:
+        verified_in_sink(sharing_app, delivery)
+    answers = [asked for delivery in deliveries
+               for asked in shares_asked(sharing_app, delivery.instance_id) if "share" in asked]
+    assert any(asked["share"] == 0 and asked["deliveries"] > BUDGET for asked in answers), \
+        answers
+    assert all(asked["share"] <= BUDGET for asked in answers)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.core.activities import Activity
-from shared.core.copy_window import WindowMeasure
+from shared.core.copy_window import WAITING_FOR_TURN, WindowMeasure
 from shared.core.models import Plan
 from tests.orchestration.replay import Run, Takes, replay
 from tests.orchestration.test_delivery_replay import DELIVERY, fakes, start, unit_done
@@ -79,3 +79,27 @@ def test_a_failed_ask_leaves_the_window_at_the_deliverys_own_size() -> None:
     assert run.status == "Completed" and run.output["files_verified"] == 12, run.error
     starts = [at for at, name, _ in run.calls if name == Activity.COPY_CHUNK]
     assert starts[:3] == [starts[0]] * 3
+
+
+def test_a_delivery_waits_its_turn_with_nothing_in_flight_and_starts_when_it_comes() -> None:
+    """A share of 0 (more deliveries than units): no unit starts, the window keeps asking at
+    every tick with the status saying so, and the units start once a share comes."""
+    answers = iter([0, 0, 0, 1, 2])
+
+    def measure(given: Any) -> WindowMeasure:
+        return WindowMeasure(share=next(answers, 2), deliveries=9)
+
+    run = replay(DELIVERY, start(parallel_chunks=2, progress_seconds=5), fakes(
+        units(4), copy_chunk=lambda given: Takes(unit_done(given), UNIT_SECONDS),
+        measure_progress=measure))
+    assert run.status == "Completed" and run.output["files_verified"] == 8, run.error
+    starts = [at for at, name, _ in run.calls if name == Activity.COPY_CHUNK]
+    asks = [at for at, name, given in run.calls
+            if name == Activity.MEASURE_PROGRESS and not given.leaving]
+    # asked before the first unit (0) and at two ticks (0, 0): the third tick answers 1
+    assert len(starts) == 4 and starts[0] > asks[2]
+    assert starts[0] >= 3 * 5.0
+    # while it waited, the status said why
+    messages = [(status or {}).get("message") for _, status in run.statuses]
+    assert WAITING_FOR_TURN in messages
+    assert messages[-1] != WAITING_FOR_TURN

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.core.copy_window import CopyWindow, WindowMeasure, fair_shares
+from shared.core.copy_window import WAITING_FOR_TURN, CopyWindow, WindowMeasure, fair_shares
 from shared.core.models import ChunkResult, Plan
 from shared.core.outage import OutageRetry
 from shared.core.run import DeliveryRun
@@ -106,13 +106,47 @@ def test_a_generation_stops_starting_units_after_its_events(events: int) -> None
     ({"a": 8, "b": 8, "c": 8}, 8, {"a": 2, "b": 3, "c": 3}),  # every unit of the budget used
     ({"a": 1, "b": 8, "c": 8}, 8, {"a": 1, "b": 3, "c": 4}),  # one unit left over goes on
     ({"tiny": 1, "large": 1, "x": 8, "y": 2}, 8, {"tiny": 1, "large": 1, "y": 2, "x": 4}),
-    ({f"d{n}": 8 for n in range(10)}, 8, {f"d{n}": 1 for n in range(10)}),  # at least 1 each
+    # more deliveries than units: the 8 that can use the fewest run one each, 2 wait their turn
+    ({f"d{n}": 8 for n in range(10)}, 8, {**{f"d{n}": 1 for n in range(8)}, "d8": 0, "d9": 0}),
+    ({"tiny": 1, **{f"d{n}": 8 for n in range(8)}}, 8,
+     {"tiny": 1, **{f"d{n}": 1 for n in range(7)}, "d7": 0}),
 ])
 def test_deliveries_share_the_budget_evenly_and_leave_what_they_cannot_use(
         demands: dict[str, int], budget: int, shares: dict[str, int]) -> None:
     assert fair_shares(demands, budget) == shares
     # the same demands give the same shares, whatever order they were listed in
     assert fair_shares(dict(reversed(demands.items())), budget) == shares
+
+
+def test_with_more_deliveries_than_units_equal_ones_take_turns() -> None:
+    demands = {f"d{n}": 4 for n in range(5)}
+    waiting = [sorted(key for key, share in fair_shares(demands, 3, turn).items() if share == 0)
+               for turn in range(5)]
+    # two wait at each turn, never the same two twice in a row, and every one gets turns
+    assert all(len(pair) == 2 for pair in waiting)
+    assert all(waiting[turn] != waiting[turn + 1] for turn in range(4))
+    assert {key for pair in waiting for key in pair} == set(demands)
+    assert all(sum(fair_shares(demands, 3, turn).values()) == 3 for turn in range(5))
+    # the one that can use fewer units than the others never waits
+    assert all(fair_shares({**demands, "small": 1}, 3, turn)["small"] == 1 for turn in range(6))
+
+
+def test_a_window_with_a_share_of_0_starts_nothing_and_waits_for_its_turn() -> None:
+    window = CopyWindow(run_of(3, parallel=4), OutageRetry.minutes(30), generation_events=64)
+    assert window.shared(WindowMeasure(share=0, deliveries=9)) == []
+    assert window.waiting_for_turn and window.run.message == WAITING_FOR_TURN
+    assert window.asking().demand == 3  # it still asks for what it could run
+    started = window.shared(WindowMeasure(share=1, deliveries=8))
+    assert [slot.unit.index for slot in started] == [0]
+    assert not window.waiting_for_turn and window.run.message is None
+    # its turn passes while its unit runs: the unit ends, nothing starts, it waits again
+    assert window.shared(WindowMeasure(share=0, deliveries=9)) == []
+    assert window.ended(started[0], done(0)) == []
+    assert window.waiting_for_turn
+    # a generation whose events are used up stops waiting (it continues as new and asks again)
+    for _ in range(64):
+        window.ticked()
+    assert not window.waiting_for_turn
 
 
 def test_the_window_takes_its_share_and_lets_units_end_before_it_shrinks() -> None:
