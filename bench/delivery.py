@@ -32,11 +32,10 @@ from bench import report, scenarios  # noqa: E402
 from bench.app_run import run_app, verify_destination  # noqa: E402
 from bench.baselines import BASELINES, run_baseline  # noqa: E402
 from bench.common import MIB, REPO, machine_line, say  # noqa: E402
-from bench.results import RunResult, ScenarioResult  # noqa: E402
+from bench.results import SCRIPT_ALONE, RunResult, ScenarioResult  # noqa: E402
 from bench.seeding import SeededFile, seed_template  # noqa: E402
 from bench.stack import app_host, fresh_storage  # noqa: E402
 from bench.together import (  # noqa: E402
-    SCRIPT_ALONE,
     SMALLEST,
     run_app_together,
     run_scripts_together,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 
 from bench.common import GIB, MIB, mib, say
-from bench.results import RunResult, ScenarioResult
+from bench.results import SCRIPT_ALONE, RunResult, ScenarioResult
 
 GOAL_READ_RATIO = 1.0
 GOAL_PEAK_MIB = 256
@@ -24,7 +24,6 @@ def _mean(values: list[float]) -> float:
 
 OWN_PROCESSES = ("azurite", "host", "bench", "proxy")
 APP_KINDS = ("app", "alone")  # "alone": the smallest delivery of a concurrent run, alone
-SCRIPT_ALONE = "script-alone"  # the smallest delivery's tuned script alone (no ratio of its own)
 GOAL_SMALLEST_TIMES = 2.0  # concurrent: the smallest delivery within 2x its time alone
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+# a run's kind beside "app", "alone" and the baselines' names: the tuned script of a concurrent
+# scenario's smallest delivery, alone
+SCRIPT_ALONE = "script-alone"
+
 
 @dataclass
 class RunResult:

@@ -39,7 +39,7 @@ from bench.common import (  # noqa: E402
     SOURCE_CONTAINER,
     SOURCE_FOLDER,
 )
-from bench.results import RunResult  # noqa: E402
+from bench.results import SCRIPT_ALONE, RunResult  # noqa: E402
 from bench.sampling import CpuMeter  # noqa: E402
 from bench.seeding import SeededFile, storage_client  # noqa: E402
 from bench.stack import AppHost, Storage  # noqa: E402
@@ -48,7 +48,6 @@ from bench.watch import Delivery  # noqa: E402
 
 POLL_SECONDS = 0.5  # each delivery's status, twice a second (ten deliveries: 40 requests/s)
 SMALLEST = "tiny"
-SCRIPT_ALONE = "script-alone"  # the run of the smallest delivery's tuned script alone
 
 
 def deliveries_of(files: list[SeededFile], sink_folder: str, first_id: int,

@@ -52,20 +52,28 @@ def verified_in_sink(app: DeliveryApp, delivery) -> None:
             hashlib.md5(content).digest(), relative
 
 
+def lanes(app: DeliveryApp, files: int):
+    """A delivery of `files` small tiles over four lanes."""
+    return app.new_delivery({f"lane{lane}/tile{tile}.bcl": os.urandom(2 * KIB + 7 * tile)
+                             for lane in range(4) for tile in range(files // 4)})
+
+
+def delivered_together(app: DeliveryApp, deliveries: list) -> None:
+    """Start every delivery at once; each completes with every file verified in the sink."""
+    with ThreadPoolExecutor(len(deliveries)) as posting:
+        list(posting.map(app.start, deliveries))
+    for delivery in deliveries:
+        app.wait(delivery, timeout=300)
+    for delivery in deliveries:
+        verified_in_sink(app, delivery)
+
+
 def test_deliveries_at_once_share_the_units_and_each_verifies(sharing_app: DeliveryApp) -> None:
-    deliveries = [sharing_app.new_delivery(
-        {f"lane{lane}/tile{tile}.bcl": os.urandom(2 * KIB + 7 * tile)
-         for lane in range(4) for tile in range(files // 4)}) for files in (40, 40, 40)]
+    deliveries = [lanes(sharing_app, 40) for _ in range(3)]
     tiny = sharing_app.new_delivery({"SampleSheet.csv": b"Sample_ID\nA\n",
                                      "RunInfo.xml": (b"<RunInfo/>", False)})
     everyone = [*deliveries, tiny]
-    with ThreadPoolExecutor(len(everyone)) as posting:
-        list(posting.map(sharing_app.start, everyone))
-    for delivery in everyone:
-        sharing_app.wait(delivery, timeout=300)
-
-    for delivery in everyone:
-        verified_in_sink(sharing_app, delivery)
+    delivered_together(sharing_app, everyone)
     # each larger delivery asked for its share before its first unit and at its ticks; while
     # the others copied it was given less than the whole budget, never more
     for delivery in deliveries:
@@ -84,15 +92,8 @@ def test_more_deliveries_than_units_take_turns_and_each_verifies(
         sharing_app: DeliveryApp) -> None:
     """Six deliveries for four units: some are told to wait their turn (a share of 0) and
     start once units free up; every one delivers and verifies every file."""
-    deliveries = [sharing_app.new_delivery(
-        {f"lane{lane}/tile{tile}.bcl": os.urandom(2 * KIB + 5 * tile)
-         for lane in range(4) for tile in range(8)}) for _ in range(6)]
-    with ThreadPoolExecutor(len(deliveries)) as posting:
-        list(posting.map(sharing_app.start, deliveries))
-    for delivery in deliveries:
-        sharing_app.wait(delivery, timeout=300)
-    for delivery in deliveries:
-        verified_in_sink(sharing_app, delivery)
+    deliveries = [lanes(sharing_app, 32) for _ in range(6)]
+    delivered_together(sharing_app, deliveries)
     answers = [asked for delivery in deliveries
                for asked in shares_asked(sharing_app, delivery.instance_id) if "share" in asked]
     assert any(asked["share"] == 0 and asked["deliveries"] > BUDGET for asked in answers), \
