@@ -165,7 +165,8 @@ def _deliver(context: df.DurableOrchestrationContext, run: DeliveryRun) -> Steps
 def _copy_window(context: df.DurableOrchestrationContext, run: DeliveryRun,
                  retry: OutageRetry) -> Steps[str | None]:
     """Run the copy window (`shared.core.copy_window.CopyWindow` decides; this schedules): units'
-    activities, their retry timers and the progress ticks, until nothing is in flight. Returns
+    activities, their retry timers and the progress ticks, until nothing is in flight and it
+    is not waiting for its turn (a share of 0, `CopyWindow.waiting_for_turn`). Returns
     the failure that stopped the copy, or None (then all was started, or the generation is
     over and continues as new).
 

@@ -112,8 +112,7 @@ class CopyWindow:
     def fill(self) -> list[Slot]:
         """The units to start now (their activities), as slots in flight."""
         started: list[Slot] = []
-        while (self.failure is None and self.events < self.generation_events
-               and len(self.slots) < self.limit):
+        while not self._draining and len(self.slots) < self.limit:
             unit = self.run.take_next()
             if unit is None:
                 break
@@ -128,10 +127,14 @@ class CopyWindow:
         """How many units this delivery could have in flight now (for its share): those in
         flight, the segments carried over and the chunks not started, at most its own
         `parallel_chunks` (a file in segments counts once: its segments run one at a time)."""
-        waiting = self._left_to_start
-        if self.failure is not None or self.events >= self.generation_events:
-            waiting = 0  # draining: nothing more starts in this generation
+        waiting = 0 if self._draining else self._left_to_start
         return min(self.run.parallel_chunks, len(self.slots) + waiting)
+
+    @property
+    def _draining(self) -> bool:
+        """Nothing more starts in this generation: a unit failed for good, or its events are
+        used up (the units in flight end, then it continues as new)."""
+        return self.failure is not None or self.events >= self.generation_events
 
     @property
     def _left_to_start(self) -> int:
@@ -162,8 +165,7 @@ class CopyWindow:
     def waiting_for_turn(self) -> bool:
         """A share of 0 while units are left to start: the window keeps asking, at every
         tick, until its turn comes (or the generation's events are used up)."""
-        return (self.limit == 0 and self.failure is None
-                and self.events < self.generation_events and self._left_to_start > 0)
+        return self.limit == 0 and not self._draining and self._left_to_start > 0
 
     @property
     def running(self) -> list[Slot]:
