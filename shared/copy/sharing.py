@@ -5,6 +5,13 @@ it could run now) and when it last asked in the blob's metadata:
 
     copying/<run>  metadata: demand=N, asked=<unix seconds>, every=<its progress seconds>
 
+A delivery writes its entry when its planning starts, with the demand `planning`
+(`announce_planning`): it does not know its demand yet, so the others count it as one that
+could use the whole budget. Deliveries started together then see each other at their first ask
+and do not start more units between them than the budget (the first to finish planning would
+otherwise split the budget with only those that had asked). Planning that refuses or fails
+removes the entry (`withdraw`).
+
 `measure_window` (the `measure_progress` activity) writes this delivery's blob, lists them all
 (one listing, metadata included) and answers its share (`shared.core.copy_window.fair_shares`)
 beside the bytes its units have moved. A delivery that no longer asks (it ended without
@@ -26,11 +33,31 @@ from shared.core.naming import check_run_id
 from shared.storage.work import WorkStore
 
 COPYING_PREFIX = "copying"
+PLANNING = "planning"  # the demand of a delivery that is still planning
 MISSED_ASKS = 3  # a delivery that has not asked for this many of its intervals is not copying
 
 
 def copying_name(run_id: str) -> str:
     return f"{COPYING_PREFIX}/{check_run_id(run_id)}"
+
+
+def announce_planning(work: WorkStore, run_id: str, every_seconds: int, *,
+                      now: float | None = None) -> None:
+    """Write this delivery's entry before it has a plan (its demand: `PLANNING`)."""
+    now = time.time() if now is None else now
+    entry = work.container.get_blob_client(copying_name(run_id))
+    metadata = {"demand": PLANNING, "asked": f"{now:.3f}", "every": str(every_seconds)}
+    try:
+        entry.upload_blob(b"", overwrite=True, metadata=metadata)
+    except ResourceNotFoundError:  # the first delivery: planning creates the work container
+        work.ensure_container()
+        entry.upload_blob(b"", overwrite=True, metadata=metadata)
+
+
+def withdraw(work: WorkStore, run_id: str) -> None:
+    """Remove this delivery's entry (it will not copy, or its copy is over)."""
+    with contextlib.suppress(ResourceNotFoundError):
+        work.container.delete_blob(copying_name(run_id))
 
 
 def measure_window(work: WorkStore, asked: WindowInput, *, now: float | None = None
@@ -39,8 +66,7 @@ def measure_window(work: WorkStore, asked: WindowInput, *, now: float | None = N
     the deliveries copying now (None when it is leaving, or the others could not be read)."""
     moving = bytes_moving(work, asked).bytes_by_unit if asked.units else {}
     if asked.leaving:
-        with contextlib.suppress(ResourceNotFoundError):
-            work.container.delete_blob(copying_name(asked.run_id))
+        withdraw(work, asked.run_id)
         return WindowMeasure(bytes_by_unit=moving)
     now = time.time() if now is None else now
     try:
@@ -55,7 +81,8 @@ def measure_window(work: WorkStore, asked: WindowInput, *, now: float | None = N
 
 
 def _copying(work: WorkStore, asked: WindowInput, now: float) -> dict[str, int]:
-    """Write this delivery's demand; every copying delivery's demand, by run id."""
+    """Write this delivery's demand; every copying delivery's demand, by run id (one still
+    planning could use the whole budget)."""
     work.container.get_blob_client(copying_name(asked.run_id)).upload_blob(
         b"", overwrite=True, metadata={"demand": str(max(1, asked.demand)),
                                        "asked": f"{now:.3f}", "every": str(asked.every_seconds)})
@@ -65,7 +92,9 @@ def _copying(work: WorkStore, asked: WindowInput, now: float) -> dict[str, int]:
         run_id = blob.name[len(COPYING_PREFIX) + 1:]
         metadata = blob.metadata or {}
         try:
-            demand, asked_at = int(metadata["demand"]), float(metadata["asked"])
+            demand = (asked.budget if metadata["demand"] == PLANNING
+                      else int(metadata["demand"]))
+            asked_at = float(metadata["asked"])
             every = float(metadata.get("every") or asked.every_seconds)
         except (KeyError, ValueError):
             continue

@@ -9,7 +9,7 @@ for the same run id rewrites the same pages (and deletes pages an earlier run le
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +17,7 @@ from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobProperties, ContainerClient
 
 from shared.copy.segments import segment_count
+from shared.copy.sharing import announce_planning, withdraw
 from shared.core.access import AccessRefused
 from shared.core.config import Settings
 from shared.core.models import ConflictPolicy, FileEntry, Plan, SealedDelivery
@@ -254,6 +255,25 @@ def build_plan(request: DeliveryRequest, run_id: str, settings: Settings, *,
                            dry_run, observe)
     except (StorageRefusal, AccessRefused) as refusal:
         return Plan(run_id=run_id, storage_problem=str(refusal))
+
+
+def plan_among_copying(request: DeliveryRequest, run_id: str, settings: Settings, *,
+                       policy: ConflictPolicy = "fail") -> Plan:
+    """`build_plan` for a delivery that will copy: its entry among the deliveries copying is
+    written first, as still planning (`shared.copy.sharing`), so deliveries started together
+    count each other from their first ask. A refused plan, or planning that raises, takes the
+    entry back."""
+    work = WorkStore(shared_clients(settings))
+    announce_planning(work, run_id, settings.progress_seconds)
+    try:
+        plan = build_plan(request, run_id, settings, policy=policy)
+    except BaseException:
+        with suppress(AzureError):
+            withdraw(work, run_id)
+        raise
+    if plan.refusal:
+        withdraw(work, run_id)
+    return plan
 
 
 def _build_plan(clients: StorageClients, request: DeliveryRequest, run_id: str,

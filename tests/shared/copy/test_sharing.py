@@ -8,7 +8,13 @@ from collections.abc import Iterator
 import pytest
 
 from shared.copy.progress import UnitProgress
-from shared.copy.sharing import COPYING_PREFIX, copying_name, measure_window
+from shared.copy.sharing import (
+    COPYING_PREFIX,
+    announce_planning,
+    copying_name,
+    measure_window,
+    withdraw,
+)
 from shared.core.config import Settings
 from shared.core.copy_window import WindowInput
 from shared.core.models import ChunkRef
@@ -23,6 +29,8 @@ def work(settings: Settings) -> Iterator[WorkStore]:
     with StorageClients(settings) as clients:
         store = WorkStore(clients)
         store.ensure_container()
+        for name in listed(store):  # each test starts with none of this module's entries
+            store.container.delete_blob(name)
         yield store
 
 
@@ -74,3 +82,33 @@ def test_the_measurement_still_reads_the_units_progress(work: WorkStore) -> None
     measured = measure_window(work, WindowInput(run_id="run-p", units=[unit], demand=1,
                                                 budget=8), now=NOW)
     assert measured.bytes_by_unit == {"2.0": 1234} and measured.share == 1
+
+
+def test_a_delivery_still_planning_counts_as_one_that_could_use_the_whole_budget(
+        work: WorkStore) -> None:
+    """Deliveries started together: the first to finish planning sees the others at its first
+    ask, and does not take the budget they will ask for."""
+    announce_planning(work, "run-p1", every_seconds=30, now=NOW)
+    announce_planning(work, "run-p2", every_seconds=30, now=NOW)
+    first = measure_window(work, ask("run-a", demand=8), now=NOW + 1)
+    assert (first.share, first.deliveries) == (2, 3)
+    # one that can use a single unit still gets it; the planning ones keep room for theirs
+    tiny = measure_window(work, ask("run-t", demand=1), now=NOW + 2)
+    assert (tiny.share, tiny.deliveries) == (1, 4)
+    # planning ends: run-p1 was refused (its entry taken back), run-p2 asks with its demand
+    withdraw(work, "run-p1")
+    measure_window(work, ask("run-p2", demand=1), now=NOW + 3)
+    again = measure_window(work, ask("run-a", demand=8), now=NOW + 30)
+    assert (again.share, again.deliveries) == (6, 3)
+    assert listed(work) == [copying_name(run) for run in ("run-a", "run-p2", "run-t")]
+
+
+def test_more_deliveries_planning_than_the_budget_keep_the_first_asker_to_one_unit(
+        work: WorkStore) -> None:
+    for index in range(9):
+        announce_planning(work, f"run-q{index}", every_seconds=30, now=NOW)
+    first = measure_window(work, ask("run-a", demand=8), now=NOW + 1)
+    assert (first.share, first.deliveries) == (1, 10)
+    # a planning entry that no longer asks lapses as any other (its host died while planning)
+    late = measure_window(work, ask("run-a", demand=8), now=NOW + 3 * 30 + 2)
+    assert (late.share, late.deliveries) == (8, 1)

@@ -10,9 +10,11 @@ from azure.core.exceptions import ServiceRequestError
 from azure.storage.blob import BlobServiceClient
 
 from devhost.azurite import AzuriteServer
+from shared.copy.sharing import PLANNING, copying_name
 from shared.core.config import Settings, load_settings
 from shared.core.models import FileEntry, Plan
-from shared.plan.planner import StorageRefusal, build_plan, refusing
+from shared.plan import planner
+from shared.plan.planner import StorageRefusal, build_plan, plan_among_copying, refusing
 from shared.storage.clients import StorageClients
 from shared.storage.errors import StorageFault
 from shared.storage.work import WorkStore, plan_page_name, plan_pages_prefix
@@ -229,3 +231,37 @@ def test_a_resolver_that_does_not_answer_is_retried_not_refused() -> None:
     assert StorageFault.of(timed_out) is StorageFault.TRANSIENT
     with pytest.raises(ServiceRequestError), refusing("destination", "labsmith", "incoming"):
         raise timed_out
+
+
+def test_a_delivery_is_counted_among_those_copying_from_its_planning_on(
+        delivery: Delivery, settings: Settings) -> None:
+    """Its entry is written as planning starts and kept for the copy; a refused plan takes it
+    back, so a delivery that will not copy holds no one's share."""
+    delivery.seed("a.txt", b"a")
+    entry = copying_name(delivery.run_id)
+    with StorageClients(settings) as clients:
+        work = WorkStore(clients)
+        # the destination folder holds a file this service did not write: refused
+        foreign = upload(delivery.sink, "jdoe/mouse-rnaseq/old.txt", b"")
+        refused = plan_among_copying(delivery.request, delivery.run_id, settings)
+        assert refused.refusal is not None
+        assert not work.container.get_blob_client(entry).exists()
+        delivery.sink.delete_blob(foreign)
+
+        seen: list[dict[str, str]] = []
+
+        def observed(_: FileEntry) -> None:
+            seen.append(dict(work.container.get_blob_client(entry).get_blob_properties()
+                             .metadata))
+
+        original = planner.build_plan
+
+        def planning(*args: object, **kwargs: object) -> Plan:
+            return original(*args, observe=observed, **kwargs)  # type: ignore[arg-type]
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(planner, "build_plan", planning)
+            plan = plan_among_copying(delivery.request, delivery.run_id, settings)
+        assert plan.refusal is None
+        assert seen and seen[0]["demand"] == PLANNING  # written before the listing
+        assert work.container.get_blob_client(entry).exists()
