@@ -38,6 +38,20 @@ def extent_fingerprint(template: Path) -> dict[str, tuple[int, int]]:
             for path in (template / BLOB_EXTENTS).rglob("*") if path.is_file()}
 
 
+def read_into_page_cache(template: Path) -> int:
+    """Read every extent file of the template once, so that every run finds the seeded bytes in
+    the page cache, as every run after the first does. Without it, the first run of an
+    invocation (the app's, in A-B-A) read them from disk: on large-4g the first app run took
+    26.9-31.3 s and the last 20.6-21.0 s in the same invocation. Returns the bytes read."""
+    read = 0
+    for path in sorted((template / BLOB_EXTENTS).rglob("*")):
+        if path.is_file():
+            with path.open("rb", buffering=0) as extent:
+                while piece := extent.read(8 << 20):
+                    read += len(piece)
+    return read
+
+
 @contextlib.contextmanager
 def fresh_storage(template: Path, location: Path, *, keep: bool = False) -> Iterator[Storage]:
     """Azurite on a new location holding the template's blobs, and the proxy before it.
