@@ -99,12 +99,14 @@ def test_deliveries_at_once_share_the_units_and_each_verifies(sharing_app: Deliv
     with others_copying(sharing_app, 1, demand=BUDGET):
         delivered_together(sharing_app, everyone)
     # each larger delivery asked for its share before its first unit and at its ticks; while
-    # the others copied it was given less than the whole budget, never more
+    # the others copied it was given less than the whole budget, never more (five deliveries
+    # for four units: one may wait its turn, a share of 0, until units free up)
     for delivery in deliveries:
         answers = [asked for asked in shares_asked(sharing_app, delivery.instance_id)
                    if "share" in asked]
         assert answers, sharing_app.host.logs()[-3000:]
-        assert all(1 <= asked["share"] <= BUDGET for asked in answers)
+        assert all(0 <= asked["share"] <= BUDGET for asked in answers)
+        assert max(asked["share"] for asked in answers) >= 1
         assert any(asked["deliveries"] > 1 and asked["share"] < BUDGET for asked in answers)
     # every delivery gave its share back: none is listed as copying any more
     work = sharing_app.container("devstoreaccount1", "ddd-transfer-work")
