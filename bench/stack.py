@@ -39,10 +39,8 @@ def extent_fingerprint(template: Path) -> dict[str, tuple[int, int]]:
 
 
 def read_into_page_cache(template: Path) -> int:
-    """Read every extent file of the template once, so that every run finds the seeded bytes in
-    the page cache, as every run after the first does. Without it, the first run of an
-    invocation (the app's, in A-B-A) read them from disk: on large-4g the first app run took
-    26.9-31.3 s and the last 20.6-21.0 s in the same invocation. Returns the bytes read."""
+    """Read every extent file of the template once, so that every run, the first too, finds the
+    seeded bytes in the page cache. Returns the bytes read."""
     read = 0
     for path in sorted((template / BLOB_EXTENTS).rglob("*")):
         if path.is_file():
