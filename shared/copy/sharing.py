@@ -45,13 +45,18 @@ def announce_planning(work: WorkStore, run_id: str, every_seconds: int, *,
                       now: float | None = None) -> None:
     """Write this delivery's entry before it has a plan (its demand: `PLANNING`)."""
     now = time.time() if now is None else now
-    entry = work.container.get_blob_client(copying_name(run_id))
-    metadata = {"demand": PLANNING, "asked": f"{now:.3f}", "every": str(every_seconds)}
     try:
-        entry.upload_blob(b"", overwrite=True, metadata=metadata)
+        _write_entry(work, run_id, PLANNING, now, every_seconds)
     except ResourceNotFoundError:  # the first delivery: planning creates the work container
         work.ensure_container()
-        entry.upload_blob(b"", overwrite=True, metadata=metadata)
+        _write_entry(work, run_id, PLANNING, now, every_seconds)
+
+
+def _write_entry(work: WorkStore, run_id: str, demand: str, now: float,
+                 every_seconds: int) -> None:
+    work.container.get_blob_client(copying_name(run_id)).upload_blob(
+        b"", overwrite=True, metadata={"demand": demand, "asked": f"{now:.3f}",
+                                       "every": str(every_seconds)})
 
 
 def withdraw(work: WorkStore, run_id: str) -> None:
@@ -83,9 +88,7 @@ def measure_window(work: WorkStore, asked: WindowInput, *, now: float | None = N
 def _copying(work: WorkStore, asked: WindowInput, now: float) -> dict[str, int]:
     """Write this delivery's demand; every copying delivery's demand, by run id (one still
     planning could use the whole budget)."""
-    work.container.get_blob_client(copying_name(asked.run_id)).upload_blob(
-        b"", overwrite=True, metadata={"demand": str(max(1, asked.demand)),
-                                       "asked": f"{now:.3f}", "every": str(asked.every_seconds)})
+    _write_entry(work, asked.run_id, str(max(1, asked.demand)), now, asked.every_seconds)
     demands: dict[str, int] = {}
     for blob in work.container.list_blobs(name_starts_with=COPYING_PREFIX + "/",
                                           include=["metadata"]):
